@@ -1,0 +1,89 @@
+package protocol
+
+import "fmt"
+
+// Code is a stable error code. Codes never change meaning; new ones may be
+// added, and a client treats an unknown code as a malformed message.
+type Code string
+
+// Error codes. The comment says what the client should do.
+const (
+	// CodeMalformed: a message could not be parsed. Do not retry as is.
+	CodeMalformed Code = "malformed"
+	// CodeUnsupportedVersion: the server does not speak this Version.
+	CodeUnsupportedVersion Code = "unsupported_version"
+	// CodeUnexpected: a message arrived out of order (a frame with no open
+	// upload, a commit before the last frame, a second upload while one is
+	// open).
+	CodeUnexpected Code = "unexpected_message"
+	// CodeTooLarge: a message or an upload is over the server's limit.
+	CodeTooLarge Code = "too_large"
+	// CodeBadFrameSize: a data frame did not carry exactly the frame size.
+	CodeBadFrameSize Code = "bad_frame_size"
+	// CodeConflict: a frame's offset is not the server's offset, which the
+	// error carries; continue from there.
+	CodeConflict Code = "conflict"
+	// CodeBadChecksum: a frame's checksum did not match; the server's
+	// offset, which the error carries, is unchanged.
+	CodeBadChecksum Code = "bad_checksum"
+	// CodeBadHash: the commit's SHA-256 does not match the bytes received.
+	CodeBadHash Code = "bad_hash"
+	// CodeBadCiphertext: the bytes are not an age file encrypted to exactly
+	// the editors of the bundle in force.
+	CodeBadCiphertext Code = "bad_ciphertext"
+	// CodeStaleBundle: the upload was encrypted to a bundle that is not in
+	// force; fetch the bundle again and re-encrypt.
+	CodeStaleBundle Code = "stale_bundle"
+	// CodeBusy: a server limit (connections, staging space, write queue) is
+	// reached; try again in a later session.
+	CodeBusy Code = "busy"
+	// CodeTooManyUploads: this connection has used its uploads.
+	CodeTooManyUploads Code = "too_many_uploads"
+	// CodeShuttingDown: the server is stopping; nothing unacknowledged was
+	// kept.
+	CodeShuttingDown Code = "shutting_down"
+	// CodeInternal: the server failed; nothing unacknowledged was kept.
+	CodeInternal Code = "internal"
+)
+
+var knownCodes = map[Code]bool{
+	CodeMalformed: true, CodeUnsupportedVersion: true, CodeUnexpected: true,
+	CodeTooLarge: true, CodeBadFrameSize: true, CodeConflict: true,
+	CodeBadChecksum: true, CodeBadHash: true, CodeBadCiphertext: true,
+	CodeStaleBundle: true, CodeBusy: true, CodeTooManyUploads: true,
+	CodeShuttingDown: true, CodeInternal: true,
+}
+
+func (c Code) known() bool         { return knownCodes[c] }
+func (c Code) carriesOffset() bool { return c == CodeConflict || c == CodeBadChecksum }
+
+// Error is a typed refusal: a stable Code, a human Message that never
+// carries internal detail, and for CodeConflict and CodeBadChecksum the
+// server's current Offset.
+type Error struct {
+	Code    Code
+	Message string
+	Offset  int64
+}
+
+func (e *Error) Error() string {
+	if e.Code.carriesOffset() {
+		return fmt.Sprintf("%s (%s, server offset %d)", e.Message, e.Code, e.Offset)
+	}
+	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
+}
+
+// Is makes errors.Is(err, &Error{Code: c}) match any *Error with code c.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf returns a *Error with the given code and text.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func malformed(format string, args ...any) *Error {
+	return Errorf(CodeMalformed, format, args...)
+}

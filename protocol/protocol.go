@@ -1,0 +1,436 @@
+// Package protocol defines the bytes that cross the network between a
+// source's client and the fieldtip server: message types, their encoding,
+// the limits both ends enforce and the typed errors a refusal carries.
+//
+// It promises one encoding per message: parsers are strict (unknown fields,
+// trailing data, missing fields, non-canonical ids and hashes are refused
+// with a *Error of code CodeMalformed) and every size is capped before
+// anything is allocated. The wire format is versioned by Version; a change
+// that an old peer could misread bumps it. The grammar and a worked example
+// are in docs/protocol.md; example_test.go holds the same example as a test.
+//
+// # Shape
+//
+// A source opens one WebSocket (compression off) and sends JSON text
+// messages for control and binary messages for data:
+//
+//	client → server   {"type":"bundle","version":1}
+//	server → client   {"type":"bundle","bundle":"<signed bundle note>"}
+//	client → server   {"type":"upload","version":1,"bundle_version":3,
+//	                   "upload_id":"…","resume_hash":"…","length":16384,
+//	                   "frame_size":16384}
+//	client → server   binary frame: offset ‖ CRC-32C ‖ chunk   (no wait)
+//	server → client   {"type":"offset","offset":0}
+//	server → client   {"type":"ack","offset":16384}
+//	client → server   {"type":"commit","sha256":"<64 hex digits>"}
+//	server → client   {"type":"receipt","receipt":"<signed receipt note>"}
+//
+// Any refusal is {"type":"error","code":"…","message":"…"} (plus "offset"
+// for conflict and bad_checksum), followed by a WebSocket close.
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Version is the protocol version a client puts in its first message. The
+// server refuses any other with CodeUnsupportedVersion.
+const Version = 1
+
+// Frame sizes. Every data frame of an upload carries exactly FrameSize bytes
+// of ciphertext, so the wire shows only whole frames (FIELD.md: 16 KiB, 8 KiB
+// on the worst links); the client pads the ciphertext to a whole number of
+// frames.
+const (
+	FrameSize           = 16 << 10
+	LowBandwidthFrameSz = 8 << 10
+)
+
+// Limits shared by both ends.
+const (
+	// FrameHeaderSize is the size of a binary data frame's header: an 8-byte
+	// big-endian offset and a 4-byte big-endian CRC-32C of the chunk.
+	FrameHeaderSize = 12
+	// MaxClientMessage caps any message a client sends: the largest data
+	// frame. Control messages are far smaller.
+	MaxClientMessage = FrameHeaderSize + FrameSize
+	// MaxBundleSize caps a signed bundle (the tlog-tiles entry limit, since
+	// bundles become log entries).
+	MaxBundleSize = 65535
+	// MaxServerMessage caps any message a server sends: a bundle reply with
+	// JSON escaping of every byte in the worst case.
+	MaxServerMessage = 6*MaxBundleSize + 64
+	// MaxReceiptSize caps a signed receipt note.
+	MaxReceiptSize = 1024
+	// MaxMessageLength caps an error's human text.
+	MaxMessageLength = 256
+)
+
+// IDSize is the size in bytes of an upload id (and of a tip id).
+const IDSize = 16
+
+// UploadID is the random id a client picks for one upload.
+type UploadID [IDSize]byte
+
+// String returns the id in unpadded base64url, its only wire encoding.
+func (id UploadID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// Message types, the value of the "type" field.
+const (
+	TypeBundle  = "bundle"
+	TypeUpload  = "upload"
+	TypeCommit  = "commit"
+	TypeOffset  = "offset"
+	TypeAck     = "ack"
+	TypeReceipt = "receipt"
+	TypeError   = "error"
+)
+
+// BundleRequest asks for the signed key bundle in force. A client sends it
+// first when it needs the bundle to encrypt to.
+type BundleRequest struct {
+	Version int
+}
+
+// Upload opens an upload. Its data frames follow without waiting.
+type Upload struct {
+	Version       int
+	BundleVersion int64
+	UploadID      UploadID
+	// ResumeHash is SHA-256 of the client's resume secret; the server keeps
+	// only this hash.
+	ResumeHash [32]byte
+	// Length is the ciphertext length in bytes, a positive multiple of
+	// FrameSize.
+	Length int64
+	// FrameSize is FrameSize or LowBandwidthFrameSz.
+	FrameSize int
+}
+
+// Commit closes an upload with the SHA-256 of the whole ciphertext.
+type Commit struct {
+	SHA256 [32]byte
+}
+
+// BundleReply carries the signed bundle in force.
+type BundleReply struct {
+	Bundle []byte
+}
+
+// Offset tells a client the server's offset for its upload (0 for a new one).
+type Offset struct {
+	Offset int64
+}
+
+// Ack acknowledges that the server holds an upload's bytes up to Offset.
+type Ack struct {
+	Offset int64
+}
+
+// ReceiptReply carries the server's signed receipt for a committed tip.
+type ReceiptReply struct {
+	Receipt []byte
+}
+
+// DataFrame is one binary message: Chunk belongs at Offset of the upload.
+type DataFrame struct {
+	Offset int64
+	Chunk  []byte
+}
+
+// wire is the JSON form of every control message; which fields a type
+// carries is checked by the parser, not by the decoder.
+type wire struct {
+	Type          string  `json:"type"`
+	Version       *int    `json:"version,omitempty"`
+	Bundle        *string `json:"bundle,omitempty"`
+	BundleVersion *int64  `json:"bundle_version,omitempty"`
+	UploadID      *string `json:"upload_id,omitempty"`
+	ResumeHash    *string `json:"resume_hash,omitempty"`
+	Length        *int64  `json:"length,omitempty"`
+	FrameSize     *int    `json:"frame_size,omitempty"`
+	SHA256        *string `json:"sha256,omitempty"`
+	Offset        *int64  `json:"offset,omitempty"`
+	Receipt       *string `json:"receipt,omitempty"`
+	Code          *string `json:"code,omitempty"`
+	Message       *string `json:"message,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Marshal encodes a control message. It panics on a type that is not a
+// message of this package: that is a programming error, not bad input.
+func Marshal(msg any) []byte {
+	var w wire
+	switch m := msg.(type) {
+	case *BundleRequest:
+		w = wire{Type: TypeBundle, Version: ptr(m.Version)}
+	case *Upload:
+		w = wire{Type: TypeUpload, Version: ptr(m.Version), BundleVersion: ptr(m.BundleVersion),
+			UploadID: ptr(m.UploadID.String()), ResumeHash: ptr(encodeHash(m.ResumeHash)),
+			Length: ptr(m.Length), FrameSize: ptr(m.FrameSize)}
+	case *Commit:
+		w = wire{Type: TypeCommit, SHA256: ptr(hex.EncodeToString(m.SHA256[:]))}
+	case *BundleReply:
+		w = wire{Type: TypeBundle, Bundle: ptr(string(m.Bundle))}
+	case *Offset:
+		w = wire{Type: TypeOffset, Offset: ptr(m.Offset)}
+	case *Ack:
+		w = wire{Type: TypeAck, Offset: ptr(m.Offset)}
+	case *ReceiptReply:
+		w = wire{Type: TypeReceipt, Receipt: ptr(string(m.Receipt))}
+	case *Error:
+		w = wire{Type: TypeError, Code: ptr(string(m.Code)), Message: ptr(m.Message)}
+		if m.Code.carriesOffset() {
+			w.Offset = ptr(m.Offset)
+		}
+	default:
+		panic(fmt.Sprintf("protocol: Marshal of %T", msg))
+	}
+	b, err := json.Marshal(&w)
+	if err != nil {
+		panic(fmt.Sprintf("protocol: Marshal: %v", err))
+	}
+	return b
+}
+
+func encodeHash(h [32]byte) string { return base64.RawURLEncoding.EncodeToString(h[:]) }
+
+// ParseClientMessage parses a control message sent by a client:
+// *BundleRequest, *Upload or *Commit. Any fault is a *Error with code
+// CodeMalformed.
+func ParseClientMessage(b []byte) (any, error) {
+	if len(b) > MaxClientMessage {
+		return nil, malformed("control message of %d bytes, more than %d", len(b), MaxClientMessage)
+	}
+	w, err := decodeWire(b)
+	if err != nil {
+		return nil, err
+	}
+	switch w.Type {
+	case TypeBundle:
+		if err := w.only("version"); err != nil {
+			return nil, err
+		}
+		if *w.Version < 1 {
+			return nil, malformed("version %d is not positive", *w.Version)
+		}
+		return &BundleRequest{Version: *w.Version}, nil
+	case TypeUpload:
+		if err := w.only("version", "bundle_version", "upload_id", "resume_hash", "length", "frame_size"); err != nil {
+			return nil, err
+		}
+		m := &Upload{Version: *w.Version, BundleVersion: *w.BundleVersion, Length: *w.Length, FrameSize: *w.FrameSize}
+		if m.Version < 1 {
+			return nil, malformed("version %d is not positive", m.Version)
+		}
+		if m.BundleVersion < 1 {
+			return nil, malformed("bundle_version %d is not positive", m.BundleVersion)
+		}
+		if err := decodeFixed(m.UploadID[:], "upload_id", *w.UploadID); err != nil {
+			return nil, err
+		}
+		if err := decodeFixed(m.ResumeHash[:], "resume_hash", *w.ResumeHash); err != nil {
+			return nil, err
+		}
+		if m.FrameSize != FrameSize && m.FrameSize != LowBandwidthFrameSz {
+			return nil, malformed("frame_size %d is neither %d nor %d", m.FrameSize, FrameSize, LowBandwidthFrameSz)
+		}
+		if m.Length <= 0 || m.Length%int64(m.FrameSize) != 0 {
+			return nil, malformed("length %d is not a positive multiple of frame_size %d", m.Length, m.FrameSize)
+		}
+		return m, nil
+	case TypeCommit:
+		if err := w.only("sha256"); err != nil {
+			return nil, err
+		}
+		m := &Commit{}
+		if err := decodeHex(m.SHA256[:], *w.SHA256); err != nil {
+			return nil, err
+		}
+		return m, nil
+	default:
+		return nil, malformed("unknown client message type %q", truncate(w.Type))
+	}
+}
+
+// ParseServerMessage parses a control message sent by a server:
+// *BundleReply, *Offset, *Ack, *ReceiptReply or *Error. A well-formed error
+// message is returned as a value, not as the error result; any fault is a
+// *Error with code CodeMalformed.
+func ParseServerMessage(b []byte) (any, error) {
+	if len(b) > MaxServerMessage {
+		return nil, malformed("server message of %d bytes, more than %d", len(b), MaxServerMessage)
+	}
+	w, err := decodeWire(b)
+	if err != nil {
+		return nil, err
+	}
+	switch w.Type {
+	case TypeBundle:
+		if err := w.only("bundle"); err != nil {
+			return nil, err
+		}
+		if len(*w.Bundle) > MaxBundleSize {
+			return nil, malformed("bundle of %d bytes, more than %d", len(*w.Bundle), MaxBundleSize)
+		}
+		return &BundleReply{Bundle: []byte(*w.Bundle)}, nil
+	case TypeOffset, TypeAck:
+		if err := w.only("offset"); err != nil {
+			return nil, err
+		}
+		if *w.Offset < 0 {
+			return nil, malformed("negative offset %d", *w.Offset)
+		}
+		if w.Type == TypeOffset {
+			return &Offset{Offset: *w.Offset}, nil
+		}
+		return &Ack{Offset: *w.Offset}, nil
+	case TypeReceipt:
+		if err := w.only("receipt"); err != nil {
+			return nil, err
+		}
+		if len(*w.Receipt) > MaxReceiptSize {
+			return nil, malformed("receipt of %d bytes, more than %d", len(*w.Receipt), MaxReceiptSize)
+		}
+		return &ReceiptReply{Receipt: []byte(*w.Receipt)}, nil
+	case TypeError:
+		if w.Code == nil {
+			return nil, malformed("error message without code")
+		}
+		code := Code(*w.Code)
+		fields := []string{"code", "message"}
+		if code.carriesOffset() {
+			fields = append(fields, "offset")
+		}
+		if err := w.only(fields...); err != nil {
+			return nil, err
+		}
+		if !code.known() {
+			return nil, malformed("unknown error code %q", truncate(*w.Code))
+		}
+		if len(*w.Message) > MaxMessageLength {
+			return nil, malformed("error text of %d bytes, more than %d", len(*w.Message), MaxMessageLength)
+		}
+		e := &Error{Code: code, Message: *w.Message}
+		if w.Offset != nil {
+			if *w.Offset < 0 {
+				return nil, malformed("negative offset %d", *w.Offset)
+			}
+			e.Offset = *w.Offset
+		}
+		return e, nil
+	default:
+		return nil, malformed("unknown server message type %q", truncate(w.Type))
+	}
+}
+
+func decodeWire(b []byte) (*wire, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var w wire
+	if err := dec.Decode(&w); err != nil {
+		return nil, malformed("not a control message: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed("trailing data after the control message")
+	}
+	return &w, nil
+}
+
+// only checks that exactly the named fields (besides "type") are present.
+func (w *wire) only(names ...string) error {
+	present := map[string]bool{
+		"version": w.Version != nil, "bundle": w.Bundle != nil,
+		"bundle_version": w.BundleVersion != nil, "upload_id": w.UploadID != nil,
+		"resume_hash": w.ResumeHash != nil, "length": w.Length != nil,
+		"frame_size": w.FrameSize != nil, "sha256": w.SHA256 != nil,
+		"offset": w.Offset != nil, "receipt": w.Receipt != nil,
+		"code": w.Code != nil, "message": w.Message != nil,
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+		if !present[n] {
+			return malformed("%s message without %q", w.Type, n)
+		}
+	}
+	for n, ok := range present {
+		if ok && !want[n] {
+			return malformed("%s message with unexpected field %q", w.Type, n)
+		}
+	}
+	return nil
+}
+
+func decodeFixed(dst []byte, field, s string) error {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != len(dst) {
+		return malformed("%s is not %d bytes of unpadded base64url", field, len(dst))
+	}
+	copy(dst, b)
+	return nil
+}
+
+func decodeHex(dst []byte, s string) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(dst) || hex.EncodeToString(b) != s {
+		return malformed("sha256 is not %d lowercase hex digits", 2*len(dst))
+	}
+	copy(dst, b)
+	return nil
+}
+
+// crcTable is CRC-32C (Castagnoli): the frame checksum catches corruption
+// between the client's buffer and the server's; the SHA-256 in the commit
+// covers the whole ciphertext.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// AppendDataFrame appends the binary encoding of a data frame to dst.
+func AppendDataFrame(dst []byte, offset int64, chunk []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(offset))
+	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(chunk, crcTable))
+	return append(dst, chunk...)
+}
+
+// ParseDataFrame parses a binary data frame. It refuses a frame whose
+// chunk is not exactly frameSize bytes (CodeBadFrameSize) or whose checksum
+// does not match (CodeBadChecksum, with the frame's offset). Chunk aliases b.
+func ParseDataFrame(b []byte, frameSize int) (*DataFrame, error) {
+	if len(b) < FrameHeaderSize {
+		return nil, malformed("data frame of %d bytes, shorter than its %d-byte header", len(b), FrameHeaderSize)
+	}
+	off := binary.BigEndian.Uint64(b)
+	if off > 1<<62 {
+		return nil, malformed("data frame offset %d out of range", off)
+	}
+	f := &DataFrame{Offset: int64(off), Chunk: b[FrameHeaderSize:]}
+	if len(f.Chunk) != frameSize {
+		return nil, &Error{Code: CodeBadFrameSize, Message: fmt.Sprintf("data frame carries %d bytes, want exactly %d", len(f.Chunk), frameSize)}
+	}
+	if crc32.Checksum(f.Chunk, crcTable) != binary.BigEndian.Uint32(b[8:]) {
+		return nil, &Error{Code: CodeBadChecksum, Message: "data frame checksum does not match", Offset: f.Offset}
+	}
+	return f, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// IsError reports whether err is a *Error with the given code.
+func IsError(err error, code Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -310,6 +311,16 @@ func openNote(what string, msg []byte, known note.Verifiers) (*note.Note, error)
 	}
 	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 {
 		return nil, fmt.Errorf("%s: %w: %d signatures, want exactly one", what, ErrMalformed, len(n.Sigs)+len(n.UnverifiedSigs))
+	}
+	// One encoding: note.Open skips, unverified, a repeated signature line
+	// naming a key it already checked, and decodes signatures with
+	// non-strict base64 (nonzero padding bits), so it would accept several
+	// byte strings for one signed note. Only the text and exactly one
+	// canonical signature line may follow.
+	sig := n.Sigs[0]
+	if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil ||
+		string(msg) != n.Text+"\n— "+sig.Name+" "+sig.Base64+"\n" {
+		return nil, fmt.Errorf("%s: %w: signature block is not exactly one canonical signature line", what, ErrMalformed)
 	}
 	return n, nil
 }

@@ -95,7 +95,7 @@ func MarshalTip(t *Tip) ([]byte, error) {
 }
 
 func checkName(name, typ string) error {
-	if name == "" || len(name) > MaxNameLength || !utf8.ValidString(name) || bytes.ContainsAny([]byte(name), "/\\\x00") {
+	if name == "" || name == "." || name == ".." || len(name) > MaxNameLength || !utf8.ValidString(name) || bytes.ContainsAny([]byte(name), "/\\\x00") {
 		return fmt.Errorf("tip: %w: attachment name %q is not a plain file name", ErrMalformed, clip(name))
 	}
 	if typ == "" || len(typ) > MaxNameLength || !utf8.ValidString(typ) {
@@ -123,6 +123,13 @@ func ParseTip(plain []byte) (*Tip, error) {
 	}
 	if dec.More() || m.Attachments == nil {
 		return nil, fmt.Errorf("tip: %w: manifest is not one JSON object with text and attachments", ErrMalformed)
+	}
+	// One encoding: the manifest must be exactly what MarshalTip writes.
+	// encoding/json matches keys case-insensitively, keeps the last of
+	// repeated keys, allows whitespace and escapes, and dec.More misses a
+	// trailing '}' or ']'.
+	if canon, err := json.Marshal(&m); err != nil || !bytes.Equal(canon, rest[:nl]) {
+		return nil, fmt.Errorf("tip: %w: manifest is not in canonical form", ErrMalformed)
 	}
 	if len(m.Attachments) > MaxAttachments {
 		return nil, fmt.Errorf("tip: %w: %d attachments, at most %d", ErrMalformed, len(m.Attachments), MaxAttachments)

@@ -3,8 +3,8 @@ package crypto
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/base64"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"

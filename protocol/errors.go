@@ -44,6 +44,11 @@ const (
 	CodeShuttingDown Code = "shutting_down"
 	// CodeInternal: the server failed; nothing unacknowledged was kept.
 	CodeInternal Code = "internal"
+	// CodeUnauthorized: an editor request without a valid session, or a
+	// login the server refused.
+	CodeUnauthorized Code = "unauthorized"
+	// CodeNotFound: no such tip (editors' endpoint).
+	CodeNotFound Code = "not_found"
 )
 
 var knownCodes = map[Code]bool{
@@ -51,7 +56,8 @@ var knownCodes = map[Code]bool{
 	CodeTooLarge: true, CodeBadFrameSize: true, CodeConflict: true,
 	CodeBadChecksum: true, CodeBadHash: true, CodeBadCiphertext: true,
 	CodeStaleBundle: true, CodeBusy: true, CodeTooManyUploads: true,
-	CodeShuttingDown: true, CodeInternal: true,
+	CodeShuttingDown: true, CodeInternal: true, CodeUnauthorized: true,
+	CodeNotFound: true,
 }
 
 func (c Code) known() bool         { return knownCodes[c] }

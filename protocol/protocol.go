@@ -343,7 +343,45 @@ func decodeWire(b []byte) (*wire, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, malformed("trailing data after the control message")
 	}
+	if err := checkKeys(b); err != nil {
+		return nil, err
+	}
 	return &w, nil
+}
+
+// wireKeys are the JSON keys of wire, spelled exactly.
+var wireKeys = map[string]bool{
+	"type": true, "version": true, "bundle": true, "bundle_version": true,
+	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
+	"sha256": true, "offset": true, "receipt": true, "code": true, "message": true,
+}
+
+// checkKeys refuses keys that encoding/json would accept but that are not
+// one of wireKeys spelled exactly, or that repeat: the decoder matches keys
+// case-insensitively and keeps the last of repeated ones, which would give
+// a message several spellings. b already decoded as a wire value.
+func checkKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return malformed("control message is not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return malformed("control message is not a JSON object")
+		}
+		if !wireKeys[k] || seen[k] {
+			return malformed("field %q is unknown or repeated", truncate(k))
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return malformed("not a control message: %v", err)
+		}
+	}
+	return nil
 }
 
 // only checks that exactly the named fields (besides "type") are present.

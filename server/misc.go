@@ -1,0 +1,119 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"fieldtip/crypto"
+)
+
+func jsonMarshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// LogKeyFile is the name of the server's log key in its data directory.
+const LogKeyFile = "log.key"
+
+// DefaultLogName is the signed-note key name of a new log key.
+const DefaultLogName = "fieldtip-log"
+
+// LoadOrCreateLogKey reads DIR/log.key, creating it (mode 0600, written to
+// a temporary file, synced and renamed) if it does not exist. The server
+// needs this key to sign receipts, so it is kept in the clear on the
+// server's disk: it can sign, never decrypt.
+func LoadOrCreateLogKey(dir string) (*crypto.SignerKey, error) {
+	path := filepath.Join(dir, LogKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := crypto.ParseSignerKey(crypto.LogKeyHeader, b)
+		if err != nil {
+			return nil, fmt.Errorf("server: log key %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("server: log key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	k, err := crypto.GenerateSignerKey(crypto.LogKeyHeader, DefaultLogName)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := WriteFileAtomic(path, k.Marshal(), 0o600); err != nil {
+		return nil, fmt.Errorf("server: log key: %w", err)
+	}
+	return k, nil
+}
+
+// WriteFileAtomic writes data to path durably: a temporary file in the same
+// directory, fsync, rename over path, fsync the directory. It refuses to
+// replace an existing file.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// Link, not rename: it fails if path exists, so a key is never
+	// silently replaced.
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// httpErrorLog receives net/http's own error log. Some of its lines carry
+// the client's address ("http: TLS handshake error from 203.0.113.7:4242:
+// …"), so it passes on only the kind of error, never the line.
+type httpErrorLog struct{ log *slog.Logger }
+
+func (l *httpErrorLog) Write(p []byte) (int, error) {
+	line := string(bytes.TrimSpace(p))
+	kind := "other"
+	switch {
+	case strings.HasPrefix(line, "http: TLS handshake error"):
+		kind = "tls_handshake"
+	case strings.HasPrefix(line, "http: panic serving"):
+		kind = "handler_panic"
+	case strings.HasPrefix(line, "http: Accept error"):
+		kind = "accept"
+	case strings.HasPrefix(line, "http2:"):
+		kind = "http2"
+	}
+	l.log.Warn("http server error", "kind", kind)
+	return len(p), nil
+}

@@ -1,0 +1,470 @@
+// Package server is fieldtipd: the sources' WebSocket endpoint, the
+// editors' endpoint and the public documents, over one store.
+//
+// It promises the trust model of DESIGN.md §2 on its side: it handles
+// ciphertext only (it holds no decryption key), it never logs or stores a
+// client address, user agent or a time finer than a day, and it hands a
+// source a signed receipt only after the tip is durably committed. Every
+// refusal is a typed protocol error, and every limit (connections, message
+// size, upload size, staging bytes, uploads per connection, deadlines) is
+// enforced before the work it bounds. server_test.go and the end-to-end
+// scripts under cmd/ prove these with real sockets, files and keys.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"fieldtip/crypto"
+	"fieldtip/protocol"
+	"fieldtip/storage"
+
+	"github.com/gorilla/websocket"
+)
+
+// Config is fieldtipd's configuration. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// DataDir holds fieldtip.db and log.key (created, mode 0700).
+	DataDir string
+	// Listen is the address of the main listener (sources, and everything
+	// else unless PublicListen is set).
+	Listen string
+	// PublicListen, if set, serves everything but the sources' endpoint.
+	PublicListen string
+	// SourcePath is the sources' WebSocket path (default "/ws").
+	SourcePath string
+	// TLSCert and TLSKey, if set, serve TLS on both listeners.
+	TLSCert, TLSKey string
+	// Origin is the origin editors log in to, scheme://host[:port]
+	// (default: http(s)://<the address of the listener serving editors>).
+	Origin string
+	// BundleFile, if set, is a signed bundle to put in force at start if
+	// it is newer than the stored one.
+	BundleFile string
+
+	// MaxConns caps concurrent source connections (default 256).
+	MaxConns int
+	// MaxUploadSize caps one upload's ciphertext in bytes (default 16 MiB).
+	MaxUploadSize int64
+	// MaxStagingBytes caps the bytes reserved by all open uploads
+	// (default 256 MiB).
+	MaxStagingBytes int64
+	// MaxUploadsPerConn caps uploads on one connection (default 8).
+	MaxUploadsPerConn int
+	// ReadTimeout bounds the wait for each message from a source (default
+	// 60 s: a 16 KiB frame takes 7 s at 20 kbit/s).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write to a source (default 15 s).
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings a source (default 20 s).
+	PingInterval time.Duration
+	// CommitTimeout bounds the durable write of one tip (default 30 s).
+	CommitTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown (default 30 s).
+	ShutdownTimeout time.Duration
+	// SessionTTL is how long an editor session lasts (default 15 min).
+	SessionTTL time.Duration
+
+	// Logger receives operational events (default: discard). Nothing that
+	// identifies a source is ever handed to it.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "fieldtip-data",
+		Listen:            "127.0.0.1:8080",
+		SourcePath:        protocol.DefaultSourcePath,
+		MaxConns:          256,
+		MaxUploadSize:     16 << 20,
+		MaxStagingBytes:   256 << 20,
+		MaxUploadsPerConn: 8,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		PingInterval:      20 * time.Second,
+		CommitTimeout:     30 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		SessionTTL:        15 * time.Minute,
+	}
+}
+
+func (c *Config) fill() error {
+	d := DefaultConfig()
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	set(&c.DataDir, d.DataDir)
+	set(&c.Listen, d.Listen)
+	set(&c.SourcePath, d.SourcePath)
+	for _, p := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{{&c.ReadTimeout, d.ReadTimeout}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
+		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL}} {
+		if *p.dst <= 0 {
+			*p.dst = p.v
+		}
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.MaxUploadSize <= 0 {
+		c.MaxUploadSize = d.MaxUploadSize
+	}
+	if c.MaxStagingBytes <= 0 {
+		c.MaxStagingBytes = d.MaxStagingBytes
+	}
+	if c.MaxUploadsPerConn <= 0 {
+		c.MaxUploadsPerConn = d.MaxUploadsPerConn
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !strings.HasPrefix(c.SourcePath, "/") || c.SourcePath == "/" {
+		return fmt.Errorf("source path %q must start with / and name a path", c.SourcePath)
+	}
+	if c.MaxUploadSize > crypto.MaxTipSize {
+		return fmt.Errorf("max upload size %d is more than the tip limit %d", c.MaxUploadSize, crypto.MaxTipSize)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.Origin != "" {
+		u, err := protocol.ParseServerURL(c.Origin)
+		if err != nil || u.Origin != c.Origin {
+			return fmt.Errorf("origin %q must be scheme://host[:port] with scheme http or https", c.Origin)
+		}
+	}
+	return nil
+}
+
+// Log attribute keys.
+const (
+	attrAddr    = "addr"
+	attrErr     = "err"
+	attrVersion = "version"
+	attrEditor  = "editor"
+)
+
+// Server serves one store. Create it with New, serve it with Serve or its
+// handlers, stop it with Shutdown.
+type Server struct {
+	cfg    Config
+	store  *storage.Store
+	logKey *crypto.SignerKey
+	log    *slog.Logger
+
+	bundle    atomic.Pointer[crypto.Bundle]
+	publishMu sync.Mutex // serializes bundle publication
+	newsroom  string     // pinned newsroom verifier key
+
+	upgrader websocket.Upgrader
+	connSem  chan struct{}
+	staging  atomic.Int64
+
+	origin   atomic.Pointer[string]
+	sessions *sessions
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	handlers  sync.WaitGroup
+	connsMu   sync.Mutex
+	conns     map[*websocket.Conn]struct{}
+
+	// now is the clock; tests may replace it before serving.
+	now func() time.Time
+}
+
+// New builds a server over an open store and the server's log key. The
+// bundle in force is the newest of the stored ones and cfg.BundleFile; it
+// must name logKey, and later bundles must be signed by the same newsroom
+// key as the first one the store saw.
+func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.SignerKey) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    store,
+		logKey:   logKey,
+		log:      cfg.Logger,
+		connSem:  make(chan struct{}, cfg.MaxConns),
+		closing:  make(chan struct{}),
+		conns:    map[*websocket.Conn]struct{}{},
+		sessions: newSessions(),
+		now:      time.Now,
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  10 * time.Second,
+		ReadBufferSize:    4096,
+		WriteBufferSize:   4096,
+		EnableCompression: false,
+		// CheckOrigin nil: gorilla accepts a request without an Origin
+		// header (every non-browser client) or with a same-host origin.
+	}
+	if cfg.Origin != "" {
+		s.origin.Store(&cfg.Origin)
+	}
+	if err := s.loadBundle(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) loadBundle(ctx context.Context) error {
+	stored, err := s.store.LatestBundle(ctx)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("server: %w", err)
+	}
+	var current *crypto.Bundle
+	if stored != nil {
+		if current, err = crypto.OpenBundleSelfSigned(stored); err != nil {
+			return fmt.Errorf("server: stored bundle: %w", err)
+		}
+	}
+	if s.cfg.BundleFile != "" {
+		msg, err := os.ReadFile(s.cfg.BundleFile)
+		if err != nil {
+			return fmt.Errorf("server: bundle: %w", err)
+		}
+		b, err := crypto.OpenBundleSelfSigned(msg)
+		if err != nil {
+			return fmt.Errorf("server: %s: %w", s.cfg.BundleFile, err)
+		}
+		if current != nil && b.Newsroom != current.Newsroom {
+			return fmt.Errorf("server: %s is signed by newsroom key %s, but this server pinned %s", s.cfg.BundleFile, b.Newsroom, current.Newsroom)
+		}
+		if current == nil || b.Version > current.Version {
+			if b.Log != s.logKey.Verifier {
+				return fmt.Errorf("server: %s names log key %s, but this server's log key is %s", s.cfg.BundleFile, b.Log, s.logKey.Verifier)
+			}
+			if err := s.store.PutBundle(ctx, b.Version, b.Signed(), crypto.Day(time.Now())); err != nil {
+				return fmt.Errorf("server: store bundle: %w", err)
+			}
+			current = b
+		}
+	}
+	if current == nil {
+		return errors.New("server: no bundle: give one with --bundle (see newsdesk bundle sign)")
+	}
+	if current.Log != s.logKey.Verifier {
+		return fmt.Errorf("server: the bundle in force (version %d) names log key %s, but this server's log key is %s", current.Version, current.Log, s.logKey.Verifier)
+	}
+	if err := s.store.SetSettingOnce(ctx, "newsroom", current.Newsroom); err != nil {
+		return fmt.Errorf("server: pin newsroom key: %w", err)
+	}
+	s.newsroom = current.Newsroom
+	s.bundle.Store(current)
+	return nil
+}
+
+// Bundle returns the bundle in force.
+func (s *Server) Bundle() *crypto.Bundle { return s.bundle.Load() }
+
+// SourceHandler serves the sources' WebSocket endpoint at cfg.SourcePath.
+func (s *Server) SourceHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+s.cfg.SourcePath, s.serveSource)
+	return mux
+}
+
+// PublicHandler serves everything but the sources' endpoint: the bundle,
+// health, and the editors' endpoint.
+func (s *Server) PublicHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+protocol.PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET "+protocol.PathBundle, s.serveBundle)
+	mux.HandleFunc("POST "+protocol.PathBundle, s.servePublishBundle)
+	mux.HandleFunc("POST "+protocol.PathChallenge, s.serveChallenge)
+	mux.HandleFunc("POST "+protocol.PathLogin, s.serveLogin)
+	mux.HandleFunc("GET "+protocol.PathTips, s.serveListTips)
+	mux.HandleFunc("GET "+protocol.PathTips+"/{id}", s.serveTip)
+	return mux
+}
+
+// Handler serves everything on one listener.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+s.cfg.SourcePath, s.SourceHandler())
+	mux.Handle("/", s.PublicHandler())
+	return mux
+}
+
+// Listeners are the bound sockets Serve uses; Bind opens them so callers
+// (and tests) learn the addresses before serving.
+type Listeners struct {
+	Main, Public net.Listener
+}
+
+// Bind opens the configured listeners.
+func (s *Server) Bind() (*Listeners, error) {
+	l := &Listeners{}
+	var err error
+	if l.Main, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+		return nil, fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.PublicListen != "" {
+		if l.Public, err = net.Listen("tcp", s.cfg.PublicListen); err != nil {
+			l.Main.Close()
+			return nil, fmt.Errorf("server: listen %s: %w", s.cfg.PublicListen, err)
+		}
+	}
+	if s.origin.Load() == nil {
+		scheme := "http"
+		if s.cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		editors := l.Main
+		if l.Public != nil {
+			editors = l.Public
+		}
+		o := scheme + "://" + editors.Addr().String()
+		s.origin.Store(&o)
+	}
+	return l, nil
+}
+
+// Origin returns the origin editors log in to.
+func (s *Server) Origin() string {
+	if o := s.origin.Load(); o != nil {
+		return *o
+	}
+	return ""
+}
+
+// Serve serves on l until ctx is done, then shuts down gracefully: it stops
+// accepting, lets every commit in flight finish and answer, refuses what
+// comes after with CodeShuttingDown, and returns. It does not close the
+// store.
+func (s *Server) Serve(ctx context.Context, l *Listeners) error {
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      120 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          log.New(&httpErrorLog{log: s.log}, "", 0),
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+	}
+	var servers []*http.Server
+	var lns []net.Listener
+	if l.Public != nil {
+		servers = append(servers, newHTTP(s.SourceHandler()), newHTTP(s.PublicHandler()))
+		lns = append(lns, l.Main, l.Public)
+	} else {
+		servers = append(servers, newHTTP(s.Handler()))
+		lns = append(lns, l.Main)
+	}
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		s.log.Info("listening", attrAddr, lns[i].Addr().String())
+		go func() {
+			var err error
+			if s.cfg.TLSCert != "" {
+				err = hs.ServeTLS(lns[i], s.cfg.TLSCert, s.cfg.TLSKey)
+			} else {
+				err = hs.Serve(lns[i])
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.beginShutdown()
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			serveErr = errors.Join(serveErr, fmt.Errorf("server: shutdown: %w", err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		serveErr = errors.Join(serveErr, errors.New("server: shutdown: source connections still open at the deadline"))
+	}
+	return serveErr
+}
+
+// beginShutdown tells every source connection to stop after what it is
+// doing: an idle read is woken at once, a commit in flight finishes.
+func (s *Server) beginShutdown() {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run is fieldtipd: it opens the data directory, the log key and the
+// store, builds the server and serves until ctx is done. ready, if not nil,
+// is called with the bound listeners before serving.
+func Run(ctx context.Context, cfg Config, ready func(*Server, *Listeners)) error {
+	if err := cfg.fill(); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
+	logKey, err := LoadOrCreateLogKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(filepath.Join(cfg.DataDir, "fieldtip.db"), storage.Options{Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	s, err := New(ctx, cfg, store, logKey)
+	if err != nil {
+		return err
+	}
+	l, err := s.Bind()
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(s, l)
+	}
+	return s.Serve(ctx, l)
+}

@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"time"
+
+	"fieldtip/crypto"
+	"fieldtip/protocol"
+	"fieldtip/storage"
+
+	"github.com/gorilla/websocket"
+)
+
+// serveSource runs one source's WebSocket session (protocol package doc).
+func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown() {
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+		return
+	}
+	// The connection limit is checked before the upgrade, so a refused
+	// connection costs no WebSocket buffers.
+	select {
+	case s.connSem <- struct{}{}:
+		defer func() { <-s.connSem }()
+	default:
+		writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeBusy, "too many connections; try again later"))
+		return
+	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered with an HTTP error.
+	}
+	defer conn.Close()
+	conn.SetReadLimit(protocol.MaxClientMessage)
+	s.connsMu.Lock()
+	s.conns[conn] = struct{}{}
+	s.connsMu.Unlock()
+	defer func() {
+		s.connsMu.Lock()
+		delete(s.conns, conn)
+		s.connsMu.Unlock()
+	}()
+	if s.shuttingDown() {
+		conn.SetReadDeadline(time.Now())
+	}
+	sess := &sourceSession{s: s, conn: conn}
+	stopPing := sess.startPings()
+	defer stopPing()
+	sess.run()
+}
+
+type sourceSession struct {
+	s       *Server
+	conn    *websocket.Conn
+	uploads int
+	up      *upload
+}
+
+// upload is an open upload, staged in memory until commit.
+type upload struct {
+	msg      *protocol.Upload
+	bundle   *crypto.Bundle
+	buf      []byte
+	reserved int64
+}
+
+func (ss *sourceSession) startPings() (stop func()) {
+	done := make(chan struct{})
+	ss.conn.SetPongHandler(func(string) error {
+		return ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+	})
+	go func() {
+		t := time.NewTicker(ss.s.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// WriteControl may run concurrently with the session's
+				// writes (gorilla/websocket's concurrency rules).
+				if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.s.cfg.WriteTimeout)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (ss *sourceSession) run() {
+	defer ss.release()
+	for {
+		if ss.s.shuttingDown() {
+			ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+			return
+		}
+		ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+		mt, data, err := ss.conn.ReadMessage()
+		if err != nil {
+			switch {
+			case ss.s.shuttingDown():
+				ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+			case errors.Is(err, websocket.ErrReadLimit):
+				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
+			}
+			return
+		}
+		var perr *protocol.Error
+		switch mt {
+		case websocket.TextMessage:
+			perr = ss.handleControl(data)
+		case websocket.BinaryMessage:
+			perr = ss.handleFrame(data)
+		}
+		if perr != nil {
+			ss.refuse(perr)
+			return
+		}
+	}
+}
+
+func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
+	msg, err := protocol.ParseClientMessage(data)
+	if err != nil {
+		return asProtocolError(err)
+	}
+	switch m := msg.(type) {
+	case *protocol.BundleRequest:
+		if m.Version != protocol.Version {
+			return unsupportedVersion(m.Version)
+		}
+		return ss.send(&protocol.BundleReply{Bundle: ss.s.bundle.Load().Signed()})
+	case *protocol.Upload:
+		return ss.openUpload(m)
+	case *protocol.Commit:
+		return ss.commit(m)
+	}
+	return protocol.Errorf(protocol.CodeUnexpected, "unexpected message")
+}
+
+func unsupportedVersion(v int) *protocol.Error {
+	return protocol.Errorf(protocol.CodeUnsupportedVersion, "protocol version %d is not supported; this server speaks %d", v, protocol.Version)
+}
+
+func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
+	if m.Version != protocol.Version {
+		return unsupportedVersion(m.Version)
+	}
+	if ss.up != nil {
+		return protocol.Errorf(protocol.CodeUnexpected, "an upload is already open on this connection")
+	}
+	if ss.uploads >= ss.s.cfg.MaxUploadsPerConn {
+		return protocol.Errorf(protocol.CodeTooManyUploads, "at most %d uploads per connection", ss.s.cfg.MaxUploadsPerConn)
+	}
+	if m.Length > ss.s.cfg.MaxUploadSize {
+		return protocol.Errorf(protocol.CodeTooLarge, "upload of %d bytes; this server takes at most %d", m.Length, ss.s.cfg.MaxUploadSize)
+	}
+	b := ss.s.bundle.Load()
+	if m.BundleVersion != b.Version {
+		return protocol.Errorf(protocol.CodeStaleBundle, "encrypted to bundle version %d; the bundle in force is version %d", m.BundleVersion, b.Version)
+	}
+	// Reserve the whole upload before reading any of it.
+	if ss.s.staging.Add(m.Length) > ss.s.cfg.MaxStagingBytes {
+		ss.s.staging.Add(-m.Length)
+		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
+	}
+	ss.uploads++
+	ss.up = &upload{msg: m, bundle: b, reserved: m.Length}
+	return ss.send(&protocol.Offset{Offset: 0})
+}
+
+func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
+	up := ss.up
+	if up == nil {
+		return protocol.Errorf(protocol.CodeUnexpected, "data frame with no open upload")
+	}
+	f, err := protocol.ParseDataFrame(data, up.msg.FrameSize)
+	if err != nil {
+		perr := asProtocolError(err)
+		if perr.Code == protocol.CodeBadChecksum {
+			perr.Offset = int64(len(up.buf))
+		}
+		return perr
+	}
+	offset := int64(len(up.buf))
+	if f.Offset != offset {
+		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: offset}
+	}
+	if offset >= up.msg.Length {
+		return protocol.Errorf(protocol.CodeUnexpected, "upload is complete; send the commit")
+	}
+	if up.buf == nil {
+		up.buf = make([]byte, 0, up.msg.Length)
+	}
+	up.buf = append(up.buf, f.Chunk...)
+	return ss.send(&protocol.Ack{Offset: int64(len(up.buf))})
+}
+
+func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
+	up := ss.up
+	if up == nil {
+		return protocol.Errorf(protocol.CodeUnexpected, "commit with no open upload")
+	}
+	if int64(len(up.buf)) != up.msg.Length {
+		return protocol.Errorf(protocol.CodeUnexpected, "commit at offset %d of %d", len(up.buf), up.msg.Length)
+	}
+	sum := sha256.Sum256(up.buf)
+	if sum != m.SHA256 {
+		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit")
+	}
+	if err := crypto.CheckCiphertext(up.buf, up.bundle.StanzaType(), len(up.bundle.Editors)); err != nil {
+		return protocol.Errorf(protocol.CodeBadCiphertext, "not an age file encrypted to the %d editors of bundle version %d", len(up.bundle.Editors), up.bundle.Version)
+	}
+	t := &storage.Tip{Ciphertext: up.buf}
+	t.BundleVersion = up.bundle.Version
+	t.SHA256 = sum
+	t.Length = up.msg.Length
+	t.Day = crypto.Day(ss.s.now())
+	if _, err := rand.Read(t.ID[:]); err != nil {
+		return protocol.Errorf(protocol.CodeInternal, "internal error")
+	}
+	receipt, err := crypto.SignReceipt(&crypto.Receipt{TipID: t.ID, SHA256: sum, Length: t.Length, Day: t.Day}, ss.s.logKey.Signer)
+	if err != nil {
+		ss.s.log.Error("sign receipt", attrErr, err)
+		return protocol.Errorf(protocol.CodeInternal, "internal error")
+	}
+	t.Receipt = receipt
+	// The commit runs to completion even if the source drops or the server
+	// begins shutting down: a tip is either stored and answered, or not
+	// stored.
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
+	defer cancel()
+	if err := ss.s.store.PutTip(ctx, t); err != nil {
+		if errors.Is(err, storage.ErrBusy) {
+			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
+		}
+		ss.s.log.Error("store tip", attrErr, err)
+		return protocol.Errorf(protocol.CodeInternal, "internal error")
+	}
+	ss.release()
+	return ss.send(&protocol.ReceiptReply{Receipt: receipt})
+}
+
+// release gives back the open upload's staging reservation.
+func (ss *sourceSession) release() {
+	if ss.up != nil {
+		ss.s.staging.Add(-ss.up.reserved)
+		ss.up = nil
+	}
+}
+
+func (ss *sourceSession) send(msg any) *protocol.Error {
+	ss.conn.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+	if err := ss.conn.WriteMessage(websocket.TextMessage, protocol.Marshal(msg)); err != nil {
+		// The link is gone; nothing more can be said on it.
+		return errLinkGone
+	}
+	return nil
+}
+
+// errLinkGone ends a session whose link failed; refuse sends nothing for it.
+var errLinkGone = &protocol.Error{Code: protocol.CodeInternal, Message: "link gone"}
+
+// refuse sends a typed error, then closes the WebSocket cleanly: a close
+// frame with a matching close code, and a short wait for the peer's.
+func (ss *sourceSession) refuse(e *protocol.Error) {
+	if e == errLinkGone {
+		return
+	}
+	if ss.send(e) != nil {
+		return
+	}
+	code := websocket.ClosePolicyViolation
+	switch e.Code {
+	case protocol.CodeTooLarge:
+		code = websocket.CloseMessageTooBig
+	case protocol.CodeBusy, protocol.CodeShuttingDown:
+		code = websocket.CloseTryAgainLater
+	case protocol.CodeInternal:
+		code = websocket.CloseInternalServerErr
+	}
+	deadline := time.Now().Add(ss.s.cfg.WriteTimeout)
+	if ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, string(e.Code)), deadline) != nil {
+		return
+	}
+	// Wait briefly for the peer's close frame, discarding anything else.
+	ss.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, _, err := ss.conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+func asProtocolError(err error) *protocol.Error {
+	var e *protocol.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return protocol.Errorf(protocol.CodeMalformed, "malformed message")
+}
+
+// writeHTTPError answers a plain HTTP request with a typed error.
+func writeHTTPError(w http.ResponseWriter, status int, e *protocol.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(protocol.Marshal(e), '\n'))
+}

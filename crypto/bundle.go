@@ -117,6 +117,11 @@ func (b *Bundle) Expired(now time.Time) bool { return !now.Before(b.Expires) }
 func (b *Bundle) LogVerifier() (note.Verifier, error) { return note.NewVerifier(b.Log) }
 
 func parseRecipient(s string) (age.Recipient, error) {
+	// age quotes its input in errors: a secret key pasted where a
+	// recipient belongs must not reach an error message.
+	if strings.HasPrefix(strings.ToUpper(s), "AGE-SECRET-KEY-") {
+		return nil, errors.New("an age secret key, not a recipient")
+	}
 	if strings.HasPrefix(s, "age1pq1") {
 		return age.ParseHybridRecipient(s)
 	}

@@ -21,7 +21,7 @@ func newLineReader(what, text, header string) (*lineReader, error) {
 	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	if lines[0] != header {
-		return nil, fmt.Errorf("%s: %w: first line is %q, want %q", what, ErrMalformed, clip(lines[0]), header)
+		return nil, fmt.Errorf("%s: %w: first line is %q, want %q", what, ErrMalformed, quoteLine(lines[0]), header)
 	}
 	return &lineReader{what: what, lines: lines, n: 1}, nil
 }
@@ -43,7 +43,7 @@ func (r *lineReader) next(key string, nfields int) ([]string, error) {
 	line := r.lines[r.n]
 	fields := strings.Split(line, " ")
 	if fields[0] != key {
-		return nil, fmt.Errorf("%s: %w: line %d is %q, want a %q line", r.what, ErrMalformed, r.n+1, clip(line), key)
+		return nil, fmt.Errorf("%s: %w: line %d is %q, want a %q line", r.what, ErrMalformed, r.n+1, quoteLine(line), key)
 	}
 	if len(fields)-1 != nfields {
 		return nil, fmt.Errorf("%s: %w: %q line has %d fields, want %d", r.what, ErrMalformed, key, len(fields)-1, nfields)
@@ -83,9 +83,19 @@ func (r *lineReader) parseInt(key, s string, min, max int64) (int64, error) {
 
 func (r *lineReader) end() error {
 	if r.n < len(r.lines) {
-		return fmt.Errorf("%s: %w: unexpected line %d %q", r.what, ErrMalformed, r.n+1, clip(r.lines[r.n]))
+		return fmt.Errorf("%s: %w: unexpected line %d %q", r.what, ErrMalformed, r.n+1, quoteLine(r.lines[r.n]))
 	}
 	return nil
+}
+
+// quoteLine clips a line for an error message, unless it holds a secret
+// key (a key file's line, or one pasted where a public key belongs):
+// errors never print a secret (STYLE.md, Errors).
+func quoteLine(s string) string {
+	if u := strings.ToUpper(s); strings.Contains(u, "SECRET-KEY") || strings.Contains(u, "PRIVATE+KEY") {
+		return "(a line holding a secret key)"
+	}
+	return clip(s)
 }
 
 func clip(s string) string {

@@ -1,0 +1,140 @@
+// Package client is the source's side of fieldtip: it pins the newsroom's
+// key, fetches and verifies the key bundle, seals a tip to every editor in
+// it and uploads it to the server over one WebSocket.
+//
+// It promises that a tip is reported sent only after the server's receipt
+// verified against the log key named in a bundle that verified against the
+// pinned newsroom key, was not expired and was not older than the newest
+// bundle this client has seen; and that nothing it writes to disk holds tip
+// plaintext (its config holds the server URL, the pinned key and that
+// version number). It imports neither storage nor server and builds with
+// CGO_ENABLED=0.
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"fieldtip/protocol"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// ConfigFile is the name of the client's state file in its config dir.
+const ConfigFile = "config.json"
+
+// Errors callers branch on.
+var (
+	// ErrNotInitialized: fieldtip init has not been run for this config dir.
+	ErrNotInitialized = errors.New("not initialized: run fieldtip init first")
+	// ErrBundleRollback: the server offered a bundle older than one this
+	// client has seen (an old bundle could list a revoked editor).
+	ErrBundleRollback = errors.New("bundle is older than one this client has seen")
+)
+
+// Config is the client's state, kept in DIR/config.json:
+//
+//	{"version":1,"server":"https://…","newsroom":"<verifier key>","highest_bundle_version":3}
+type Config struct {
+	Version              int    `json:"version"`
+	Server               string `json:"server"`
+	Newsroom             string `json:"newsroom"`
+	HighestBundleVersion int64  `json:"highest_bundle_version"`
+}
+
+const configVersion = 1
+
+// DefaultConfigDir returns the default config dir, fieldtip under the
+// user's config directory.
+func DefaultConfigDir() (string, error) {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("config dir: %w (use --config)", err)
+	}
+	return filepath.Join(d, "fieldtip"), nil
+}
+
+// Init pins the newsroom verifier key and the server URL in dir. Running it
+// again with the same newsroom key keeps the highest bundle version seen;
+// a different newsroom key is refused unless the old config is removed by
+// hand, so a tampered instruction cannot silently repin.
+func Init(dir, server, newsroom string) error {
+	if _, err := protocol.ParseServerURL(server); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if _, err := note.NewVerifier(newsroom); err != nil {
+		return fmt.Errorf("init: newsroom key %q is not a verifier key: %w", newsroom, err)
+	}
+	cfg := &Config{Version: configVersion, Server: server, Newsroom: newsroom}
+	old, err := LoadConfig(dir)
+	switch {
+	case errors.Is(err, ErrNotInitialized):
+	case err != nil:
+		return fmt.Errorf("init: %w", err)
+	case old.Newsroom != newsroom:
+		return fmt.Errorf("init: %s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
+	default:
+		cfg.HighestBundleVersion = old.HighestBundleVersion
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	return saveConfig(dir, cfg)
+}
+
+// LoadConfig reads DIR/config.json.
+func LoadConfig(dir string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotInitialized
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if c.Version != configVersion {
+		return nil, fmt.Errorf("config %s: version %d, this program reads %d", filepath.Join(dir, ConfigFile), c.Version, configVersion)
+	}
+	return &c, nil
+}
+
+// saveConfig writes the config durably: temporary file, fsync, rename,
+// fsync the directory.
+func saveConfig(dir string, c *Config) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".config-*")
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, ConfigFile)); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -11,6 +11,8 @@ require (
 require (
 	filippo.io/hpke v0.4.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect

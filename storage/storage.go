@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -75,6 +76,7 @@ type Store struct {
 	queue    chan *job
 	maxBatch int
 	closing  chan struct{}
+	closeOne sync.Once // closes closing: Close may be called concurrently
 	done     chan struct{}
 
 	// testOnlyBeforeCommit, when set, runs in the writer after a batch's
@@ -220,11 +222,7 @@ func (s *Store) migrate() error {
 // Close stops accepting writes, commits every write already queued, and
 // closes the database.
 func (s *Store) Close() error {
-	select {
-	case <-s.closing:
-	default:
-		close(s.closing)
-	}
+	s.closeOne.Do(func() { close(s.closing) })
 	<-s.done
 	return errors.Join(s.writeDB.Close(), s.readDB.Close())
 }
@@ -249,6 +247,17 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("storage: write outcome unknown: %w", context.Cause(ctx))
+	case <-s.done:
+		// A write that passed the closing check just as Close began can
+		// reach the queue after the writer's last look at it. The writer
+		// answers every job it took before it stops, so an empty done
+		// channel here means the job never ran.
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 

@@ -1,0 +1,91 @@
+// Command fieldtipd is the fieldtip server: it takes tips from sources as
+// ciphertext over WebSocket, stores them durably in SQLite, hands back
+// signed receipts, and serves them to the newsroom's editors. It never sees
+// plaintext and never records a client address. See fieldtipd --help.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"fieldtip/internal/cli"
+	"fieldtip/server"
+
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	os.Exit(cli.Main("fieldtipd", []cli.Command{&serve{}}, true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type serve struct {
+	cfg         server.Config
+	dev         bool
+	printLogKey bool
+	logLevel    string
+}
+
+func (*serve) Name() string { return "serve" }
+func (*serve) Usage() string {
+	return "[--data DIR] [--listen ADDR] [--bundle FILE] [flags] | --dev | --print-log-key"
+}
+func (*serve) Summary() string {
+	return "Serve the sources' WebSocket endpoint and the editors' endpoint over one SQLite store."
+}
+
+func (c *serve) Flags(fs *pflag.FlagSet) {
+	d := server.DefaultConfig()
+	fs.BoolVar(&c.dev, "dev", false, "try it out: throwaway keys and a bundle under the data dir, plain HTTP on 127.0.0.1:8080")
+	fs.BoolVar(&c.printLogKey, "print-log-key", false, "create the log key if needed, print its verifier key and exit")
+	fs.StringVar(&c.cfg.DataDir, "data", d.DataDir, "data directory: fieldtip.db and log.key")
+	fs.StringVar(&c.cfg.Listen, "listen", d.Listen, "address of the sources' endpoint (and of everything else without --public-listen)")
+	fs.StringVar(&c.cfg.PublicListen, "public-listen", "", "serve the bundle, health and editors' endpoints on this second address instead")
+	fs.StringVar(&c.cfg.BundleFile, "bundle", "", "signed bundle to put in force if newer than the stored one (required on first start)")
+	fs.StringVar(&c.cfg.SourcePath, "source-path", d.SourcePath, "path of the sources' WebSocket endpoint (a secret path is wise)")
+	fs.StringVar(&c.cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
+	fs.StringVar(&c.cfg.TLSKey, "tls-key", "", "TLS private key file (with --tls-cert)")
+	fs.StringVar(&c.cfg.Origin, "origin", "", "origin editors log in to, scheme://host[:port] (default: the editors' listener address)")
+	fs.IntVar(&c.cfg.MaxConns, "max-conns", d.MaxConns, "concurrent source connections")
+	fs.Int64Var(&c.cfg.MaxUploadSize, "max-upload-size", d.MaxUploadSize, "largest upload in bytes")
+	fs.Int64Var(&c.cfg.MaxStagingBytes, "max-staging-bytes", d.MaxStagingBytes, "bytes all open uploads may hold")
+	fs.IntVar(&c.cfg.MaxUploadsPerConn, "max-uploads-per-conn", d.MaxUploadsPerConn, "uploads on one connection")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (c *serve) Run(ctx context.Context, env *cli.Env, args []string) error {
+	if len(args) != 0 {
+		return cli.Usagef("no arguments")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return cli.Usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	// The handler prints no source: the server never hands it a client
+	// address, user agent or request detail.
+	c.cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	if c.printLogKey {
+		k, err := server.LoadOrCreateLogKey(c.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, k.Verifier)
+		return nil
+	}
+	var newsroom string
+	if c.dev {
+		if c.cfg.BundleFile != "" {
+			return cli.Usagef("--dev makes its own bundle; drop --bundle")
+		}
+		var err error
+		if c.cfg.BundleFile, newsroom, err = server.DevSetup(c.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	return server.Run(ctx, c.cfg, func(s *server.Server, l *server.Listeners) {
+		if c.dev {
+			server.PrintDevBanner(env.Stdout, c.cfg.DataDir, "http://"+l.Main.Addr().String(), newsroom)
+		}
+	})
+}

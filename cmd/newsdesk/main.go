@@ -1,0 +1,57 @@
+// Command newsdesk is the editors' tool: newsroom and editor keys, key
+// bundles, and pulling, listing and reading tips, decrypted on this machine
+// only. See newsdesk --help.
+package main
+
+import (
+	"os"
+
+	"fieldtip/internal/cli"
+	"fieldtip/newsdesk"
+
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	os.Exit(cli.Main("newsdesk", commands(), false, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func commands() []cli.Command {
+	return []cli.Command{
+		&newsroomInit{}, &editorNew{}, &bundleSign{}, &bundlePublish{},
+		&pull{}, &inbox{}, &read{},
+	}
+}
+
+// testOnlyWorkFactor, when set, replaces the scrypt work factor of new key
+// files so that tests need not spend a second per key.
+var testOnlyWorkFactor int
+
+func keyOptions() newsdesk.KeyOptions {
+	return newsdesk.KeyOptions{WorkFactor: testOnlyWorkFactor}
+}
+
+// editorFlags are the flags of every command that opens an editor key.
+type editorFlags struct {
+	key, passphraseFile, cache string
+}
+
+func (f *editorFlags) declare(fs *pflag.FlagSet) {
+	fs.StringVar(&f.key, "key", "", "editor key file (required)")
+	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the key's passphrase from this file instead of the terminal")
+	fs.StringVar(&f.cache, "cache", "", "local cache of ciphertext (default: fieldtip-newsdesk in the user cache dir)")
+}
+
+func (f *editorFlags) open(env *cli.Env) (*newsdesk.Cache, error) {
+	if f.key == "" {
+		return nil, cli.Usagef("--key is required")
+	}
+	dir := f.cache
+	if dir == "" {
+		var err error
+		if dir, err = newsdesk.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	return &newsdesk.Cache{Dir: dir}, nil
+}

@@ -298,7 +298,7 @@ func ParseSignerKey(header string, text []byte) (*SignerKey, error) {
 // such function, so this decodes the documented key encoding by hand and
 // re-encodes the public key with note.NewEd25519VerifierKey.
 func signerToVerifier(skey string) (string, error) {
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5)
 	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
 		return "", fmt.Errorf("%w: not a signed-note signer key", ErrMalformed)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"fieldtip/crypto"
 )
@@ -98,8 +100,18 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 
 // httpErrorLog receives net/http's own error log. Some of its lines carry
 // the client's address ("http: TLS handshake error from 203.0.113.7:4242:
-// …"), so it passes on only the kind of error, never the line.
-type httpErrorLog struct{ log *slog.Logger }
+// …"), so it passes on only the kind of error, never the line, and at most
+// one line per kind per minute (with the count since the last), so a flood
+// of bad handshakes cannot flood the log.
+type httpErrorLog struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	last   map[string]time.Time
+	counts map[string]int
+}
+
+const httpErrorLogEvery = time.Minute
 
 func (l *httpErrorLog) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -114,6 +126,15 @@ func (l *httpErrorLog) Write(p []byte) (int, error) {
 	case strings.HasPrefix(line, "http2:"):
 		kind = "http2"
 	}
-	l.log.Warn("http server error", "kind", kind)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.counts = map[string]time.Time{}, map[string]int{}
+	}
+	l.counts[kind]++
+	if now := time.Now(); now.Sub(l.last[kind]) >= httpErrorLogEvery {
+		l.log.Warn("http server error", attrKind, kind, attrCount, l.counts[kind])
+		l.last[kind], l.counts[kind] = now, 0
+	}
 	return len(p), nil
 }

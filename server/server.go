@@ -159,6 +159,8 @@ const (
 	attrErr     = "err"
 	attrVersion = "version"
 	attrEditor  = "editor"
+	attrKind    = "kind"
+	attrCount   = "count"
 )
 
 // Server serves one store. Create it with New, serve it with Serve or its
@@ -270,6 +272,9 @@ func (s *Server) loadBundle(ctx context.Context) error {
 	}
 	s.newsroom = current.Newsroom
 	s.bundle.Store(current)
+	if current.Expired(time.Now()) {
+		s.log.Warn("the bundle in force has expired: sources will refuse it; sign and publish a new one", attrVersion, current.Version)
+	}
 	return nil
 }
 

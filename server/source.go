@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -37,7 +38,12 @@ func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered with an HTTP error.
 	}
 	defer conn.Close()
-	conn.SetReadLimit(protocol.MaxClientMessage)
+	// The backstop limit: gorilla refuses a frame header declaring more, at
+	// once, but answers only with close code 1009. Messages up to it are
+	// read through a reader capped at protocol.MaxClientMessage+1, so one
+	// over the protocol's limit costs at most that and is refused with a
+	// typed error (readMessage).
+	conn.SetReadLimit(readBackstop)
 	s.connsMu.Lock()
 	s.conns[conn] = struct{}{}
 	s.connsMu.Unlock()
@@ -102,12 +108,12 @@ func (ss *sourceSession) run() {
 			return
 		}
 		ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
-		mt, data, err := ss.conn.ReadMessage()
+		mt, data, err := ss.readMessage()
 		if err != nil {
 			switch {
 			case ss.s.shuttingDown():
 				ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
-			case errors.Is(err, websocket.ErrReadLimit):
+			case errors.Is(err, errTooLarge):
 				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
 			}
 			return
@@ -124,6 +130,28 @@ func (ss *sourceSession) run() {
 			return
 		}
 	}
+}
+
+// readBackstop is gorilla's read limit on source connections; see
+// serveSource.
+const readBackstop = 4 * protocol.MaxClientMessage
+
+var errTooLarge = errors.New("message over the protocol limit")
+
+// readMessage reads one message of at most protocol.MaxClientMessage bytes.
+func (ss *sourceSession) readMessage() (int, []byte, error) {
+	mt, r, err := ss.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, protocol.MaxClientMessage+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(data) > protocol.MaxClientMessage {
+		return 0, nil, errTooLarge
+	}
+	return mt, data, nil
 }
 
 func (ss *sourceSession) handleControl(data []byte) *protocol.Error {

@@ -41,8 +41,9 @@ func FormatTipID(id [TipIDSize]byte) string { return base64.RawURLEncoding.Encod
 // ParseTipID decodes a tip id printed by FormatTipID.
 func ParseTipID(s string) ([TipIDSize]byte, error) {
 	var id [TipIDSize]byte
+	// Strict decoding still skips CR and LF: compare the re-encoding too.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != TipIDSize {
+	if err != nil || len(b) != TipIDSize || FormatTipID([TipIDSize]byte(b)) != s {
 		return id, fmt.Errorf("tip id %q: %w: want %d bytes of unpadded base64url", clip(s), ErrMalformed, TipIDSize)
 	}
 	copy(id[:], b)

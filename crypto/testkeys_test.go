@@ -56,14 +56,6 @@ func (k testNoteKey) signer() note.Signer {
 	return s
 }
 
-func (k testNoteKey) verifier() note.Verifier {
-	v, err := note.NewVerifier(k.vkey)
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 var (
 	testNewsroom      = newTestNoteKey("newsroom.example", "")
 	testOtherNewsroom = newTestNoteKey("other.example", "")
@@ -160,14 +152,6 @@ func recipientsOf(editors ...*EditorKey) []age.Recipient {
 		rs = append(rs, r)
 	}
 	return rs
-}
-
-func identitiesOf(editors ...*EditorKey) []age.Identity {
-	var ids []age.Identity
-	for _, e := range editors {
-		ids = append(ids, e.Identity)
-	}
-	return ids
 }
 
 // sigLine returns the signature line of a signed note.

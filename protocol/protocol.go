@@ -410,8 +410,9 @@ func (w *wire) only(names ...string) error {
 }
 
 func decodeFixed(dst []byte, field, s string) error {
+	// Strict decoding still skips CR and LF: compare the re-encoding too.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != len(dst) {
+	if err != nil || len(b) != len(dst) || base64.RawURLEncoding.EncodeToString(b) != s {
 		return malformed("%s is not %d bytes of unpadded base64url", field, len(dst))
 	}
 	copy(dst, b)

@@ -113,6 +113,8 @@ var clientTests = []messageTest{
 	{"upload_id_short", with(uploadJSON, testUploadID, testUploadID[:20]), nil, "15 bytes"},
 	{"upload_id_long", with(uploadJSON, testUploadID, testUploadID+"AA"), nil, "17 bytes"},
 	{"upload_id_padding_bits", with(uploadJSON, testUploadID, testUploadID[:21]+"x"), nil, "nonzero unused bits in the last character: a second spelling of an id"},
+	{"upload_id_newline", with(uploadJSON, testUploadID, testUploadID+`\n`), nil, "a newline after the id (Go's base64 decoder alone skips it)"},
+	{"resume_hash_crlf", with(uploadJSON, testResumeHash, testResumeHash[:20]+`\r\n`+testResumeHash[20:]), nil, "CR LF inside the hash (Go's base64 decoder alone skips them)"},
 	{"upload_id_hex", with(uploadJSON, testUploadID, "000102030405060708090a0b0c0d0e0f"), nil, "hex is not base64url"},
 	{"upload_id_number", with(uploadJSON, `"`+testUploadID+`"`, `0`), nil, "a number is not a string"},
 	{"resume_hash_hex", with(uploadJSON, testResumeHash, testSHA256), nil, "hex is not base64url"},

@@ -188,7 +188,7 @@ func (b *Bundle) checkEditors() error {
 	if len(b.Editors) == 0 || len(b.Editors) > MaxEditors {
 		return fmt.Errorf("%w: %d editors, want 1 to %d", ErrMalformed, len(b.Editors), MaxEditors)
 	}
-	seen := map[string]bool{}
+	seen, keys := map[string]bool{}, map[string]bool{}
 	hybrid := strings.HasPrefix(b.Editors[0].Recipient, "age1pq1")
 	for _, e := range b.Editors {
 		if !ValidLabel(e.Label) {
@@ -198,6 +198,14 @@ func (b *Bundle) checkEditors() error {
 			return fmt.Errorf("%w: editor %q listed twice", ErrMalformed, e.Label)
 		}
 		seen[e.Label] = true
+		// One person, one vote: the policy counts approvals by distinct
+		// editors, so no two labels may share a key.
+		for _, k := range []string{e.Recipient, e.Sign, e.Cosign} {
+			if keys[k] {
+				return fmt.Errorf("%w: editor %q reuses a key of another editor", ErrMalformed, e.Label)
+			}
+			keys[k] = true
+		}
 		if _, err := parseRecipient(e.Recipient); err != nil {
 			return fmt.Errorf("%w: editor %q: age recipient: %w", ErrMalformed, e.Label, err)
 		}

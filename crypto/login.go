@@ -3,6 +3,7 @@ package crypto
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -34,6 +35,9 @@ type Login struct {
 
 // SignLogin signs a login note with an editor's signing key.
 func SignLogin(l *Login, editor note.Signer) ([]byte, error) {
+	if l.Origin == "" || strings.ContainsAny(l.Origin, " \t\r\n") {
+		return nil, fmt.Errorf("login: origin %q is not a single word", clip(l.Origin))
+	}
 	text := fmt.Sprintf("%s\norigin %s\nnonce %s\nexpires %s\n", LoginHeader, l.Origin,
 		base64.RawURLEncoding.EncodeToString(l.Nonce[:]), l.Expires.UTC().Format(time.RFC3339))
 	msg, err := note.Sign(&note.Note{Text: text}, editor)

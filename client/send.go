@@ -196,27 +196,49 @@ func (l *link) read() {
 }
 
 // receive returns the next server message; a server error message comes
-// back as a *protocol.Error.
+// back as a *protocol.Error. Messages read before the connection failed
+// are returned, in order, before the failure is.
 func (l *link) receive(ctx context.Context) (any, error) {
 	select {
 	case m := <-l.msgs:
-		if e, ok := m.(*protocol.Error); ok {
-			return nil, e
-		}
-		return m, nil
+		return serverMessage(m)
 	case err := <-l.errc:
-		// Messages read before the error still count (an error message is
-		// followed by a close).
+		// The reader queues every message it read before failing, but
+		// select picks at random among ready cases: keep the failure for
+		// a later call (the reader sends it once) and return the queued
+		// messages first, so that acks followed by a refusal and a close
+		// read as the refusal, not as a lost connection.
+		l.errc <- err
 		select {
 		case m := <-l.msgs:
-			if e, ok := m.(*protocol.Error); ok {
-				return nil, e
-			}
+			return serverMessage(m)
 		default:
 		}
 		return nil, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the server: %w", context.Cause(ctx))
+	}
+}
+
+func serverMessage(m any) (any, error) {
+	if e, ok := m.(*protocol.Error); ok {
+		return nil, e
+	}
+	return m, nil
+}
+
+// queuedError returns a refusal the reader has queued, if any, dropping
+// the messages before it.
+func (l *link) queuedError() *protocol.Error {
+	for {
+		select {
+		case m := <-l.msgs:
+			if e, ok := m.(*protocol.Error); ok {
+				return e
+			}
+		default:
+			return nil
+		}
 	}
 }
 
@@ -227,6 +249,14 @@ func (l *link) send(msg any) error {
 func (l *link) write(mt int, b []byte) error {
 	l.conn.SetWriteDeadline(time.Now().Add(60 * time.Second))
 	if err := l.conn.WriteMessage(mt, b); err != nil {
+		// Frames follow the upload message without waiting, so the server
+		// may refuse the upload (stale_bundle, too_large, busy) and close
+		// while they go out. The reader queued that refusal before it
+		// answered the close, which is what fails this write: report the
+		// refusal, which says what to do.
+		if e := l.queuedError(); e != nil {
+			return e
+		}
 		return fmt.Errorf("send: %w", err)
 	}
 	l.sent += int64(len(b))

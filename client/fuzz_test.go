@@ -1,0 +1,113 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"strings"
+	"testing"
+	"time"
+
+	"fieldtip/crypto"
+	"fieldtip/protocol"
+
+	"github.com/gorilla/websocket"
+)
+
+// FuzzClientAgainstRogueServer plays a server that sends the genuine
+// bundle, reads the upload and its one frame, then sends whatever the
+// input says, one message a line:
+//
+//	RECEIPT      a receipt correctly signed with the bundle's log key for
+//	             the bytes received
+//	BIN <bytes>  a binary message
+//	<bytes>      a text message
+//
+// then closes. The property: Send returns a Result only with a receipt
+// that verifies against the bundle's log key and matches the bytes the
+// server received, and otherwise an error and no Result.
+func FuzzClientAgainstRogueServer(f *testing.F) {
+	r := newRogueSetup(f)
+	const F = protocol.FrameSize
+	m := func(msgs ...any) string {
+		var lines []string
+		for _, x := range msgs {
+			if s, ok := x.(string); ok {
+				lines = append(lines, s)
+			} else {
+				lines = append(lines, string(protocol.Marshal(x)))
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	seeds := []string{
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, "RECEIPT"), // honest
+		m(&protocol.Ack{Offset: F}, "RECEIPT"),                     // honest enough: the offset is optional
+		m(&protocol.Offset{}, "RECEIPT"),
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}),
+		m(&protocol.Offset{Offset: F}, &protocol.Ack{Offset: F}, "RECEIPT"),
+		m(&protocol.Offset{}, &protocol.Ack{Offset: 2 * F}, "RECEIPT"),
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, &protocol.ReceiptReply{Receipt: []byte("garbage")}),
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, protocol.Errorf(protocol.CodeBusy, "busy")),
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, &protocol.Ack{Offset: F}, "RECEIPT"),
+		m("BIN "+string(protocol.Marshal(&protocol.Ack{Offset: F})), "RECEIPT"),
+		m(`{"type":"ack","offset":16384,"offset":16384}`, "RECEIPT"),
+		"",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		var received []byte
+		gotFrame := make(chan struct{})
+		url := startRogue(t, func(c *rogueConn) {
+			if !c.serveBundle(r.bundle) {
+				return
+			}
+			up, ok := c.upload()
+			if !ok {
+				return
+			}
+			fr, ok := c.frame(up)
+			if !ok {
+				return
+			}
+			received = bytes.Clone(fr.Chunk)
+			close(gotFrame)
+			for line := range strings.SplitSeq(script, "\n") {
+				switch {
+				case line == "RECEIPT":
+					rc := &crypto.Receipt{SHA256: sha256.Sum256(received), Length: int64(len(received)), Day: "2026-01-02"}
+					msg, err := crypto.SignReceipt(rc, r.logKey.Signer)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					c.send(&protocol.ReceiptReply{Receipt: msg})
+				case strings.HasPrefix(line, "BIN "):
+					c.write(websocket.BinaryMessage, []byte(line[4:]))
+				default:
+					c.write(websocket.TextMessage, []byte(line))
+				}
+			}
+			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			c.drain()
+		})
+		dir := initClient(t, url, r.nk.key.Verifier)
+		res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
+		if err != nil {
+			if res != nil {
+				t.Fatalf("Send returned a Result with error %v", err)
+			}
+			return
+		}
+		<-gotFrame // the script ran: received is set
+		rc, err := crypto.OpenReceipt(res.ReceiptNote, r.logKey.Verifier)
+		if err != nil {
+			t.Fatalf("Send accepted a receipt that does not verify: %v", err)
+		}
+		if *rc != *res.Receipt || rc.SHA256 != sha256.Sum256(received) || rc.Length != int64(len(received)) {
+			t.Fatalf("Send accepted receipt %+v for %d bytes with SHA-256 %x", *rc, len(received), sha256.Sum256(received))
+		}
+	})
+}

@@ -1,0 +1,569 @@
+package newsdesk
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"fieldtip/client"
+	"fieldtip/crypto"
+	"fieldtip/protocol"
+	"fieldtip/server"
+
+	"filippo.io/age"
+)
+
+// desk is a running server, a source configured for it and an editor's
+// empty cache.
+type desk struct {
+	nk    *testNewsroom
+	srv   *testServer
+	src   string
+	cache *Cache
+}
+
+func newDesk(t *testing.T, nk *testNewsroom, opts serverOptions) *desk {
+	t.Helper()
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, opts)
+	src := filepath.Join(t.TempDir(), "source")
+	if err := client.Init(src, srv.URL, nk.key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	return &desk{nk: nk, srv: srv, src: src, cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
+}
+
+// send sends a tip as a source and returns its verified receipt.
+func (d *desk) send(t *testing.T, tip *crypto.Tip) *crypto.Receipt {
+	t.Helper()
+	res, err := client.Send(context.Background(), d.src, tip, client.SendOptions{})
+	if err != nil {
+		t.Fatalf("client.Send: %v", err)
+	}
+	return res.Receipt
+}
+
+// pull pulls into the cache and returns the ids pulled.
+func (d *desk) pull(t *testing.T, opts PullOptions) []string {
+	t.Helper()
+	var ids []string
+	opts.Pulled = func(id string) { ids = append(ids, id) }
+	n, err := d.cache.Pull(context.Background(), d.srv.URL, d.nk.editor, opts)
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if n != len(ids) {
+		t.Errorf("Pull = %d, but reported %d ids", n, len(ids))
+	}
+	return ids
+}
+
+// markedTip returns a tip whose text and attachment each carry a unique
+// marker.
+func markedTip(firstLine string) (tip *crypto.Tip, textMarker, fileMarker string) {
+	textMarker = "text-marker-" + rand.Text()
+	fileMarker = "file-marker-" + rand.Text()
+	data := make([]byte, 3000)
+	rand.Read(data)
+	copy(data[1000:], fileMarker)
+	return &crypto.Tip{
+		Text:        firstLine + "\n" + textMarker + " seen at the Hyesan mine",
+		Attachments: []crypto.Attachment{{Name: "truck.jpg", Type: "image/jpeg", Data: data}},
+	}, textMarker, fileMarker
+}
+
+func TestPull(t *testing.T) {
+	d := newDesk(t, newTestNewsroom(t, true), serverOptions{})
+	tip1, text1, file1 := markedTip("Copper concentrate crosses the Yalu at night")
+	tip2 := &crypto.Tip{Text: "Second source\tconfirms\x07 the trucks\nmore"}
+	r1 := d.send(t, tip1)
+	r2 := d.send(t, tip2)
+
+	ids := d.pull(t, PullOptions{})
+	if want := []string{r1.TipIDString(), r2.TipIDString()}; !slices.Equal(ids, want) {
+		t.Fatalf("first Pull pulled %q, want %q", ids, want)
+	}
+	if ids := d.pull(t, PullOptions{}); len(ids) != 0 {
+		t.Errorf("second Pull pulled %q, want nothing", ids)
+	}
+	tip3, text3, file3 := markedTip("Third: the mine's guards are paid in copper")
+	r3 := d.send(t, tip3)
+	if ids := d.pull(t, PullOptions{}); !slices.Equal(ids, []string{r3.TipIDString()}) {
+		t.Errorf("Pull after a new send pulled %q, want [%s]", ids, r3.TipIDString())
+	}
+
+	pinned, err := os.ReadFile(filepath.Join(d.cache.Dir, "newsroom"))
+	if err != nil || strings.TrimSpace(string(pinned)) != d.nk.key.Verifier {
+		t.Errorf("pinned newsroom key = %q (%v), want %q", pinned, err, d.nk.key.Verifier)
+	}
+
+	receipts := []*crypto.Receipt{r1, r2, r3}
+	tips := []*crypto.Tip{tip1, tip2, tip3}
+	entries, err := d.cache.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 {
+		t.Fatalf("List = %d entries, want 3", len(entries))
+	}
+	for i, e := range entries {
+		if e.ID != receipts[i].TipIDString() || *e.Receipt != *receipts[i] {
+			t.Errorf("entry %d = %s %+v, want %s %+v", i, e.ID, *e.Receipt, receipts[i].TipIDString(), *receipts[i])
+		}
+		if i > 0 && e.Seq <= entries[i-1].Seq {
+			t.Errorf("entry %d has seq %d after %d", i, e.Seq, entries[i-1].Seq)
+		}
+		got, err := e.Open(d.nk.editor)
+		if err != nil {
+			t.Fatalf("entry %d: Open: %v", i, err)
+		}
+		if got.Text != tips[i].Text || len(got.Attachments) != len(tips[i].Attachments) {
+			t.Errorf("entry %d: Open = %q with %d attachments, want %q with %d", i, got.Text, len(got.Attachments), tips[i].Text, len(tips[i].Attachments))
+		}
+	}
+
+	var inbox bytes.Buffer
+	if err := d.cache.Inbox(&inbox, d.nk.editor); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(inbox.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("Inbox printed %d lines, want 3:\n%s", len(lines), inbox.String())
+	}
+	wantSummaries := []string{
+		"Copper concentrate crosses the Yalu at night [+1 attachment(s)]",
+		"Second sourceconfirms the trucks", // control characters dropped
+		"Third: the mine's guards are paid in copper [+1 attachment(s)]",
+	}
+	for i, line := range lines {
+		f := strings.SplitN(line, "\t", 4)
+		want := []string{receipts[i].TipIDString(), receipts[i].Day, strconv.FormatInt(receipts[i].Length, 10), wantSummaries[i]}
+		if !slices.Equal(f, want) {
+			t.Errorf("Inbox line %d = %q, want %q", i, f, want)
+		}
+	}
+
+	assertNoPlaintext(t, d.cache.Dir, text1, file1, text3, file3, "Second source")
+}
+
+// assertNoPlaintext fails if any file under dir contains one of markers.
+func assertNoPlaintext(t *testing.T, dir string, markers ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds plaintext %q", path, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatalf("no files under %s: the scan proves nothing", dir)
+	}
+}
+
+func TestPullPinsNewsroom(t *testing.T) {
+	nk := newTestNewsroom(t, true)
+	d := newDesk(t, nk, serverOptions{})
+	d.send(t, &crypto.Tip{Text: "first"})
+	d.pull(t, PullOptions{})
+	bundleBefore, err := os.ReadFile(filepath.Join(d.cache.Dir, "bundle.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another server whose bundle another newsroom key signed, listing the
+	// same editor: the cache refuses it.
+	other := &testNewsroom{key: newTestNewsroom(t, true).key, editor: nk.editor}
+	evil := startServer(t, func(log string) []byte { return other.bundle(t, 5, log) }, serverOptions{})
+	_, err = d.cache.Pull(context.Background(), evil.URL, nk.editor, PullOptions{})
+	if !errors.Is(err, crypto.ErrUnknownSigner) {
+		t.Errorf("Pull from a server with another newsroom's bundle = %v, want ErrUnknownSigner", err)
+	}
+	pinned, _ := os.ReadFile(filepath.Join(d.cache.Dir, "newsroom"))
+	if strings.TrimSpace(string(pinned)) != nk.key.Verifier {
+		t.Errorf("pinned newsroom key changed to %q", pinned)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.cache.Dir, "bundle.txt")); !bytes.Equal(b, bundleBefore) {
+		t.Error("a refused bundle replaced the cached one")
+	}
+
+	// Asking for another newsroom key than the pinned one is refused too.
+	if _, err := d.cache.Pull(context.Background(), d.srv.URL, nk.editor, PullOptions{Newsroom: other.key.Verifier}); err == nil {
+		t.Error("Pull with --newsroom other than the pinned key = nil, want a refusal")
+	}
+
+	// A fresh cache told the newsroom key refuses a server signed by
+	// another, and pins nothing.
+	fresh := &Cache{Dir: filepath.Join(t.TempDir(), "cache")}
+	if _, err := fresh.Pull(context.Background(), evil.URL, nk.editor, PullOptions{Newsroom: nk.key.Verifier}); !errors.Is(err, crypto.ErrUnknownSigner) {
+		t.Errorf("fresh Pull with the newsroom key given = %v, want ErrUnknownSigner", err)
+	}
+	if _, err := os.Stat(filepath.Join(fresh.Dir, "newsroom")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused first Pull pinned a key: %v", err)
+	}
+}
+
+func TestPullRefusesOlderBundle(t *testing.T) {
+	nk := newTestNewsroom(t, true)
+	newer := startServer(t, func(log string) []byte { return nk.bundle(t, 3, log) }, serverOptions{})
+	cache := &Cache{Dir: filepath.Join(t.TempDir(), "cache")}
+	if _, err := cache.Pull(context.Background(), newer.URL, nk.editor, PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	older := startServer(t, func(log string) []byte { return nk.bundle(t, 2, log) }, serverOptions{})
+	if _, err := cache.Pull(context.Background(), older.URL, nk.editor, PullOptions{}); err == nil {
+		t.Error("Pull from a server with an older bundle = nil, want a refusal")
+	}
+	if b, err := cache.Bundle(); err != nil || b.Version != 3 {
+		t.Errorf("cached bundle after the refusal = %v, %v; want version 3", b, err)
+	}
+}
+
+func TestPullRefusesTamperingInTransit(t *testing.T) {
+	// A proxy between the editor and the server changes what it relays:
+	// Pull refuses, caches nothing and leaves the cursor alone; relayed
+	// faithfully afterwards, the tip arrives.
+	nk := newTestNewsroom(t, true)
+	otherLog, err := crypto.GenerateSignerKey(crypto.LogKeyHeader, server.DefaultLogName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target *url.URL
+	// tamper changes a response body of the given path; nil relays as is.
+	var tamper atomic.Pointer[func(path string, body []byte) []byte]
+	proxy := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		ModifyResponse: func(resp *http.Response) error {
+			f := tamper.Load()
+			if f == nil || resp.StatusCode != http.StatusOK {
+				return nil
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			b = (*f)(resp.Request.URL.Path, b)
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			resp.ContentLength = int64(len(b))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+			return nil
+		},
+	})
+	t.Cleanup(proxy.Close)
+	d := newDesk(t, nk, serverOptions{config: func(c *server.Config) { c.Origin = proxy.URL }})
+	if target, err = url.Parse(d.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	d.send(t, &crypto.Tip{Text: "hello"})
+
+	isTip := func(path string) bool { return strings.HasPrefix(path, protocol.PathTips+"/") }
+	isList := func(path string) bool { return path == protocol.PathTips }
+	// listing rewrites the first tip of a tip list.
+	listing := func(change func(ti *protocol.TipInfo)) func(string, []byte) []byte {
+		return func(path string, b []byte) []byte {
+			if !isList(path) {
+				return b
+			}
+			var l protocol.TipList
+			if err := json.Unmarshal(b, &l); err != nil || len(l.Tips) == 0 {
+				return b
+			}
+			change(&l.Tips[0])
+			out, _ := json.Marshal(&l)
+			return out
+		}
+	}
+	tests := []struct {
+		name   string
+		tamper func(path string, b []byte) []byte
+		want   error // nil: any error
+	}{
+		{"ciphertext_byte_changed", func(path string, b []byte) []byte {
+			if isTip(path) {
+				b[len(b)/2] ^= 1
+			}
+			return b
+		}, ErrChecksum},
+		{"ciphertext_truncated", func(path string, b []byte) []byte {
+			if isTip(path) {
+				return b[:len(b)-protocol.FrameSize/2]
+			}
+			return b
+		}, ErrChecksum},
+		{"ciphertext_of_other_tip", func(path string, b []byte) []byte {
+			if isTip(path) {
+				return bytes.Repeat([]byte{'x'}, len(b))
+			}
+			return b
+		}, ErrChecksum},
+		{"receipt_signed_by_other_log_key", listing(func(ti *protocol.TipInfo) {
+			rc, err := crypto.OpenReceipt([]byte(ti.Receipt), d.srv.LogKey.Verifier)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			msg, _ := crypto.SignReceipt(rc, otherLog.Signer)
+			ti.Receipt = string(msg)
+		}), crypto.ErrUnknownSigner},
+		{"receipt_byte_changed", listing(func(ti *protocol.TipInfo) {
+			ti.Receipt = strings.Replace(ti.Receipt, "length ", "length 1", 1)
+		}), crypto.ErrBadSignature},
+		{"listing_sha256_changed", listing(func(ti *protocol.TipInfo) {
+			ti.SHA256 = strings.Repeat("0", 64)
+		}), nil},
+		{"listing_length_changed", listing(func(ti *protocol.TipInfo) { ti.Length++ }), nil},
+		{"listing_id_changed", listing(func(ti *protocol.TipInfo) { ti.ID = "AAAAAAAAAAAAAAAAAAAAAA" }), nil},
+		{"listing_day_changed", listing(func(ti *protocol.TipInfo) { ti.Day = "1999-01-01" }), nil},
+		{"listing_seq_not_after_cursor", listing(func(ti *protocol.TipInfo) { ti.Seq = 0 }), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tamper.Store(&tt.tamper)
+			defer tamper.Store(nil)
+			cache := &Cache{Dir: filepath.Join(t.TempDir(), "cache")}
+			n, err := cache.Pull(context.Background(), proxy.URL, nk.editor, PullOptions{})
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || n != 0 {
+				t.Errorf("Pull through a tampering proxy = %d, %v; want 0 and an error (%v)", n, err, tt.want)
+			}
+			if names, _ := filepath.Glob(filepath.Join(cache.Dir, "tips", "*")); len(names) != 0 {
+				t.Errorf("a refused tip was cached: %q", names)
+			}
+			if _, err := os.Stat(filepath.Join(cache.Dir, "cursor")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a refused tip moved the cursor: %v", err)
+			}
+		})
+	}
+	cache := &Cache{Dir: filepath.Join(t.TempDir(), "cache")}
+	if n, err := cache.Pull(context.Background(), proxy.URL, nk.editor, PullOptions{}); n != 1 || err != nil {
+		t.Errorf("Pull through a faithful proxy = %d, %v; want 1 tip", n, err)
+	}
+}
+
+func TestEntryOpenRefusesChangedFile(t *testing.T) {
+	d := newDesk(t, newTestNewsroom(t, true), serverOptions{})
+	tip, _, _ := markedTip("first line")
+	tip.Attachments[0].Data = make([]byte, 150<<10) // several age chunks
+	rand.Read(tip.Attachments[0].Data)
+	rc := d.send(t, tip)
+	d.pull(t, PullOptions{})
+	e, err := d.cache.Find(rc.TipIDString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.base + ".age"
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(orig)
+	changed := func(i int) []byte { b := bytes.Clone(orig); b[i] ^= 0x80; return b }
+	tests := []struct {
+		name string
+		file []byte
+	}{
+		{"first_byte_changed", changed(0)},
+		{"middle_byte_changed", changed(n / 2)},
+		{"last_byte_changed", changed(n - 1)},
+		{"truncated_by_one", orig[:n-1]},
+		{"truncated_to_half", orig[:n/2]},
+		{"truncated_to_one_frame", orig[:protocol.FrameSize]},
+		{"empty", nil},
+		{"byte_appended", append(bytes.Clone(orig), 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(path, tt.file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.WriteFile(path, orig, 0o600) })
+			got, err := e.Open(d.nk.editor)
+			if !errors.Is(err, ErrChecksum) {
+				t.Errorf("Open = %v, want ErrChecksum", err)
+			}
+			if got != nil {
+				t.Errorf("Open returned a tip (%q) with error %v", got.Text, err)
+			}
+			var inbox bytes.Buffer
+			if err := d.cache.Inbox(&inbox, d.nk.editor); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(inbox.String(), rc.TipIDString()+"\t") || !strings.Contains(inbox.String(), "(cannot open") || strings.Contains(inbox.String(), "first line") {
+				t.Errorf("Inbox with a changed file = %q, want the id and (cannot open", inbox.String())
+			}
+		})
+	}
+	if got, err := e.Open(d.nk.editor); err != nil || got.Text != tip.Text {
+		t.Errorf("Open of the restored file = %v, %v", got, err)
+	}
+}
+
+func TestOpenTruncatedCiphertext(t *testing.T) {
+	// age authenticates every chunk and marks the last one: a ciphertext
+	// cut anywhere, even exactly between two chunks, is an error and no
+	// text.
+	ek, err := crypto.GenerateEditorKey("alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipients, err := (&crypto.Bundle{Editors: []crypto.Editor{ek.Public}}).Recipients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 200<<10)
+	rand.Read(data)
+	tip := &crypto.Tip{Text: "all of it or nothing", Attachments: []crypto.Attachment{{Name: "a.bin", Type: "application/octet-stream", Data: data}}}
+	ct, err := crypto.Seal(tip, recipients, protocol.FrameSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := age.ExtractHeader(bytes.NewReader(ct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nonce, chunk, tag = 16, 64 << 10, 16
+	cuts := []int{0, 1, len(hdr) - 1, len(hdr), len(hdr) + nonce, len(ct) - 1, len(ct) - tag, len(ct) / 2}
+	for k := 1; len(hdr)+nonce+k*(chunk+tag) < len(ct); k++ {
+		end := len(hdr) + nonce + k*(chunk+tag) // exactly k whole chunks
+		cuts = append(cuts, end, end-1, end+1)
+	}
+	for f := protocol.FrameSize; f < len(ct); f += protocol.FrameSize {
+		cuts = append(cuts, f)
+	}
+	for _, n := range cuts {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			got, err := crypto.Open(ct[:n], ek.Identity)
+			if err == nil || got != nil {
+				t.Errorf("crypto.Open(first %d of %d bytes) = %v, %v; want an error and no tip", n, len(ct), got, err)
+			}
+		})
+	}
+	if got, err := crypto.Open(ct, ek.Identity); err != nil || got.Text != tip.Text {
+		t.Errorf("crypto.Open(whole) = %v, %v", got, err)
+	}
+}
+
+func TestWriteAttachments(t *testing.T) {
+	tip := &crypto.Tip{Text: "x", Attachments: []crypto.Attachment{
+		{Name: "a.jpg", Type: "image/jpeg", Data: []byte("new a")},
+		{Name: "b.jpg", Type: "image/jpeg", Data: []byte("new b")},
+	}}
+	t.Run("fresh_dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "out")
+		paths, err := WriteAttachments(dir, tip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "b.jpg")}; !slices.Equal(paths, want) {
+			t.Errorf("WriteAttachments = %q, want %q", paths, want)
+		}
+		for i, p := range paths {
+			if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, tip.Attachments[i].Data) {
+				t.Errorf("%s = %q, %v; want %q", p, b, err, tip.Attachments[i].Data)
+			}
+		}
+		if _, err := WriteAttachments(dir, tip); err == nil {
+			t.Error("second WriteAttachments into the same dir = nil, want a refusal")
+		}
+		for i, p := range paths {
+			if b, _ := os.ReadFile(p); !bytes.Equal(b, tip.Attachments[i].Data) {
+				t.Errorf("%s changed to %q", p, b)
+			}
+		}
+		assertNoTempFiles(t, dir)
+	})
+	t.Run("second_exists", func(t *testing.T) {
+		dir := t.TempDir()
+		existing := filepath.Join(dir, "b.jpg")
+		if err := os.WriteFile(existing, []byte("old b"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		paths, err := WriteAttachments(dir, tip)
+		if err == nil {
+			t.Fatal("WriteAttachments over an existing file = nil, want a refusal")
+		}
+		if !slices.Equal(paths, []string{filepath.Join(dir, "a.jpg")}) {
+			t.Errorf("WriteAttachments wrote %q before the refusal, want [a.jpg]", paths)
+		}
+		if b, _ := os.ReadFile(existing); string(b) != "old b" {
+			t.Errorf("existing file changed to %q", b)
+		}
+		assertNoTempFiles(t, dir)
+	})
+	t.Run("duplicate_names", func(t *testing.T) {
+		dir := t.TempDir()
+		dup := &crypto.Tip{Attachments: []crypto.Attachment{
+			{Name: "a.jpg", Type: "image/jpeg", Data: []byte("first")},
+			{Name: "a.jpg", Type: "image/jpeg", Data: []byte("second")},
+		}}
+		if _, err := WriteAttachments(dir, dup); err == nil {
+			t.Error("WriteAttachments of two attachments named alike = nil, want a refusal")
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "a.jpg")); string(b) != "first" {
+			t.Errorf("a.jpg = %q, want the first attachment", b)
+		}
+	})
+}
+
+func TestLogin(t *testing.T) {
+	nk := newTestNewsroom(t, true)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
+	r, err := Login(context.Background(), srv.URL, nk.editor)
+	if err != nil {
+		t.Fatalf("Login as a bundle editor: %v", err)
+	}
+	if r.Editor != "alice" {
+		t.Errorf("logged in as %q, want alice", r.Editor)
+	}
+
+	stranger, err := crypto.GenerateEditorKey("mallory", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same label as the bundle's editor, other keys.
+	impostor, err := crypto.GenerateEditorKey("alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*crypto.EditorKey{stranger, impostor} {
+		_, err := Login(context.Background(), srv.URL, k)
+		var perr *protocol.Error
+		if !errors.As(err, &perr) || perr.Code != protocol.CodeUnauthorized {
+			t.Errorf("Login as %s (not in the bundle) = %v, want *protocol.Error %s", k.Label, err, protocol.CodeUnauthorized)
+		}
+	}
+
+	// Without a session the tip list is refused.
+	_, err = (&Remote{url: r.url, http: r.http}).ListTips(context.Background(), 0, 10)
+	if !protocol.IsError(err, protocol.CodeUnauthorized) {
+		t.Errorf("ListTips without a session = %v, want %s", err, protocol.CodeUnauthorized)
+	}
+}

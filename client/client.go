@@ -34,6 +34,9 @@ var (
 	// ErrBundleRollback: the server offered a bundle older than one this
 	// client has seen (an old bundle could list a revoked editor).
 	ErrBundleRollback = errors.New("bundle is older than one this client has seen")
+	// ErrBadServerMessage: the server sent something the protocol does not
+	// allow (the link or the server is broken or hostile).
+	ErrBadServerMessage = errors.New("server broke the protocol")
 )
 
 // Config is the client's state, kept in DIR/config.json:

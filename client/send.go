@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"fieldtip/crypto"
@@ -161,7 +160,7 @@ func dial(ctx context.Context, wsURL string, netDial func(context.Context, strin
 					return nil, e
 				}
 			}
-			return nil, fmt.Errorf("connect to server: %s", http.StatusText(resp.StatusCode))
+			return nil, fmt.Errorf("connect to server: it answered %q, not a WebSocket upgrade", resp.Status)
 		}
 		return nil, fmt.Errorf("connect to server: %w", err)
 	}
@@ -184,7 +183,9 @@ func (l *link) read() {
 		}
 		m, err := protocol.ParseServerMessage(data)
 		if err != nil {
-			l.errc <- fmt.Errorf("server message: %w", err)
+			// Not wrapped: a *protocol.Error here is the client's own
+			// parse failure, and must not read as a refusal by the server.
+			l.errc <- fmt.Errorf("%w: %s", ErrBadServerMessage, err.Error())
 			return
 		}
 		select {
@@ -283,6 +284,7 @@ func (l *link) upload(ctx context.Context, b *crypto.Bundle, ct []byte, opts Sen
 	frame := int64(opts.FrameSize)
 	total := int64(len(ct))
 	var sent, acked int64
+	gotOffset := false
 	buf := make([]byte, 0, protocol.FrameHeaderSize+opts.FrameSize)
 	for acked < total {
 		for sent < total && sent-acked < Window*frame {
@@ -298,11 +300,12 @@ func (l *link) upload(ctx context.Context, b *crypto.Bundle, ct []byte, opts Sen
 		}
 		switch m := m.(type) {
 		case *protocol.Offset:
-			if m.Offset != 0 {
-				return nil, fmt.Errorf("server reports offset %d for a new upload", m.Offset)
+			if gotOffset || m.Offset != 0 {
+				return nil, fmt.Errorf("%w: offset %d for a new upload", ErrBadServerMessage, m.Offset)
 			}
+			gotOffset = true
 		case *protocol.Ack:
-			if m.Offset <= acked || m.Offset > sent || m.Offset%frame != 0 {
+			if !gotOffset || m.Offset <= acked || m.Offset > sent || m.Offset%frame != 0 {
 				return nil, fmt.Errorf("server acknowledged offset %d; %d sent, %d acknowledged before", m.Offset, sent, acked)
 			}
 			acked = m.Offset

@@ -40,7 +40,11 @@ type sessions struct {
 }
 
 type session struct {
-	editor  string
+	editor string
+	// sign is the signing key the editor logged in with: a newer bundle
+	// that lists the label with another key (a key rotated after a theft)
+	// ends the session too.
+	sign    string
 	expires time.Time
 }
 
@@ -99,7 +103,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, protocol.Errorf(protocol.CodeTooLarge, "login note larger than %d bytes", crypto.MaxLoginSize))
 		return
 	}
-	l, err := crypto.OpenLogin(msg, s.bundle.Load())
+	b := s.bundle.Load()
+	l, err := crypto.OpenLogin(msg, b)
 	switch {
 	case errors.Is(err, crypto.ErrUnknownSigner), errors.Is(err, crypto.ErrBadSignature):
 		writeHTTPError(w, http.StatusForbidden, errNotEditor)
@@ -132,7 +137,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	var token [32]byte
 	rand.Read(token[:])
 	sexp := now.Add(s.cfg.SessionTTL).UTC().Truncate(time.Second)
-	s.sessions.tokens[sha256.Sum256(token[:])] = session{editor: l.Editor, expires: sexp}
+	s.sessions.tokens[sha256.Sum256(token[:])] = session{editor: l.Editor, sign: b.Editor(l.Editor).Sign, expires: sexp}
 	s.log.Info("editor logged in", attrEditor, l.Editor)
 	writeJSON(w, &protocol.Session{
 		Token:   base64.RawURLEncoding.EncodeToString(token[:]),
@@ -142,8 +147,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // editor authenticates a request: a live session whose editor is still in
-// the bundle in force (a newer bundle that drops or revokes an editor ends
-// their sessions at once).
+// the bundle in force with the key they logged in with (a newer bundle that
+// drops, revokes or rekeys an editor ends their sessions at once).
 func (s *Server) editor(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
@@ -154,7 +159,7 @@ func (s *Server) editor(w http.ResponseWriter, r *http.Request) (string, bool) {
 	s.sessions.mu.Lock()
 	sess, ok := s.sessions.tokens[sha256.Sum256(raw)]
 	s.sessions.mu.Unlock()
-	if !ok || !s.now().Before(sess.expires) || s.bundle.Load().Editor(sess.editor) == nil {
+	if e := s.bundle.Load().Editor(sess.editor); !ok || !s.now().Before(sess.expires) || e == nil || e.Sign != sess.sign {
 		writeHTTPError(w, http.StatusUnauthorized, protocol.Errorf(protocol.CodeUnauthorized, "session unknown or expired; log in again"))
 		return "", false
 	}

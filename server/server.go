@@ -190,6 +190,13 @@ type Server struct {
 
 	// now is the clock; tests may replace it before serving.
 	now func() time.Time
+
+	// testOnlyBeforeStore, when set, runs in a source session's commit
+	// after every check and before the durable write.
+	testOnlyBeforeStore func()
+	// testOnlyBeforeRead, when set, runs in a source session's loop after
+	// its shutdown check and before it sets the next read deadline.
+	testOnlyBeforeRead func()
 }
 
 // New builds a server over an open store and the server's log key. The

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"fieldtip/crypto"
 	"fieldtip/protocol"
@@ -79,7 +81,8 @@ type upload struct {
 func (ss *sourceSession) startPings() (stop func()) {
 	done := make(chan struct{})
 	ss.conn.SetPongHandler(func(string) error {
-		return ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+		ss.extendReadDeadline()
+		return nil
 	})
 	go func() {
 		t := time.NewTicker(ss.s.cfg.PingInterval)
@@ -107,7 +110,10 @@ func (ss *sourceSession) run() {
 			ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
 			return
 		}
-		ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+		if ss.s.testOnlyBeforeRead != nil {
+			ss.s.testOnlyBeforeRead()
+		}
+		ss.extendReadDeadline()
 		mt, data, err := ss.readMessage()
 		if err != nil {
 			switch {
@@ -129,6 +135,18 @@ func (ss *sourceSession) run() {
 			ss.refuse(perr)
 			return
 		}
+	}
+}
+
+// extendReadDeadline gives the next read ReadTimeout, unless shutdown has
+// begun: beginShutdown closes s.closing and then sets every connection's
+// read deadline to now, and a deadline set here after that would keep an
+// idle source, and so Serve, waiting for ReadTimeout. Checking closing after
+// setting the deadline sees any beginShutdown whose deadline came first.
+func (ss *sourceSession) extendReadDeadline() {
+	ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+	if ss.s.shuttingDown() {
+		ss.conn.SetReadDeadline(time.Now())
 	}
 }
 
@@ -265,6 +283,9 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	// stored.
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
+	if ss.s.testOnlyBeforeStore != nil {
+		ss.s.testOnlyBeforeStore()
+	}
 	if err := ss.s.store.PutTip(ctx, t); err != nil {
 		if errors.Is(err, storage.ErrBusy) {
 			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
@@ -302,7 +323,7 @@ func (ss *sourceSession) refuse(e *protocol.Error) {
 	if e == errLinkGone {
 		return
 	}
-	if ss.send(e) != nil {
+	if ss.send(clipMessage(e)) != nil {
 		return
 	}
 	code := websocket.ClosePolicyViolation
@@ -325,6 +346,26 @@ func (ss *sourceSession) refuse(e *protocol.Error) {
 			return
 		}
 	}
+}
+
+// clipMessage returns e with its text cut to protocol.MaxMessageLength
+// bytes of valid UTF-8: a client refuses a longer error message as
+// malformed, and a parser's text can quote the client's input at any length
+// (encoding/json's "cannot unmarshal number 1111…" carries the whole
+// number).
+func clipMessage(e *protocol.Error) *protocol.Error {
+	m := strings.ToValidUTF8(e.Message, "\uFFFD")
+	if len(m) > protocol.MaxMessageLength {
+		const ellipsis = "…"
+		n := protocol.MaxMessageLength - len(ellipsis)
+		for n > 0 && !utf8.RuneStart(m[n]) {
+			n--
+		}
+		m = m[:n] + ellipsis
+	}
+	c := *e
+	c.Message = m
+	return &c
 }
 
 func asProtocolError(err error) *protocol.Error {

@@ -67,24 +67,24 @@ func DefaultConfigDir() (string, error) {
 // hand, so a tampered instruction cannot silently repin.
 func Init(dir, server, newsroom string) error {
 	if _, err := protocol.ParseServerURL(server); err != nil {
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	if _, err := note.NewVerifier(newsroom); err != nil {
-		return fmt.Errorf("init: newsroom key %q is not a verifier key: %w", newsroom, err)
+		return fmt.Errorf("newsroom key %q is not a verifier key: %w", newsroom, err)
 	}
 	cfg := &Config{Version: configVersion, Server: server, Newsroom: newsroom}
 	old, err := LoadConfig(dir)
 	switch {
 	case errors.Is(err, ErrNotInitialized):
 	case err != nil:
-		return fmt.Errorf("init: %w", err)
+		return err
 	case old.Newsroom != newsroom:
-		return fmt.Errorf("init: %s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
+		return fmt.Errorf("%s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
 	default:
 		cfg.HighestBundleVersion = old.HighestBundleVersion
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	return saveConfig(dir, cfg)
 }

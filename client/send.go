@@ -70,6 +70,10 @@ func Send(ctx context.Context, dir string, tip *crypto.Tip, opts SendOptions) (*
 		return nil, err
 	}
 	defer l.close()
+	// The context is a hard stop (the source's radio time): when it ends,
+	// the connection closes, which ends any read or write in progress.
+	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
+	defer stop()
 
 	if err := l.send(&protocol.BundleRequest{Version: protocol.Version}); err != nil {
 		return nil, err
@@ -135,6 +139,7 @@ func verifyBundle(dir string, cfg *Config, msg []byte, now time.Time) (*crypto.B
 // link is one WebSocket session with the server: writes from the caller's
 // goroutine, reads from a reader goroutine, as gorilla/websocket allows.
 type link struct {
+	ctx  context.Context
 	conn *websocket.Conn
 	msgs chan any
 	errc chan error
@@ -165,7 +170,7 @@ func dial(ctx context.Context, wsURL string, netDial func(context.Context, strin
 		return nil, fmt.Errorf("connect to server: %w", err)
 	}
 	conn.SetReadLimit(protocol.MaxServerMessage)
-	l := &link{conn: conn, msgs: make(chan any, 2*Window+4), errc: make(chan error, 1), done: make(chan struct{})}
+	l := &link{ctx: ctx, conn: conn, msgs: make(chan any, 2*Window+4), errc: make(chan error, 1), done: make(chan struct{})}
 	go l.read()
 	return l, nil
 }
@@ -248,8 +253,15 @@ func (l *link) send(msg any) error {
 }
 
 func (l *link) write(mt int, b []byte) error {
-	l.conn.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	deadline := time.Now().Add(60 * time.Second)
+	if d, ok := l.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	l.conn.SetWriteDeadline(deadline)
 	if err := l.conn.WriteMessage(mt, b); err != nil {
+		if l.ctx.Err() != nil {
+			return fmt.Errorf("send: %w", context.Cause(l.ctx))
+		}
 		// Frames follow the upload message without waiting, so the server
 		// may refuse the upload (stale_bundle, too_large, busy) and close
 		// while they go out. The reader queued that refusal before it

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"filippo.io/age"
@@ -94,11 +96,18 @@ func MarshalTip(t *Tip) ([]byte, error) {
 	return out, nil
 }
 
+// hasControl reports whether s holds a control character: names and types
+// reach editors' terminals and file systems.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
 func checkName(name, typ string) error {
-	if name == "" || name == "." || name == ".." || len(name) > MaxNameLength || !utf8.ValidString(name) || bytes.ContainsAny([]byte(name), "/\\\x00") {
+	if name == "" || name == "." || name == ".." || len(name) > MaxNameLength || !utf8.ValidString(name) ||
+		bytes.ContainsAny([]byte(name), "/\\\x00") || hasControl(name) || strings.HasPrefix(name, "-") {
 		return fmt.Errorf("tip: %w: attachment name %q is not a plain file name", ErrMalformed, clip(name))
 	}
-	if typ == "" || len(typ) > MaxNameLength || !utf8.ValidString(typ) {
+	if typ == "" || len(typ) > MaxNameLength || !utf8.ValidString(typ) || hasControl(typ) {
 		return fmt.Errorf("tip: %w: attachment type %q is not valid", ErrMalformed, clip(typ))
 	}
 	return nil

@@ -61,7 +61,7 @@ func OpenWithPassphrase(sealed []byte, passphrase string) ([]byte, error) {
 	r, err := age.Decrypt(armor.NewReader(bytes.NewReader(sealed)), id)
 	if err != nil {
 		var noMatch *age.NoIdentityMatchError
-		if errors.As(err, &noMatch) || strings.Contains(err.Error(), "incorrect passphrase") {
+		if errors.As(err, &noMatch) && len(noMatch.StanzaTypes) == 1 && noMatch.StanzaTypes[0] == "scrypt" {
 			return nil, fmt.Errorf("key file: %w", ErrIncorrectPassphrase)
 		}
 		return nil, fmt.Errorf("key file: not a passphrase-protected key file: %w", err)

@@ -79,7 +79,8 @@ func OpenLogin(msg []byte, b *Bundle) (*Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	if nb, err := base64.RawURLEncoding.Strict().DecodeString(nonce); err != nil || len(nb) != NonceSize {
+	// Strict decoding still skips CR and LF: compare the re-encoding too.
+	if nb, err := base64.RawURLEncoding.Strict().DecodeString(nonce); err != nil || len(nb) != NonceSize || base64.RawURLEncoding.EncodeToString(nb) != nonce {
 		return nil, fmt.Errorf("login: %w: nonce is not %d bytes of unpadded base64url", ErrMalformed, NonceSize)
 	} else {
 		copy(l.Nonce[:], nb)

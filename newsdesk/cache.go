@@ -311,6 +311,21 @@ func FirstLine(s string, max int) string {
 	return line
 }
 
+// TerminalSafe returns s with every control character but newline and tab
+// shown as an escape (\x1b for ESC): a tip is written by a stranger, and
+// escape sequences must not reach an editor's terminal.
+func TerminalSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // WriteAttachments writes a tip's attachments into dir (created 0700),
 // never replacing a file, and returns the paths written.
 func WriteAttachments(dir string, t *crypto.Tip) ([]string, error) {

@@ -567,3 +567,17 @@ func TestLogin(t *testing.T) {
 		t.Errorf("ListTips without a session = %v, want %s", err, protocol.CodeUnauthorized)
 	}
 }
+
+func TestTerminalSafe(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain text\nsecond line\tTab", "plain text\nsecond line\tTab"},
+		{"clear\x1b[2Jscreen", `clear\x1b[2Jscreen`},
+		{"bell\a and CR\r", `bell\x07 and CR\x0d`},
+		{"한국어 ok", "한국어 ok"},
+		{"c1\u009bcontrol", `c1\x9bcontrol`},
+	} {
+		if got := TerminalSafe(tc.in); got != tc.want {
+			t.Errorf("TerminalSafe(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -29,6 +29,12 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
+// Log attribute keys.
+const (
+	attrBatch = "batch"
+	attrErr   = "err"
+)
+
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -332,7 +338,7 @@ func (s *Store) commit(batch []*job) {
 		s.testOnlyBeforeCommit(len(batch))
 	}
 	if err := tx.Commit(); err != nil {
-		s.log.Error("commit failed", "batch", len(batch), "err", err)
+		s.log.Error("commit failed", attrBatch, len(batch), attrErr, err)
 		s.fail(batch, fmt.Errorf("storage: commit: %w", err))
 		return
 	}

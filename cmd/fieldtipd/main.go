@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"fieldtip/internal/cli"
 	"fieldtip/server"
@@ -62,9 +63,19 @@ func (c *serve) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return cli.Usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
-	// The handler prints no source: the server never hands it a client
-	// address, user agent or request detail.
-	c.cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	// The server never hands its logger a client address, user agent or
+	// request detail; and log lines carry the day, not the time, so a line
+	// about a failed commit cannot be matched to a phone seen transmitting
+	// (DESIGN.md §2: day-precision dates only).
+	c.cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.String("day", a.Value.Time().UTC().Format(time.DateOnly))
+			}
+			return a
+		},
+	}))
 	if c.printLogKey {
 		k, err := server.LoadOrCreateLogKey(c.cfg.DataDir)
 		if err != nil {

@@ -45,7 +45,7 @@ func (c *read) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "tip %s, received %s, %d bytes sealed\n\n%s\n", e.ID, e.Receipt.Day, e.Receipt.Length, t.Text)
+	fmt.Fprintf(env.Stdout, "tip %s, received %s, %d bytes sealed\n\n%s\n", e.ID, e.Receipt.Day, e.Receipt.Length, newsdesk.TerminalSafe(t.Text))
 	if len(t.Attachments) == 0 {
 		return nil
 	}

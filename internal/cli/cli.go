@@ -96,8 +96,13 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	fs.SortFlags = false
 	cmd.Flags(fs)
 	help := fs.BoolP("help", "h", false, "show this help")
+	// A single-command program's command has no name the user types.
+	name := prog
+	if !single {
+		name += ": " + cmd.Name()
+	}
 	if err := fs.Parse(rest); err != nil {
-		fmt.Fprintf(stderr, "%s: %s: %v (see --help)\n", prog, cmd.Name(), err)
+		fmt.Fprintf(stderr, "%s: %v (see --help)\n", name, err)
 		return 2
 	}
 	if *help {
@@ -109,10 +114,6 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	err := cmd.Run(ctx, env, fs.Args())
 	var usage *UsageError
 	var exit *ExitError
-	name := prog
-	if !single {
-		name += ": " + cmd.Name()
-	}
 	switch {
 	case err == nil:
 		return 0

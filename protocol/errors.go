@@ -42,8 +42,13 @@ const (
 	// CodeShuttingDown: the server is stopping; nothing unacknowledged was
 	// kept.
 	CodeShuttingDown Code = "shutting_down"
-	// CodeInternal: the server failed; nothing unacknowledged was kept.
+	// CodeInternal: the server failed. An upload refused with it may or
+	// may not have been stored: send it again (a duplicate is cheaper than
+	// a loss).
 	CodeInternal Code = "internal"
+	// CodeTimeout: no message arrived within the server's read timeout, or
+	// the session reached its maximum length; reconnect.
+	CodeTimeout Code = "timeout"
 	// CodeUnauthorized: an editor request without a valid session, or a
 	// login the server refused.
 	CodeUnauthorized Code = "unauthorized"
@@ -57,7 +62,7 @@ var knownCodes = map[Code]bool{
 	CodeBadChecksum: true, CodeBadHash: true, CodeBadCiphertext: true,
 	CodeStaleBundle: true, CodeBusy: true, CodeTooManyUploads: true,
 	CodeShuttingDown: true, CodeInternal: true, CodeUnauthorized: true,
-	CodeNotFound: true,
+	CodeNotFound: true, CodeTimeout: true,
 }
 
 func (c Code) known() bool         { return knownCodes[c] }

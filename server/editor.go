@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -22,18 +26,26 @@ import (
 const (
 	// challengeTTL is how long a login challenge may be answered.
 	challengeTTL = 60 * time.Second
-	// maxChallenges caps outstanding challenges; past it, new ones are
-	// refused with CodeBusy until old ones expire.
-	maxChallenges = 10000
+	// maxUsedNonces caps the nonces remembered as used; only logins with a
+	// valid editor signature add one, so reaching it takes an editor.
+	maxUsedNonces = 10000
 	// maxSessions caps live editor sessions.
 	maxSessions = 10000
 )
 
-// sessions holds outstanding login challenges and editor sessions in
-// memory: a restart logs every editor out, which is the safe direction.
+// sessions holds editor sessions in memory: a restart logs every editor
+// out, which is the safe direction.
+//
+// Challenges are stateless, so that anyone asking for them (the endpoint
+// needs no login) costs the server no memory: a nonce is 16 random bytes
+// and an HMAC over them and the challenge's expiry under a key that lives
+// in memory only. A nonce is remembered, until it expires, only once it
+// was used in a login that an editor signed.
 type sessions struct {
-	mu         sync.Mutex
-	challenges map[[crypto.NonceSize]byte]time.Time
+	key [32]byte
+
+	mu   sync.Mutex
+	used map[[crypto.NonceSize]byte]time.Time
 	// tokens maps SHA-256 of a session token to its session: a map lookup
 	// by the token's hash leaks nothing useful through timing.
 	tokens map[[32]byte]session
@@ -49,13 +61,58 @@ type session struct {
 }
 
 func newSessions() *sessions {
-	return &sessions{challenges: map[[crypto.NonceSize]byte]time.Time{}, tokens: map[[32]byte]session{}}
+	ss := &sessions{used: map[[crypto.NonceSize]byte]time.Time{}, tokens: map[[32]byte]session{}}
+	rand.Read(ss.key[:])
+	return ss
+}
+
+// challengeDomain separates the challenge MAC from any other use of the key.
+const challengeDomain = "fieldtip/login-challenge/v1\n"
+
+// challengeMAC returns the MAC half of a nonce for its random half and the
+// challenge's expiry.
+func (ss *sessions) challengeMAC(random []byte, expires time.Time) []byte {
+	m := hmac.New(sha256.New, ss.key[:])
+	m.Write([]byte(challengeDomain))
+	m.Write(random)
+	m.Write(binary.BigEndian.AppendUint64(nil, uint64(expires.Unix())))
+	return m.Sum(nil)[:crypto.NonceSize/2]
+}
+
+func (ss *sessions) newNonce(expires time.Time) [crypto.NonceSize]byte {
+	var n [crypto.NonceSize]byte
+	rand.Read(n[:crypto.NonceSize/2])
+	copy(n[crypto.NonceSize/2:], ss.challengeMAC(n[:crypto.NonceSize/2], expires))
+	return n
+}
+
+// useNonce checks that nonce was issued by this server for a challenge
+// expiring at expires, that it has not expired and was not used, and marks
+// it used. The caller holds ss.mu.
+func (ss *sessions) useNonce(nonce [crypto.NonceSize]byte, expires, now time.Time) bool {
+	if !hmac.Equal(nonce[crypto.NonceSize/2:], ss.challengeMAC(nonce[:crypto.NonceSize/2], expires)) {
+		return false
+	}
+	if !now.Before(expires) || expires.After(now.Add(challengeTTL)) {
+		return false
+	}
+	if _, used := ss.used[nonce]; used {
+		return false
+	}
+	if len(ss.used) >= maxUsedNonces {
+		ss.prune(now)
+		if len(ss.used) >= maxUsedNonces {
+			return false
+		}
+	}
+	ss.used[nonce] = expires
+	return true
 }
 
 func (ss *sessions) prune(now time.Time) {
-	for n, exp := range ss.challenges {
+	for n, exp := range ss.used {
 		if !now.Before(exp) {
-			delete(ss.challenges, n)
+			delete(ss.used, n)
 		}
 	}
 	for t, s := range ss.tokens {
@@ -66,21 +123,8 @@ func (ss *sessions) prune(now time.Time) {
 }
 
 func (s *Server) serveChallenge(w http.ResponseWriter, r *http.Request) {
-	now := s.now()
-	var nonce [crypto.NonceSize]byte
-	rand.Read(nonce[:])
-	exp := now.Add(challengeTTL).UTC().Truncate(time.Second)
-	s.sessions.mu.Lock()
-	if len(s.sessions.challenges) >= maxChallenges {
-		s.sessions.prune(now)
-	}
-	if len(s.sessions.challenges) >= maxChallenges {
-		s.sessions.mu.Unlock()
-		writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeBusy, "too many logins in progress"))
-		return
-	}
-	s.sessions.challenges[nonce] = exp
-	s.sessions.mu.Unlock()
+	exp := s.now().Add(challengeTTL).UTC().Truncate(time.Second)
+	nonce := s.sessions.newNonce(exp)
 	writeJSON(w, &protocol.Challenge{
 		Origin:  s.Origin(),
 		Nonce:   base64.RawURLEncoding.EncodeToString(nonce[:]),
@@ -116,10 +160,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	s.sessions.mu.Lock()
 	defer s.sessions.mu.Unlock()
-	exp, ok := s.sessions.challenges[l.Nonce]
-	// A nonce is used once, whatever the outcome.
-	delete(s.sessions.challenges, l.Nonce)
-	if !ok || !now.Before(exp) || !l.Expires.Equal(exp) {
+	// A nonce is used once, whatever the outcome after this point.
+	if !s.sessions.useNonce(l.Nonce, l.Expires, now) {
 		writeHTTPError(w, http.StatusForbidden, errNonce)
 		return
 	}
@@ -257,10 +299,18 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusConflict, protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d is not above the version in force, %d", b.Version, cur.Version))
 		return
 	}
-	if err := s.store.PutBundle(r.Context(), b.Version, b.Signed(), crypto.Day(s.now())); err != nil {
-		s.log.Error("store bundle", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
-		return
+	// The write must not be abandoned halfway because the publisher hung
+	// up: a bundle stored but not put in force would block every retry
+	// until a restart.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.CommitTimeout)
+	defer cancel()
+	if err := s.store.PutBundle(ctx, b.Version, b.Signed(), crypto.Day(s.now())); err != nil {
+		// An earlier attempt whose outcome was unknown may have stored it.
+		if stored, lerr := s.store.LatestBundle(ctx); lerr != nil || !bytes.Equal(stored, b.Signed()) {
+			s.log.Error("store bundle", attrErr, err)
+			writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
+			return
+		}
 	}
 	s.bundle.Store(b)
 	s.log.Info("bundle published", attrVersion, b.Version)

@@ -3,12 +3,15 @@
 //
 // It promises the trust model of DESIGN.md §2 on its side: it handles
 // ciphertext only (it holds no decryption key), it never logs or stores a
-// client address, user agent or a time finer than a day, and it hands a
+// client address or user agent, it stores no time finer than a day (the
+// log handler fieldtipd installs prints the day only), and it hands a
 // source a signed receipt only after the tip is durably committed. Every
-// refusal is a typed protocol error, and every limit (connections, message
-// size, upload size, staging bytes, uploads per connection, deadlines) is
-// enforced before the work it bounds. server_test.go and the end-to-end
-// scripts under cmd/ prove these with real sockets, files and keys.
+// refusal is a typed protocol error, and the limits (connections, message
+// size, upload size, staging bytes, uploads and bundle requests per
+// connection, per-message and per-session deadlines) are enforced before
+// the work they bound. The tests in this package (server_test.go and its
+// neighbours) and the end-to-end tests in internal/e2e prove these with
+// real sockets, files and keys.
 package server
 
 import (
@@ -31,6 +34,7 @@ import (
 	"fieldtip/storage"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/net/netutil"
 )
 
 // Config is fieldtipd's configuration. Zero fields take the defaults of
@@ -56,6 +60,10 @@ type Config struct {
 
 	// MaxConns caps concurrent source connections (default 256).
 	MaxConns int
+	// MaxHTTPConns caps open TCP connections on each listener, WebSocket
+	// and plain HTTP alike (default 1024); past it, new connections wait
+	// in the kernel's accept queue.
+	MaxHTTPConns int
 	// MaxUploadSize caps one upload's ciphertext in bytes (default 16 MiB).
 	MaxUploadSize int64
 	// MaxStagingBytes caps the bytes reserved by all open uploads
@@ -66,6 +74,10 @@ type Config struct {
 	// ReadTimeout bounds the wait for each message from a source (default
 	// 60 s: a 16 KiB frame takes 7 s at 20 kbit/s).
 	ReadTimeout time.Duration
+	// MaxSessionTime bounds one source connection, however active (default
+	// 5 min: FIELD.md's sources stop at 60 s; a 150 KiB photo takes about
+	// 60 s at 20 kbit/s).
+	MaxSessionTime time.Duration
 	// WriteTimeout bounds each write to a source (default 15 s).
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings a source (default 20 s).
@@ -89,10 +101,12 @@ func DefaultConfig() Config {
 		Listen:            "127.0.0.1:8080",
 		SourcePath:        protocol.DefaultSourcePath,
 		MaxConns:          256,
+		MaxHTTPConns:      1024,
 		MaxUploadSize:     16 << 20,
 		MaxStagingBytes:   256 << 20,
 		MaxUploadsPerConn: 8,
 		ReadTimeout:       60 * time.Second,
+		MaxSessionTime:    5 * time.Minute,
 		WriteTimeout:      15 * time.Second,
 		PingInterval:      20 * time.Second,
 		CommitTimeout:     30 * time.Second,
@@ -114,7 +128,7 @@ func (c *Config) fill() error {
 	for _, p := range []struct {
 		dst *time.Duration
 		v   time.Duration
-	}{{&c.ReadTimeout, d.ReadTimeout}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
+	}{{&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
 		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL}} {
 		if *p.dst <= 0 {
 			*p.dst = p.v
@@ -122,6 +136,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = d.MaxConns
+	}
+	if c.MaxHTTPConns <= 0 {
+		c.MaxHTTPConns = d.MaxHTTPConns
 	}
 	if c.MaxUploadSize <= 0 {
 		c.MaxUploadSize = d.MaxUploadSize
@@ -381,12 +398,13 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 	}
 	var servers []*http.Server
 	var lns []net.Listener
+	limit := func(l net.Listener) net.Listener { return netutil.LimitListener(l, s.cfg.MaxHTTPConns) }
 	if l.Public != nil {
 		servers = append(servers, newHTTP(s.SourceHandler()), newHTTP(s.PublicHandler()))
-		lns = append(lns, l.Main, l.Public)
+		lns = append(lns, limit(l.Main), limit(l.Public))
 	} else {
 		servers = append(servers, newHTTP(s.Handler()))
-		lns = append(lns, l.Main)
+		lns = append(lns, limit(l.Main))
 	}
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -57,17 +58,22 @@ func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 	if s.shuttingDown() {
 		conn.SetReadDeadline(time.Now())
 	}
-	sess := &sourceSession{s: s, conn: conn}
+	sess := &sourceSession{s: s, conn: conn, end: time.Now().Add(s.cfg.MaxSessionTime)}
 	stopPing := sess.startPings()
 	defer stopPing()
 	sess.run()
 }
 
 type sourceSession struct {
-	s       *Server
-	conn    *websocket.Conn
-	uploads int
-	up      *upload
+	s    *Server
+	conn *websocket.Conn
+	// end is when the session's time is up (Config.MaxSessionTime): an
+	// open upload holds staging space, so no connection may hold it for
+	// ever, however patiently it answers pings.
+	end           time.Time
+	uploads       int
+	bundleAnswers int
+	up            *upload
 }
 
 // upload is an open upload, staged in memory until commit.
@@ -80,10 +86,10 @@ type upload struct {
 
 func (ss *sourceSession) startPings() (stop func()) {
 	done := make(chan struct{})
-	ss.conn.SetPongHandler(func(string) error {
-		ss.extendReadDeadline()
-		return nil
-	})
+	// Pongs do not extend the read deadline (gorilla's default pong
+	// handler does nothing): a client that answers pings but sends nothing
+	// must still time out. Pings keep proxies and CDNs from cutting a slow
+	// upload as idle.
 	go func() {
 		t := time.NewTicker(ss.s.cfg.PingInterval)
 		defer t.Stop()
@@ -121,6 +127,8 @@ func (ss *sourceSession) run() {
 				ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
 			case errors.Is(err, errTooLarge):
 				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
+			case isTimeout(err):
+				ss.refuse(protocol.Errorf(protocol.CodeTimeout, "no message within %s, or the session's %s are up; reconnect", ss.s.cfg.ReadTimeout, ss.s.cfg.MaxSessionTime))
 			}
 			return
 		}
@@ -138,13 +146,18 @@ func (ss *sourceSession) run() {
 	}
 }
 
-// extendReadDeadline gives the next read ReadTimeout, unless shutdown has
+// extendReadDeadline gives the next read ReadTimeout (and no more than the
+// session has left), unless shutdown has
 // begun: beginShutdown closes s.closing and then sets every connection's
 // read deadline to now, and a deadline set here after that would keep an
 // idle source, and so Serve, waiting for ReadTimeout. Checking closing after
 // setting the deadline sees any beginShutdown whose deadline came first.
 func (ss *sourceSession) extendReadDeadline() {
-	ss.conn.SetReadDeadline(time.Now().Add(ss.s.cfg.ReadTimeout))
+	deadline := time.Now().Add(ss.s.cfg.ReadTimeout)
+	if ss.end.Before(deadline) {
+		deadline = ss.end
+	}
+	ss.conn.SetReadDeadline(deadline)
 	if ss.s.shuttingDown() {
 		ss.conn.SetReadDeadline(time.Now())
 	}
@@ -155,6 +168,11 @@ func (ss *sourceSession) extendReadDeadline() {
 const readBackstop = 4 * protocol.MaxClientMessage
 
 var errTooLarge = errors.New("message over the protocol limit")
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // readMessage reads one message of at most protocol.MaxClientMessage bytes.
 func (ss *sourceSession) readMessage() (int, []byte, error) {
@@ -181,6 +199,12 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 	case *protocol.BundleRequest:
 		if m.Version != protocol.Version {
 			return unsupportedVersion(m.Version)
+		}
+		// One answer per connection: a bundle is up to 64 KiB, and a
+		// client needs it once; more would let a small request loop cost
+		// the server large writes.
+		if ss.bundleAnswers++; ss.bundleAnswers > 1 {
+			return protocol.Errorf(protocol.CodeUnexpected, "the bundle was already sent on this connection")
 		}
 		return ss.send(&protocol.BundleReply{Bundle: ss.s.bundle.Load().Signed()})
 	case *protocol.Upload:
@@ -261,6 +285,11 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	if sum != m.SHA256 {
 		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit")
 	}
+	// A bundle published while the upload ran (one revoking an editor,
+	// say) wins: the tip may be sealed to a key no longer trusted.
+	if cur := ss.s.bundle.Load(); cur.Version != up.bundle.Version {
+		return protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d was replaced by version %d during the upload; fetch it and send again", up.bundle.Version, cur.Version)
+	}
 	if err := crypto.CheckCiphertext(up.buf, up.bundle.StanzaType(), len(up.bundle.Editors)); err != nil {
 		return protocol.Errorf(protocol.CodeBadCiphertext, "not an age file encrypted to the %d editors of bundle version %d", len(up.bundle.Editors), up.bundle.Version)
 	}
@@ -287,8 +316,11 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	}
 	t.Receipt = receipt
 	// The commit runs to completion even if the source drops or the server
-	// begins shutting down: a tip is either stored and answered, or not
-	// stored.
+	// begins shutting down, so a shutdown never loses a tip it was about to
+	// acknowledge. A tip can still be stored and not answered (the link
+	// drops before the receipt arrives, or the commit outlives
+	// CommitTimeout): the source then sends it again, and editors see a
+	// duplicate, which costs less than a loss.
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
 	if ss.s.testOnlyBeforeStore != nil {
@@ -299,7 +331,7 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
 		}
 		ss.s.log.Error("store tip", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; send it again")
 	}
 	ss.release()
 	return ss.send(&protocol.ReceiptReply{Receipt: receipt})
@@ -328,6 +360,9 @@ var errLinkGone = &protocol.Error{Code: protocol.CodeInternal, Message: "link go
 // refuse sends a typed error, then closes the WebSocket cleanly: a close
 // frame with a matching close code, and a short wait for the peer's.
 func (ss *sourceSession) refuse(e *protocol.Error) {
+	// The open upload is abandoned: give its staging space back before the
+	// peer can read the refusal.
+	ss.release()
 	if e == errLinkGone {
 		return
 	}

@@ -49,6 +49,8 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.cfg.TLSKey, "tls-key", "", "TLS private key file (with --tls-cert)")
 	fs.StringVar(&c.cfg.Origin, "origin", "", "origin editors log in to, scheme://host[:port] (default: the editors' listener address)")
 	fs.IntVar(&c.cfg.MaxConns, "max-conns", d.MaxConns, "concurrent source connections")
+	fs.IntVar(&c.cfg.MaxHTTPConns, "max-http-conns", d.MaxHTTPConns, "open connections on each listener")
+	fs.DurationVar(&c.cfg.MaxSessionTime, "max-session-time", d.MaxSessionTime, "longest source connection")
 	fs.Int64Var(&c.cfg.MaxUploadSize, "max-upload-size", d.MaxUploadSize, "largest upload in bytes")
 	fs.Int64Var(&c.cfg.MaxStagingBytes, "max-staging-bytes", d.MaxStagingBytes, "bytes all open uploads may hold")
 	fs.IntVar(&c.cfg.MaxUploadsPerConn, "max-uploads-per-conn", d.MaxUploadsPerConn, "uploads on one connection")

@@ -72,11 +72,12 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	if single {
 		cmd = commands[0]
 	} else {
-		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 0 {
+			printCommands(stderr, prog, commands)
+			return 2
+		}
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 			printCommands(stdout, prog, commands)
-			if len(args) == 0 {
-				return 2
-			}
 			return 0
 		}
 		for _, c := range commands {

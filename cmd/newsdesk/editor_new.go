@@ -41,7 +41,7 @@ func (c *editorNew) Run(ctx context.Context, env *cli.Env, args []string) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "newsdesk: wrote %s and %s.pub (age recipient %s)\n", c.out, c.out, e.Recipient)
+	fmt.Fprintf(env.Stderr, "newsdesk: wrote %s and %s.pub\n", c.out, c.out)
 	fmt.Fprintln(env.Stdout, e.Label)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"fieldtip/internal/atomicfile"
 	"fieldtip/protocol"
 
 	"golang.org/x/mod/sumdb/note"
@@ -108,36 +109,14 @@ func LoadConfig(dir string) (*Config, error) {
 	return &c, nil
 }
 
-// saveConfig writes the config durably: temporary file, fsync, rename,
-// fsync the directory.
+// saveConfig writes the config durably (internal/atomicfile).
 func saveConfig(dir string, c *Config) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".config-*")
-	if err != nil {
+	if err := atomicfile.Replace(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, ConfigFile)); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

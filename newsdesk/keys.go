@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/atomicfile"
 )
 
 // KeyOptions tune how key files are written. The zero value is valid.
@@ -218,77 +219,18 @@ func lastVersion(keyPath string) (int64, error) {
 	return v, nil
 }
 
-// writeNew writes a file that must not exist yet, durably.
+// writeNew writes a file that must not exist yet, durably, creating its
+// directory.
 func writeNew(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(f.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s exists already; not replacing it", path)
-		}
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.WriteNew(path, data, perm)
 }
 
 // writeReplace writes a file durably, replacing any old one.
 func writeReplace(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Replace(path, data, perm)
 }
 
 func readLimited(path string, max int64) ([]byte, error) {

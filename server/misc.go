@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/atomicfile"
 )
 
 func jsonMarshal(v any) ([]byte, error) {
@@ -60,42 +61,10 @@ func LoadOrCreateLogKey(dir string) (*crypto.SignerKey, error) {
 	return k, nil
 }
 
-// WriteFileAtomic writes data to path durably: a temporary file in the same
-// directory, fsync, rename over path, fsync the directory. It refuses to
-// replace an existing file.
+// WriteFileAtomic writes data to path durably (internal/atomicfile). It
+// refuses to replace an existing file: keys are never silently replaced.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Link, not rename: it fails if path exists, so a key is never
-	// silently replaced.
-	if err := os.Link(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteNew(path, data, perm)
 }
 
 // httpErrorLog receives net/http's own error log. Some of its lines carry

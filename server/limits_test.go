@@ -17,8 +17,8 @@ import (
 // for ever.
 func TestPongsDoNotKeepASessionOpen(t *testing.T) {
 	ts := newTestServer(t, serverOptions{config: func(c *Config) {
-		c.ReadTimeout = 300 * time.Millisecond
-		c.PingInterval = 50 * time.Millisecond
+		c.ReadTimeout = 500 * time.Millisecond
+		c.PingInterval = 20 * time.Millisecond
 	}})
 	w := ts.dial(t)
 	pongs := make(chan struct{}, 100)

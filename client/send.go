@@ -220,6 +220,11 @@ func (l *link) receive(ctx context.Context) (any, error) {
 			return serverMessage(m)
 		default:
 		}
+		// The context's end closes the connection: report the cause, not
+		// the closed connection.
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for the server: %w", context.Cause(ctx))
+		}
 		return nil, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the server: %w", context.Cause(ctx))

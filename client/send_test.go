@@ -246,7 +246,7 @@ func TestSendRefusesBundleRollback(t *testing.T) {
 	send(2)
 
 	// Another server (same log key) replays the genuine version 1 bundle.
-	b := startServer(t, func(string) []byte { return v1 }, serverOptions{logKey: a.LogKey})
+	b := startServer(t, func(string) []byte { return v1 }, serverOptions{LogKey: a.LogKey})
 	if err := Init(dir, b.URL, nk.key.Verifier); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestSendServerRefusals(t *testing.T) {
 	nk := newTestNewsroom(t, true)
 	t.Run("upload_too_large", func(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{
-			config: func(c *server.Config) { c.MaxUploadSize = protocol.FrameSize },
+			Config: func(c *server.Config) { c.MaxUploadSize = protocol.FrameSize },
 		})
 		dir := initClient(t, srv.URL, nk.key.Verifier)
 		tip, _, _ := testTip(t, protocol.FrameSize)
@@ -283,7 +283,7 @@ func TestSendServerRefusals(t *testing.T) {
 	})
 	t.Run("connections_full", func(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{
-			config: func(c *server.Config) { c.MaxConns = 1 },
+			Config: func(c *server.Config) { c.MaxConns = 1 },
 		})
 		u, err := protocol.ParseServerURL(srv.URL)
 		if err != nil {

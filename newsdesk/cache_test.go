@@ -279,7 +279,7 @@ func TestPullRefusesTamperingInTransit(t *testing.T) {
 		},
 	})
 	t.Cleanup(proxy.Close)
-	d := newDesk(t, nk, serverOptions{config: func(c *server.Config) { c.Origin = proxy.URL }})
+	d := newDesk(t, nk, serverOptions{Config: func(c *server.Config) { c.Origin = proxy.URL }})
 	if target, err = url.Parse(d.srv.URL); err != nil {
 		t.Fatal(err)
 	}

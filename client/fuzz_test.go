@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,7 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	errHung := errors.New("send hung")
 	f.Fuzz(func(t *testing.T, script string) {
 		var received []byte
 		gotFrame := make(chan struct{})
@@ -94,14 +96,25 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 			c.drain()
 		})
 		dir := initClient(t, url, r.nk.key.Verifier)
-		res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
+		// Send must end on its own whatever the server does; the deadline
+		// only turns a hang into a failure that names the script.
+		ctx, cancel := context.WithTimeoutCause(context.Background(), 20*time.Second, errHung)
+		defer cancel()
+		res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
+		if errors.Is(err, errHung) {
+			t.Fatalf("Send hung on server script %q", script)
+		}
 		if err != nil {
 			if res != nil {
 				t.Fatalf("Send returned a Result with error %v", err)
 			}
 			return
 		}
-		<-gotFrame // the script ran: received is set
+		select {
+		case <-gotFrame: // the script ran: received is set
+		case <-time.After(20 * time.Second):
+			t.Fatalf("Send succeeded without the server seeing a frame, script %q", script)
+		}
 		rc, err := crypto.OpenReceipt(res.ReceiptNote, r.logKey.Verifier)
 		if err != nil {
 			t.Fatalf("Send accepted a receipt that does not verify: %v", err)

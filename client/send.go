@@ -21,6 +21,9 @@ import (
 // costs little.
 const Window = 4
 
+// ReadTimeout bounds the wait for each message from the server.
+const ReadTimeout = 60 * time.Second
+
 // SendOptions tune Send. The zero value is valid.
 type SendOptions struct {
 	// FrameSize is protocol.FrameSize (default) or
@@ -177,6 +180,9 @@ func dial(ctx context.Context, wsURL string, netDial func(context.Context, strin
 
 func (l *link) read() {
 	for {
+		// A server that goes silent must not hold the link (and the
+		// radio) for ever, even for a caller whose context has no deadline.
+		l.conn.SetReadDeadline(time.Now().Add(ReadTimeout))
 		mt, data, err := l.conn.ReadMessage()
 		if err != nil {
 			l.errc <- fmt.Errorf("connection lost: %w", err)

@@ -6,14 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 
@@ -131,36 +129,8 @@ func TestSendHappyPath(t *testing.T) {
 			if cfg.HighestBundleVersion != 1 {
 				t.Errorf("HighestBundleVersion = %d after sending with bundle 1", cfg.HighestBundleVersion)
 			}
-			assertNoPlaintext(t, dir, textMarker, fileMarker)
+			fieldtiptest.AssertNoPlaintext(t, dir, textMarker, fileMarker)
 		})
-	}
-}
-
-// assertNoPlaintext fails if any file under dir contains one of markers.
-func assertNoPlaintext(t *testing.T, dir string, markers ...string) {
-	t.Helper()
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, m := range markers {
-			if bytes.Contains(b, []byte(m)) {
-				t.Errorf("%s holds plaintext %q", path, m)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files == 0 {
-		t.Fatalf("no files under %s: the scan proves nothing", dir)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/atomicfile"
 	"fieldtip/protocol"
 )
 
@@ -91,7 +92,7 @@ func (c *Cache) Pull(ctx context.Context, server string, key *crypto.EditorKey, 
 				return n, err
 			}
 			cursor = t.Seq
-			if err := writeReplace(filepath.Join(c.Dir, "cursor"), []byte(strconv.FormatInt(cursor, 10)+"\n"), 0o600); err != nil {
+			if err := atomicfile.Replace(filepath.Join(c.Dir, "cursor"), []byte(strconv.FormatInt(cursor, 10)+"\n"), 0o600); err != nil {
 				return n, err
 			}
 			n++
@@ -118,10 +119,10 @@ func (c *Cache) pullOne(ctx context.Context, r *Remote, b *crypto.Bundle, t prot
 		return fmt.Errorf("tip %s: %w", t.ID, ErrChecksum)
 	}
 	base := filepath.Join(c.Dir, "tips", fmt.Sprintf("%012d-%s", t.Seq, t.ID))
-	if err := writeReplace(base+".age", ct, 0o600); err != nil {
+	if err := atomicfile.Replace(base+".age", ct, 0o600); err != nil {
 		return err
 	}
-	return writeReplace(base+".receipt", []byte(t.Receipt), 0o600)
+	return atomicfile.Replace(base+".receipt", []byte(t.Receipt), 0o600)
 }
 
 // refreshBundle fetches the server's bundle, verifies it against the
@@ -154,14 +155,14 @@ func (c *Cache) refreshBundle(ctx context.Context, server, newsroom string) (*cr
 		return nil, fmt.Errorf("server's bundle refused: %w", err)
 	}
 	if len(pinned) == 0 {
-		if err := writeReplace(filepath.Join(c.Dir, "newsroom"), []byte(b.Newsroom+"\n"), 0o600); err != nil {
+		if err := atomicfile.Replace(filepath.Join(c.Dir, "newsroom"), []byte(b.Newsroom+"\n"), 0o600); err != nil {
 			return nil, err
 		}
 	}
 	if old, err := c.Bundle(); err == nil && old.Version > b.Version {
 		return nil, fmt.Errorf("server's bundle refused: version %d is older than the cached version %d", b.Version, old.Version)
 	}
-	if err := writeReplace(filepath.Join(c.Dir, "bundle.txt"), b.Signed(), 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(c.Dir, "bundle.txt"), b.Signed(), 0o600); err != nil {
 		return nil, err
 	}
 	return b, nil

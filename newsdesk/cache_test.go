@@ -23,6 +23,7 @@ import (
 
 	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 
@@ -158,35 +159,7 @@ func TestPull(t *testing.T) {
 		}
 	}
 
-	assertNoPlaintext(t, d.cache.Dir, text1, file1, text3, file3, "Second source")
-}
-
-// assertNoPlaintext fails if any file under dir contains one of markers.
-func assertNoPlaintext(t *testing.T, dir string, markers ...string) {
-	t.Helper()
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		files++
-		for _, m := range markers {
-			if bytes.Contains(b, []byte(m)) {
-				t.Errorf("%s holds plaintext %q", path, m)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files == 0 {
-		t.Fatalf("no files under %s: the scan proves nothing", dir)
-	}
+	fieldtiptest.AssertNoPlaintext(t, d.cache.Dir, text1, file1, text3, file3, "Second source")
 }
 
 func TestPullPinsNewsroom(t *testing.T) {

@@ -228,11 +228,6 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.WriteNew(path, data, perm)
 }
 
-// writeReplace writes a file durably, replacing any old one.
-func writeReplace(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.Replace(path, data, perm)
-}
-
 func readLimited(path string, max int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -246,5 +241,5 @@ func readLimited(path string, max int64) ([]byte, error) {
 
 // WriteBundle writes a signed bundle to path, replacing an older file.
 func WriteBundle(path string, signed []byte) error {
-	return writeReplace(path, signed, 0o644)
+	return atomicfile.Replace(path, signed, 0o644)
 }

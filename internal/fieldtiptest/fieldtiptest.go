@@ -5,7 +5,9 @@
 package fieldtiptest
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -143,4 +145,33 @@ type LogWriter struct{ T testing.TB }
 func (w LogWriter) Write(p []byte) (int, error) {
 	w.T.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+// AssertNoPlaintext fails t if any file under dir contains one of markers,
+// and if there is no file at all (a scan of nothing proves nothing).
+func AssertNoPlaintext(t testing.TB, dir string, markers ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds plaintext %q", path, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatalf("no files under %s: the scan proves nothing", dir)
+	}
 }

@@ -42,15 +42,29 @@ var (
 
 // Config is the client's state, kept in DIR/config.json:
 //
-//	{"version":1,"server":"https://…","newsroom":"<verifier key>","highest_bundle_version":3}
+//	{"version":2,"server":"https://…","newsroom":"<verifier key>","highest_bundle_version":3,
+//	 "bundle":"<signed bundle>","seeds":["<signed proof-of-work seed>",…]}
+//
+// Everything in it is public: the newsroom's key and bundle, the server's
+// URL and seeds. It holds no tip, no codename and nothing derived from one.
 type Config struct {
 	Version              int    `json:"version"`
 	Server               string `json:"server"`
 	Newsroom             string `json:"newsroom"`
 	HighestBundleVersion int64  `json:"highest_bundle_version"`
+	// Bundle is the newest bundle this client verified, so compose can
+	// encrypt with no network.
+	Bundle string `json:"bundle,omitempty"`
+	// Seeds are the signed proof-of-work seeds of the newest epochs this
+	// client saw (at most two, oldest first), so compose can compute proofs
+	// of work with no network, and a second, different seed for a known
+	// epoch is caught.
+	Seeds []string `json:"seeds,omitempty"`
 }
 
-const configVersion = 1
+// configVersion is the version this program writes. Version 1 (before the
+// outbox: no bundle, no seeds) is read and upgraded on the next save.
+const configVersion = 2
 
 // DefaultConfigDir returns the default config dir, fieldtip under the
 // user's config directory.
@@ -83,6 +97,7 @@ func Init(dir, server, newsroom string) error {
 		return fmt.Errorf("%s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
 	default:
 		cfg.HighestBundleVersion = old.HighestBundleVersion
+		cfg.Bundle, cfg.Seeds = old.Bundle, old.Seeds
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -103,9 +118,10 @@ func LoadConfig(dir string) (*Config, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
-	if c.Version != configVersion {
-		return nil, fmt.Errorf("config %s: version %d, this program reads %d", filepath.Join(dir, ConfigFile), c.Version, configVersion)
+	if c.Version != configVersion && c.Version != 1 {
+		return nil, fmt.Errorf("config %s: version %d, this program reads 1 and %d", filepath.Join(dir, ConfigFile), c.Version, configVersion)
 	}
+	c.Version = configVersion
 	return &c, nil
 }
 

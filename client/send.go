@@ -24,18 +24,29 @@ const Window = 4
 // ReadTimeout bounds the wait for each message from the server.
 const ReadTimeout = 60 * time.Second
 
-// SendOptions tune Send. The zero value is valid.
+// SendOptions tune Send and SendOutbox. The zero value is valid.
 type SendOptions struct {
 	// FrameSize is protocol.FrameSize (default) or
-	// protocol.LowBandwidthFrameSz.
+	// protocol.LowBandwidthFrameSz. Send only: an outbox item keeps the
+	// frame size it was composed with.
 	FrameSize int
 	// NetDialContext, if set, dials the TCP connection (a SOCKS5 proxy, a
 	// test relay).
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Now is the clock for bundle expiry (default time.Now).
+	// Now is the clock for bundle expiry and seed epochs (default time.Now).
 	Now func() time.Time
-	// Progress, if set, is called with bytes acknowledged and the total.
+	// Progress, if set, is called with bytes acknowledged and the total of
+	// the upload in progress.
 	Progress func(acked, total int64)
+}
+
+func (o *SendOptions) fill() {
+	if o.FrameSize == 0 {
+		o.FrameSize = protocol.FrameSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Result is what Send reports after the server acknowledged a tip.
@@ -50,76 +61,97 @@ type Result struct {
 }
 
 // Send seals tip to the editors of the server's current bundle and uploads
-// it. It returns only after the server's receipt verified and matched the
-// ciphertext sent; any other outcome is an error and the tip must be
-// considered not delivered. Refusals from the server are *protocol.Error.
+// it in one connection, with no outbox: it fetches the bundle and seed,
+// seals, computes the proofs of work, and uploads. It returns only after
+// the server's receipt verified and matched the ciphertext sent; any other
+// outcome is an error and the tip must be considered not delivered.
+// Refusals from the server are *protocol.Error. A source's phone uses
+// Compose and SendOutbox instead, which do the heavy work offline.
 func Send(ctx context.Context, dir string, tip *crypto.Tip, opts SendOptions) (*Result, error) {
+	opts.fill()
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	if opts.FrameSize == 0 {
-		opts.FrameSize = protocol.FrameSize
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	u, err := protocol.ParseServerURL(cfg.Server)
-	if err != nil {
-		return nil, err
-	}
-	l, err := dial(ctx, u.WebSocket, opts.NetDialContext)
+	l, err := dialServer(ctx, cfg, opts.NetDialContext)
 	if err != nil {
 		return nil, err
 	}
 	defer l.close()
-	// The context is a hard stop (the source's radio time): when it ends,
-	// the connection closes, which ends any read or write in progress.
-	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
-	defer stop()
+	b, seed, err := l.fetchBundle(ctx, dir, cfg, opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	it, err := sealItem(ctx, b, seed, tip, opts.FrameSize)
+	if err != nil {
+		return nil, err
+	}
+	l.onSeed = func(signed []byte) error { return l.checkSeed(dir, cfg, b, signed, opts.Now()) }
+	receipt, err := l.transmit(ctx, it, opts.Progress, nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := checkReceipt(receipt, b.Log, it.Ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	l.closeCleanly()
+	return &Result{Receipt: r, ReceiptNote: receipt, BundleVersion: b.Version, BytesSent: l.sent}, nil
+}
 
-	if err := l.send(&protocol.BundleRequest{Version: protocol.Version}); err != nil {
-		return nil, err
-	}
-	msg, err := l.receive(ctx)
-	if err != nil {
-		return nil, err
-	}
-	reply, ok := msg.(*protocol.BundleReply)
-	if !ok {
-		return nil, fmt.Errorf("server answered the bundle request with %T", msg)
-	}
-	b, err := verifyBundle(dir, cfg, reply.Bundle, opts.Now())
-	if err != nil {
-		return nil, err
-	}
-	recipients, err := b.Recipients()
-	if err != nil {
-		return nil, err
-	}
-	ct, err := crypto.Seal(tip, recipients, int64(opts.FrameSize))
-	if err != nil {
-		return nil, err
-	}
-	receipt, err := l.upload(ctx, b, ct, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := crypto.OpenReceipt(receipt, b.Log)
+// checkReceipt verifies a receipt against the log key and the ciphertext
+// it must name.
+func checkReceipt(receipt []byte, logKey string, ct []byte) (*crypto.Receipt, error) {
+	r, err := crypto.OpenReceipt(receipt, logKey)
 	if err != nil {
 		return nil, fmt.Errorf("receipt refused: %w", err)
 	}
 	if r.SHA256 != sha256.Sum256(ct) || r.Length != int64(len(ct)) {
 		return nil, errors.New("receipt refused: it does not match the ciphertext sent")
 	}
-	l.closeCleanly()
-	return &Result{Receipt: r, ReceiptNote: receipt, BundleVersion: b.Version, BytesSent: l.sent}, nil
+	return r, nil
+}
+
+// sealItem pads and encrypts tip to b and computes its proofs of work: an
+// upload ready to go, with a fresh upload id and resume secret.
+func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *crypto.Tip, frameSize int) (*OutboxItem, error) {
+	recipients, err := b.Recipients()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := crypto.Seal(tip, recipients, int64(frameSize))
+	if err != nil {
+		return nil, err
+	}
+	it := &OutboxItem{BundleVersion: b.Version, FrameSize: frameSize, Ciphertext: ct}
+	if err := renewItem(ctx, it, seed); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// renewItem gives an item a fresh upload id and resume secret and computes
+// its proofs of work with seed: for a new item, and for one whose upload
+// the server no longer has (expired, or whose proofs are spent or stale).
+func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error {
+	if _, err := rand.Read(it.UploadID[:]); err != nil {
+		return err
+	}
+	if _, err := rand.Read(it.ResumeSecret[:]); err != nil {
+		return err
+	}
+	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, it.UploadID, int64(len(it.Ciphertext)))
+	if err != nil {
+		return fmt.Errorf("proof of work: %w", err)
+	}
+	it.PoW, it.PoWEpoch, it.Started = pow, seed.Epoch, false
+	return nil
 }
 
 // verifyBundle checks a bundle from the server against the pinned
-// newsroom key, its expiry and the highest version seen, and records its
-// version as seen.
-func verifyBundle(dir string, cfg *Config, msg []byte, now time.Time) (*crypto.Bundle, error) {
+// newsroom key, its expiry and the highest version seen, and records it
+// in cfg as the newest seen (the caller saves cfg).
+func verifyBundle(cfg *Config, msg []byte, now time.Time) (*crypto.Bundle, error) {
 	b, err := crypto.OpenBundle(msg, cfg.Newsroom)
 	if err != nil {
 		return nil, fmt.Errorf("bundle from server refused: %w", err)
@@ -130,13 +162,86 @@ func verifyBundle(dir string, cfg *Config, msg []byte, now time.Time) (*crypto.B
 	if b.Version < cfg.HighestBundleVersion {
 		return nil, fmt.Errorf("bundle from server refused: version %d: %w (version %d)", b.Version, ErrBundleRollback, cfg.HighestBundleVersion)
 	}
-	if b.Version > cfg.HighestBundleVersion {
-		cfg.HighestBundleVersion = b.Version
-		if err := saveConfig(dir, cfg); err != nil {
-			return nil, err
-		}
-	}
+	cfg.HighestBundleVersion = b.Version
+	cfg.Bundle = string(msg)
 	return b, nil
+}
+
+// Fetch connects to the server and stores its bundle and current seed,
+// both verified, so that Compose works with no network. fieldtip init
+// calls it after Init.
+func Fetch(ctx context.Context, dir string, opts SendOptions) (*crypto.Bundle, *crypto.PoWSeed, error) {
+	opts.fill()
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := dialServer(ctx, cfg, opts.NetDialContext)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.close()
+	b, seed, err := l.fetchBundle(ctx, dir, cfg, opts.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	l.closeCleanly()
+	return b, seed, nil
+}
+
+func dialServer(ctx context.Context, cfg *Config, netDial func(context.Context, string, string) (net.Conn, error)) (*link, error) {
+	u, err := protocol.ParseServerURL(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	l, err := dial(ctx, u.WebSocket, netDial)
+	if err != nil {
+		return nil, err
+	}
+	// The context is a hard stop (the source's radio time): when it ends,
+	// the connection closes, which ends any read or write in progress.
+	l.stop = context.AfterFunc(ctx, func() { l.conn.Close() })
+	return l, nil
+}
+
+// fetchBundle asks for the bundle in force and the current seed, verifies
+// both and saves them in the config.
+func (l *link) fetchBundle(ctx context.Context, dir string, cfg *Config, now time.Time) (*crypto.Bundle, *crypto.PoWSeed, error) {
+	if err := l.send(&protocol.BundleRequest{Version: protocol.Version}); err != nil {
+		return nil, nil, err
+	}
+	msg, err := l.receive(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	reply, ok := msg.(*protocol.BundleReply)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: it answered the bundle request with %T", ErrBadServerMessage, msg)
+	}
+	b, err := verifyBundle(cfg, reply.Bundle, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	seed, err := acceptSeed(cfg, b, reply.Seed, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := saveConfig(dir, cfg); err != nil {
+		return nil, nil, err
+	}
+	return b, seed, nil
+}
+
+// checkSeed verifies and records the seed an offset message carried.
+func (l *link) checkSeed(dir string, cfg *Config, b *crypto.Bundle, signed []byte, now time.Time) error {
+	before := len(cfg.Seeds)
+	if _, err := acceptSeed(cfg, b, signed, now); err != nil {
+		return err
+	}
+	if len(cfg.Seeds) != before || cfg.Seeds[len(cfg.Seeds)-1] != string(signed) {
+		return saveConfig(dir, cfg)
+	}
+	return nil
 }
 
 // link is one WebSocket session with the server: writes from the caller's
@@ -147,7 +252,10 @@ type link struct {
 	msgs chan any
 	errc chan error
 	done chan struct{}
+	stop func() bool
 	sent int64
+	// onSeed, if set, checks the seed each offset message carries.
+	onSeed func(signed []byte) error
 }
 
 func dial(ctx context.Context, wsURL string, netDial func(context.Context, string, string) (net.Conn, error)) (*link, error) {
@@ -287,31 +395,63 @@ func (l *link) write(mt int, b []byte) error {
 	return nil
 }
 
-// upload sends ct as one upload: the first message, its frames right
-// behind it with at most Window unacknowledged, then the commit. It returns
-// the signed receipt.
-func (l *link) upload(ctx context.Context, b *crypto.Bundle, ct []byte, opts SendOptions) ([]byte, error) {
-	up := &protocol.Upload{
-		Version:       protocol.Version,
-		BundleVersion: b.Version,
-		Length:        int64(len(ct)),
-		FrameSize:     opts.FrameSize,
-	}
-	rand.Read(up.UploadID[:])
-	var secret [32]byte
-	rand.Read(secret[:])
-	up.ResumeHash = sha256.Sum256(secret[:])
-	if err := l.send(up); err != nil {
-		return nil, err
-	}
-	frame := int64(opts.FrameSize)
-	total := int64(len(ct))
+// transmit sends one item on l: a new upload (the first message with its
+// frames right behind it, no wait) or, for a started one, a resume (one
+// round trip for the server's offset), then frames with at most Window
+// unacknowledged, then the commit. It returns the signed receipt.
+// started, if set, is called before a new upload's first message goes
+// out, to record that the item may now exist on the server.
+func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked, total int64), started func() error) ([]byte, error) {
+	frame := int64(it.FrameSize)
+	total := int64(len(it.Ciphertext))
 	var sent, acked int64
-	gotOffset := false
-	buf := make([]byte, 0, protocol.FrameHeaderSize+opts.FrameSize)
+	if it.Started {
+		if err := l.send(&protocol.Resume{Version: protocol.Version, UploadID: it.UploadID, ResumeSecret: it.ResumeSecret}); err != nil {
+			return nil, err
+		}
+		m, err := l.receive(ctx)
+		if err != nil {
+			return nil, err
+		}
+		off, ok := m.(*protocol.Offset)
+		if !ok {
+			return nil, fmt.Errorf("%w: it answered the resume with %T", ErrBadServerMessage, m)
+		}
+		if off.Offset > total || off.Offset%frame != 0 {
+			return nil, fmt.Errorf("%w: offset %d for an upload of %d bytes in %d-byte frames", ErrBadServerMessage, off.Offset, total, frame)
+		}
+		if err := l.seed(off.Seed); err != nil {
+			return nil, err
+		}
+		sent, acked = off.Offset, off.Offset
+		if progress != nil {
+			progress(acked, total)
+		}
+	} else {
+		if started != nil {
+			if err := started(); err != nil {
+				return nil, err
+			}
+		}
+		up := &protocol.Upload{
+			Version:       protocol.Version,
+			BundleVersion: it.BundleVersion,
+			UploadID:      it.UploadID,
+			ResumeHash:    sha256.Sum256(it.ResumeSecret[:]),
+			Length:        total,
+			FrameSize:     it.FrameSize,
+			PoWEpoch:      it.PoWEpoch,
+			PoW:           it.PoW,
+		}
+		if err := l.send(up); err != nil {
+			return nil, err
+		}
+	}
+	gotOffset := it.Started
+	buf := make([]byte, 0, protocol.FrameHeaderSize+it.FrameSize)
 	for acked < total {
 		for sent < total && sent-acked < Window*frame {
-			buf = protocol.AppendDataFrame(buf[:0], sent, ct[sent:sent+frame])
+			buf = protocol.AppendDataFrame(buf[:0], sent, it.Ciphertext[sent:sent+frame])
 			if err := l.write(websocket.BinaryMessage, buf); err != nil {
 				return nil, err
 			}
@@ -327,19 +467,27 @@ func (l *link) upload(ctx context.Context, b *crypto.Bundle, ct []byte, opts Sen
 				return nil, fmt.Errorf("%w: offset %d for a new upload", ErrBadServerMessage, m.Offset)
 			}
 			gotOffset = true
+			if err := l.seed(m.Seed); err != nil {
+				return nil, err
+			}
 		case *protocol.Ack:
 			if !gotOffset || m.Offset <= acked || m.Offset > sent || m.Offset%frame != 0 {
-				return nil, fmt.Errorf("server acknowledged offset %d; %d sent, %d acknowledged before", m.Offset, sent, acked)
+				return nil, fmt.Errorf("%w: it acknowledged offset %d; %d sent, %d acknowledged before", ErrBadServerMessage, m.Offset, sent, acked)
 			}
 			acked = m.Offset
-			if opts.Progress != nil {
-				opts.Progress(acked, total)
+			if progress != nil {
+				progress(acked, total)
 			}
 		default:
-			return nil, fmt.Errorf("unexpected %T from the server during upload", m)
+			return nil, fmt.Errorf("%w: %T during an upload", ErrBadServerMessage, m)
 		}
 	}
-	if err := l.send(&protocol.Commit{SHA256: sha256.Sum256(ct)}); err != nil {
+	if !gotOffset {
+		// Every frame was acknowledged, so the offset came first; this is
+		// only reachable for an upload of no frames, which cannot exist.
+		return nil, fmt.Errorf("%w: no offset for the upload", ErrBadServerMessage)
+	}
+	if err := l.send(&protocol.Commit{SHA256: sha256.Sum256(it.Ciphertext)}); err != nil {
 		return nil, err
 	}
 	m, err := l.receive(ctx)
@@ -348,9 +496,16 @@ func (l *link) upload(ctx context.Context, b *crypto.Bundle, ct []byte, opts Sen
 	}
 	r, ok := m.(*protocol.ReceiptReply)
 	if !ok {
-		return nil, fmt.Errorf("server answered the commit with %T", m)
+		return nil, fmt.Errorf("%w: it answered the commit with %T", ErrBadServerMessage, m)
 	}
 	return r.Receipt, nil
+}
+
+func (l *link) seed(signed []byte) error {
+	if l.onSeed == nil {
+		return nil
+	}
+	return l.onSeed(signed)
 }
 
 // closeCleanly sends a close frame and waits briefly for the server's.
@@ -363,6 +518,9 @@ func (l *link) closeCleanly() {
 }
 
 func (l *link) close() {
+	if l.stop != nil {
+		l.stop()
+	}
 	close(l.done)
 	l.conn.Close()
 }

@@ -52,8 +52,22 @@ const (
 	// CodeUnauthorized: an editor request without a valid session, or a
 	// login the server refused.
 	CodeUnauthorized Code = "unauthorized"
-	// CodeNotFound: no such tip (editors' endpoint).
+	// CodeNotFound: no such tip (editors' endpoint), or no such upload to
+	// resume (never opened, or expired and deleted): start it anew.
 	CodeNotFound Code = "not_found"
+	// CodeBadPoW: the upload's proofs of work are missing, too few or too
+	// many, or one does not verify. Compute them again.
+	CodeBadPoW Code = "bad_pow"
+	// CodeStalePoW: the proofs use a seed whose epoch the server no longer
+	// accepts (only the current and previous ones). Compute them again with
+	// the seed the server's answers carry.
+	CodeStalePoW Code = "stale_pow"
+	// CodeReplayed: an upload with this id was already opened: its proofs
+	// of work are spent. Pick a new upload id and compute new proofs.
+	CodeReplayed Code = "replayed"
+	// CodeExpired: the upload was left unfinished past the server's expiry
+	// and is being deleted: start it anew with a new upload id.
+	CodeExpired Code = "expired"
 )
 
 var knownCodes = map[Code]bool{
@@ -62,7 +76,8 @@ var knownCodes = map[Code]bool{
 	CodeBadChecksum: true, CodeBadHash: true, CodeBadCiphertext: true,
 	CodeStaleBundle: true, CodeBusy: true, CodeTooManyUploads: true,
 	CodeShuttingDown: true, CodeInternal: true, CodeUnauthorized: true,
-	CodeNotFound: true, CodeTimeout: true,
+	CodeNotFound: true, CodeTimeout: true, CodeBadPoW: true,
+	CodeStalePoW: true, CodeReplayed: true, CodeExpired: true,
 }
 
 func (c Code) known() bool         { return knownCodes[c] }

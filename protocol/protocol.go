@@ -14,16 +14,20 @@
 // A source opens one WebSocket (compression off) and sends JSON text
 // messages for control and binary messages for data:
 //
-//	client → server   {"type":"bundle","version":1}
-//	server → client   {"type":"bundle","bundle":"<signed bundle note>"}
-//	client → server   {"type":"upload","version":1,"bundle_version":3,
+//	client → server   {"type":"bundle","version":2}
+//	server → client   {"type":"bundle","bundle":"<signed bundle note>","seed":"<signed seed note>"}
+//	client → server   {"type":"upload","version":2,"bundle_version":3,
 //	                   "upload_id":"…","resume_hash":"…","length":16384,
-//	                   "frame_size":16384}
+//	                   "frame_size":16384,"pow_epoch":2920,"pow":"…"}
 //	client → server   binary frame: offset ‖ CRC-32C ‖ chunk   (no wait)
-//	server → client   {"type":"offset","offset":0}
+//	server → client   {"type":"offset","offset":0,"seed":"<signed seed note>"}
 //	server → client   {"type":"ack","offset":16384}
 //	client → server   {"type":"commit","sha256":"<64 hex digits>"}
 //	server → client   {"type":"receipt","receipt":"<signed receipt note>"}
+//
+// A dropped upload is picked up on a new connection with
+// {"type":"resume","version":2,"upload_id":"…","resume_secret":"…"}; the
+// server answers with its offset and the client continues from there.
 //
 // Any refusal is {"type":"error","code":"…","message":"…"} (plus "offset"
 // for conflict and bad_checksum), followed by a WebSocket close.
@@ -41,9 +45,14 @@ import (
 	"io"
 )
 
-// Version is the protocol version a client puts in its first message. The
-// server refuses any other with CodeUnsupportedVersion.
-const Version = 1
+// Version is the protocol version a client puts in its first message. A
+// message of any other version is refused with CodeUnsupportedVersion
+// before its other fields are read, so an old client learns why.
+//
+// Version 2 added proof of work to the upload, the resume message, and the
+// signed proof-of-work seed in the server's first answer; a version 1
+// client's messages are refused, since it could not read the answers.
+const Version = 2
 
 // Frame sizes. Every data frame of an upload carries exactly FrameSize bytes
 // of ciphertext, so the wire shows only whole frames (FIELD.md: 16 KiB, 8 KiB
@@ -72,7 +81,28 @@ const (
 	MaxReceiptSize = 1024
 	// MaxMessageLength caps an error's human text.
 	MaxMessageLength = 256
+	// MaxSeedSize caps a signed proof-of-work seed note.
+	MaxSeedSize = 1024
+	// ProofSize is the size of one proof of work on the wire: a big-endian
+	// uint64 nonce.
+	ProofSize = 8
+	// PoWChunkSize is how much ciphertext one proof of work covers: an
+	// upload carries one proof per started PoWChunkSize bytes.
+	PoWChunkSize = 64 << 10
+	// MaxProofs caps the proofs an upload message carries, and so the
+	// upload's length at MaxProofs·PoWChunkSize (64 MiB): the upload message
+	// must fit in MaxClientMessage.
+	MaxProofs = 1024
 )
+
+// Proofs returns how many proofs of work an upload of length bytes carries:
+// one per started PoWChunkSize bytes.
+func Proofs(length int64) int {
+	if length <= 0 {
+		return 0
+	}
+	return int((length + PoWChunkSize - 1) / PoWChunkSize)
+}
 
 // IDSize is the size in bytes of an upload id (and of a tip id).
 const IDSize = 16
@@ -87,6 +117,7 @@ func (id UploadID) String() string { return base64.RawURLEncoding.EncodeToString
 const (
 	TypeBundle  = "bundle"
 	TypeUpload  = "upload"
+	TypeResume  = "resume"
 	TypeCommit  = "commit"
 	TypeOffset  = "offset"
 	TypeAck     = "ack"
@@ -113,6 +144,22 @@ type Upload struct {
 	Length int64
 	// FrameSize is FrameSize or LowBandwidthFrameSz.
 	FrameSize int
+	// PoWEpoch is the epoch of the proof-of-work seed the proofs use.
+	PoWEpoch int64
+	// PoW holds one proof of work per started PoWChunkSize bytes of the
+	// upload (Proofs(Length)); the server checks the count. On the wire it
+	// is the concatenated big-endian nonces in unpadded base64url, "" for
+	// none.
+	PoW []uint64
+}
+
+// Resume reopens an upload that a dropped link interrupted. The server
+// answers with an Offset; the client sends frames from there.
+type Resume struct {
+	Version  int
+	UploadID UploadID
+	// ResumeSecret is the secret whose SHA-256 the upload message carried.
+	ResumeSecret [32]byte
 }
 
 // Commit closes an upload with the SHA-256 of the whole ciphertext.
@@ -120,14 +167,19 @@ type Commit struct {
 	SHA256 [32]byte
 }
 
-// BundleReply carries the signed bundle in force.
+// BundleReply carries the signed bundle in force and the signed
+// proof-of-work seed of the current epoch.
 type BundleReply struct {
 	Bundle []byte
+	Seed   []byte
 }
 
-// Offset tells a client the server's offset for its upload (0 for a new one).
+// Offset tells a client the server's offset for its upload (0 for a new
+// one) and carries the signed proof-of-work seed of the current epoch, so
+// every session's first answer brings the seed the next upload needs.
 type Offset struct {
 	Offset int64
+	Seed   []byte
 }
 
 // Ack acknowledges that the server holds an upload's bytes up to Offset.
@@ -162,6 +214,10 @@ type wire struct {
 	Receipt       *string `json:"receipt,omitempty"`
 	Code          *string `json:"code,omitempty"`
 	Message       *string `json:"message,omitempty"`
+	PoWEpoch      *int64  `json:"pow_epoch,omitempty"`
+	PoW           *string `json:"pow,omitempty"`
+	ResumeSecret  *string `json:"resume_secret,omitempty"`
+	Seed          *string `json:"seed,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -176,13 +232,16 @@ func Marshal(msg any) []byte {
 	case *Upload:
 		w = wire{Type: TypeUpload, Version: ptr(m.Version), BundleVersion: ptr(m.BundleVersion),
 			UploadID: ptr(m.UploadID.String()), ResumeHash: ptr(encodeHash(m.ResumeHash)),
-			Length: ptr(m.Length), FrameSize: ptr(m.FrameSize)}
+			Length: ptr(m.Length), FrameSize: ptr(m.FrameSize), PoWEpoch: ptr(m.PoWEpoch), PoW: ptr(encodeProofs(m.PoW))}
+	case *Resume:
+		w = wire{Type: TypeResume, Version: ptr(m.Version), UploadID: ptr(m.UploadID.String()),
+			ResumeSecret: ptr(encodeHash(m.ResumeSecret))}
 	case *Commit:
 		w = wire{Type: TypeCommit, SHA256: ptr(hex.EncodeToString(m.SHA256[:]))}
 	case *BundleReply:
-		w = wire{Type: TypeBundle, Bundle: ptr(string(m.Bundle))}
+		w = wire{Type: TypeBundle, Bundle: ptr(string(m.Bundle)), Seed: ptr(string(m.Seed))}
 	case *Offset:
-		w = wire{Type: TypeOffset, Offset: ptr(m.Offset)}
+		w = wire{Type: TypeOffset, Offset: ptr(m.Offset), Seed: ptr(string(m.Seed))}
 	case *Ack:
 		w = wire{Type: TypeAck, Offset: ptr(m.Offset)}
 	case *ReceiptReply:
@@ -204,6 +263,39 @@ func Marshal(msg any) []byte {
 
 func encodeHash(h [32]byte) string { return base64.RawURLEncoding.EncodeToString(h[:]) }
 
+func encodeProofs(p []uint64) string {
+	b := make([]byte, 0, len(p)*ProofSize)
+	for _, n := range p {
+		b = binary.BigEndian.AppendUint64(b, n)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeProofs(s string) ([]uint64, error) {
+	if len(s) > base64.RawURLEncoding.EncodedLen(MaxProofs*ProofSize) {
+		return nil, malformed("pow is longer than %d proofs", MaxProofs)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b)%ProofSize != 0 || base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, malformed("pow is not whole %d-byte proofs in unpadded base64url", ProofSize)
+	}
+	p := make([]uint64, len(b)/ProofSize)
+	for i := range p {
+		p[i] = binary.BigEndian.Uint64(b[i*ProofSize:])
+	}
+	return p, nil
+}
+
+// checkVersion refuses a message of another protocol version before its
+// other fields are read: an old client is told why, not that its message
+// is malformed.
+func (w *wire) checkVersion() error {
+	if w.Version != nil && *w.Version != Version {
+		return &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks %d", *w.Version, Version)}
+	}
+	return nil
+}
+
 // ParseClientMessage parses a control message sent by a client:
 // *BundleRequest, *Upload or *Commit. Any fault is a *Error with code
 // CodeMalformed.
@@ -216,22 +308,37 @@ func ParseClientMessage(b []byte) (any, error) {
 		return nil, err
 	}
 	switch w.Type {
+	case TypeBundle, TypeUpload, TypeResume:
+		if w.Version != nil && *w.Version < 1 {
+			return nil, malformed("version %d is not positive", *w.Version)
+		}
+		if err := w.checkVersion(); err != nil {
+			return nil, err
+		}
+	}
+	switch w.Type {
 	case TypeBundle:
 		if err := w.only("version"); err != nil {
 			return nil, err
 		}
-		if *w.Version < 1 {
-			return nil, malformed("version %d is not positive", *w.Version)
-		}
 		return &BundleRequest{Version: *w.Version}, nil
-	case TypeUpload:
-		if err := w.only("version", "bundle_version", "upload_id", "resume_hash", "length", "frame_size"); err != nil {
+	case TypeResume:
+		if err := w.only("version", "upload_id", "resume_secret"); err != nil {
 			return nil, err
 		}
-		m := &Upload{Version: *w.Version, BundleVersion: *w.BundleVersion, Length: *w.Length, FrameSize: *w.FrameSize}
-		if m.Version < 1 {
-			return nil, malformed("version %d is not positive", m.Version)
+		m := &Resume{Version: *w.Version}
+		if err := decodeFixed(m.UploadID[:], "upload_id", *w.UploadID); err != nil {
+			return nil, err
 		}
+		if err := decodeFixed(m.ResumeSecret[:], "resume_secret", *w.ResumeSecret); err != nil {
+			return nil, err
+		}
+		return m, nil
+	case TypeUpload:
+		if err := w.only("version", "bundle_version", "upload_id", "resume_hash", "length", "frame_size", "pow_epoch", "pow"); err != nil {
+			return nil, err
+		}
+		m := &Upload{Version: *w.Version, BundleVersion: *w.BundleVersion, Length: *w.Length, FrameSize: *w.FrameSize, PoWEpoch: *w.PoWEpoch}
 		if m.BundleVersion < 1 {
 			return nil, malformed("bundle_version %d is not positive", m.BundleVersion)
 		}
@@ -246,6 +353,12 @@ func ParseClientMessage(b []byte) (any, error) {
 		}
 		if m.Length <= 0 || m.Length%int64(m.FrameSize) != 0 {
 			return nil, malformed("length %d is not a positive multiple of frame_size %d", m.Length, m.FrameSize)
+		}
+		if m.PoWEpoch < 0 {
+			return nil, malformed("pow_epoch %d is negative", m.PoWEpoch)
+		}
+		if m.PoW, err = decodeProofs(*w.PoW); err != nil {
+			return nil, err
 		}
 		return m, nil
 	case TypeCommit:
@@ -276,22 +389,33 @@ func ParseServerMessage(b []byte) (any, error) {
 	}
 	switch w.Type {
 	case TypeBundle:
-		if err := w.only("bundle"); err != nil {
+		if err := w.only("bundle", "seed"); err != nil {
 			return nil, err
 		}
 		if len(*w.Bundle) > MaxBundleSize {
 			return nil, malformed("bundle of %d bytes, more than %d", len(*w.Bundle), MaxBundleSize)
 		}
-		return &BundleReply{Bundle: []byte(*w.Bundle)}, nil
-	case TypeOffset, TypeAck:
-		if err := w.only("offset"); err != nil {
+		if len(*w.Seed) > MaxSeedSize {
+			return nil, malformed("seed of %d bytes, more than %d", len(*w.Seed), MaxSeedSize)
+		}
+		return &BundleReply{Bundle: []byte(*w.Bundle), Seed: []byte(*w.Seed)}, nil
+	case TypeOffset:
+		if err := w.only("offset", "seed"); err != nil {
 			return nil, err
 		}
 		if *w.Offset < 0 {
 			return nil, malformed("negative offset %d", *w.Offset)
 		}
-		if w.Type == TypeOffset {
-			return &Offset{Offset: *w.Offset}, nil
+		if len(*w.Seed) > MaxSeedSize {
+			return nil, malformed("seed of %d bytes, more than %d", len(*w.Seed), MaxSeedSize)
+		}
+		return &Offset{Offset: *w.Offset, Seed: []byte(*w.Seed)}, nil
+	case TypeAck:
+		if err := w.only("offset"); err != nil {
+			return nil, err
+		}
+		if *w.Offset < 0 {
+			return nil, malformed("negative offset %d", *w.Offset)
 		}
 		return &Ack{Offset: *w.Offset}, nil
 	case TypeReceipt:
@@ -354,6 +478,7 @@ var wireKeys = map[string]bool{
 	"type": true, "version": true, "bundle": true, "bundle_version": true,
 	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
 	"sha256": true, "offset": true, "receipt": true, "code": true, "message": true,
+	"pow_epoch": true, "pow": true, "resume_secret": true, "seed": true,
 }
 
 // checkKeys refuses keys that encoding/json would accept but that are not
@@ -393,6 +518,8 @@ func (w *wire) only(names ...string) error {
 		"frame_size": w.FrameSize != nil, "sha256": w.SHA256 != nil,
 		"offset": w.Offset != nil, "receipt": w.Receipt != nil,
 		"code": w.Code != nil, "message": w.Message != nil,
+		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil,
+		"resume_secret": w.ResumeSecret != nil, "seed": w.Seed != nil,
 	}
 	want := map[string]bool{}
 	for _, n := range names {

@@ -312,8 +312,10 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	prev := s.bundle.Load()
+	s.grace.Store(graceFor(prev, b, crypto.Day(s.now()), s.cfg.BundleGrace))
 	s.bundle.Store(b)
-	s.log.Info("bundle published", attrVersion, b.Version)
+	s.log.Info("bundle published", attrVersion, b.Version, "grace", s.grace.Load() != nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,9 +67,28 @@ type Config struct {
 	MaxHTTPConns int
 	// MaxUploadSize caps one upload's ciphertext in bytes (default 16 MiB).
 	MaxUploadSize int64
-	// MaxStagingBytes caps the bytes reserved by all open uploads
-	// (default 256 MiB).
+	// MaxStagingBytes caps the total length of all unfinished uploads
+	// staged on disk (default 256 MiB).
 	MaxStagingBytes int64
+	// UploadExpiry is how long an unfinished upload is kept for its source
+	// to resume (default 7 days); each upload gets a random spread of up to
+	// a quarter of it on top, counted in whole days, so expiries do not
+	// line up with the day the upload began.
+	UploadExpiry time.Duration
+	// PurgeInterval is how often expired uploads and stale spent upload ids
+	// are deleted (default 1 h).
+	PurgeInterval time.Duration
+	// PoWParams is the proof-of-work cost written into each new epoch's
+	// seed (default crypto.DefaultPoWParams: Argon2id, 1 MiB, t=1, 8 bits).
+	PoWParams crypto.PoWParams
+	// PoWEpoch is the length of a proof-of-work epoch (default 7 days, at
+	// least 1 day: clients refuse shorter ones, FIELD.md).
+	PoWEpoch time.Duration
+	// BundleGrace is how long after a new bundle is put in force uploads
+	// encrypted to the one it replaced are still accepted, unless the new
+	// one revokes, removes or re-keys an editor (default 14 days; a
+	// negative value turns the grace off).
+	BundleGrace time.Duration
 	// MaxUploadsPerConn caps uploads on one connection (default 8).
 	MaxUploadsPerConn int
 	// ReadTimeout bounds the wait for each message from a source (default
@@ -104,6 +124,11 @@ func DefaultConfig() Config {
 		MaxHTTPConns:      1024,
 		MaxUploadSize:     16 << 20,
 		MaxStagingBytes:   256 << 20,
+		UploadExpiry:      7 * 24 * time.Hour,
+		PurgeInterval:     time.Hour,
+		PoWParams:         crypto.DefaultPoWParams,
+		PoWEpoch:          7 * 24 * time.Hour,
+		BundleGrace:       14 * 24 * time.Hour,
 		MaxUploadsPerConn: 8,
 		ReadTimeout:       60 * time.Second,
 		MaxSessionTime:    5 * time.Minute,
@@ -129,7 +154,8 @@ func (c *Config) fill() error {
 		dst *time.Duration
 		v   time.Duration
 	}{{&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
-		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL}} {
+		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL},
+		{&c.UploadExpiry, d.UploadExpiry}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch}} {
 		if *p.dst <= 0 {
 			*p.dst = p.v
 		}
@@ -148,6 +174,24 @@ func (c *Config) fill() error {
 	}
 	if c.MaxUploadsPerConn <= 0 {
 		c.MaxUploadsPerConn = d.MaxUploadsPerConn
+	}
+	if c.BundleGrace == 0 {
+		c.BundleGrace = d.BundleGrace
+	}
+	if c.PoWParams == (crypto.PoWParams{}) {
+		c.PoWParams = d.PoWParams
+	}
+	if err := c.PoWParams.Check(); err != nil {
+		return fmt.Errorf("proof of work: %w", err)
+	}
+	if c.PoWEpoch < crypto.MinEpochSeconds*time.Second || c.PoWEpoch%time.Second != 0 {
+		return fmt.Errorf("proof-of-work epoch %s must be whole seconds and at least %s: clients refuse shorter ones", c.PoWEpoch, crypto.MinEpochSeconds*time.Second)
+	}
+	if c.UploadExpiry < 24*time.Hour {
+		return fmt.Errorf("upload expiry %s is less than a day", c.UploadExpiry)
+	}
+	if c.MaxUploadSize > protocol.MaxProofs*protocol.PoWChunkSize {
+		return fmt.Errorf("max upload size %d is more than the protocol's %d", c.MaxUploadSize, protocol.MaxProofs*protocol.PoWChunkSize)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -192,9 +236,23 @@ type Server struct {
 	publishMu sync.Mutex // serializes bundle publication
 	newsroom  string     // pinned newsroom verifier key
 
+	// grace is the bundle the one in force replaced, while uploads
+	// encrypted to it are accepted (grace.go), or nil.
+	grace atomic.Pointer[graceBundle]
+	seeds seeds
+
 	upgrader websocket.Upgrader
 	connSem  chan struct{}
-	staging  atomic.Int64
+	// powSem bounds concurrent proof-of-work checks: each holds
+	// PoWParams.MemoryKiB of memory and a core.
+	powSem chan struct{}
+	// staging is the total length of unfinished uploads on disk.
+	staging atomic.Int64
+	// active maps the id of each upload open on a connection to its
+	// session, so a source resuming on a new connection takes it over from
+	// a dead one.
+	activeMu sync.Mutex
+	active   map[protocol.UploadID]*upload
 
 	origin   atomic.Pointer[string]
 	sessions *sessions
@@ -230,6 +288,8 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		logKey:   logKey,
 		log:      cfg.Logger,
 		connSem:  make(chan struct{}, cfg.MaxConns),
+		powSem:   make(chan struct{}, runtime.GOMAXPROCS(0)),
+		active:   map[protocol.UploadID]*upload{},
 		closing:  make(chan struct{}),
 		conns:    map[*websocket.Conn]struct{}{},
 		sessions: newSessions(),
@@ -249,6 +309,14 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 	if err := s.loadBundle(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.loadGrace(ctx); err != nil {
+		return nil, err
+	}
+	staged, err := store.StagedBytes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.staging.Store(staged)
 	return s, nil
 }
 
@@ -422,6 +490,10 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 			errc <- err
 		}()
 	}
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() { defer close(purged); s.purgeLoop(purgeCtx) }()
+	defer func() { stopPurge(); <-purged }()
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -12,9 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"fieldtip/crypto"
 	"fieldtip/protocol"
-	"fieldtip/storage"
 
 	"github.com/gorilla/websocket"
 )
@@ -74,14 +69,6 @@ type sourceSession struct {
 	uploads       int
 	bundleAnswers int
 	up            *upload
-}
-
-// upload is an open upload, staged in memory until commit.
-type upload struct {
-	msg      *protocol.Upload
-	bundle   *crypto.Bundle
-	buf      []byte
-	reserved int64
 }
 
 func (ss *sourceSession) startPings() (stop func()) {
@@ -206,9 +193,15 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 		if ss.bundleAnswers++; ss.bundleAnswers > 1 {
 			return protocol.Errorf(protocol.CodeUnexpected, "the bundle was already sent on this connection")
 		}
-		return ss.send(&protocol.BundleReply{Bundle: ss.s.bundle.Load().Signed()})
+		seed, perr := ss.seed()
+		if perr != nil {
+			return perr
+		}
+		return ss.send(&protocol.BundleReply{Bundle: ss.s.bundle.Load().Signed(), Seed: seed.signed})
 	case *protocol.Upload:
 		return ss.openUpload(m)
+	case *protocol.Resume:
+		return ss.resume(m)
 	case *protocol.Commit:
 		return ss.commit(m)
 	}
@@ -217,132 +210,6 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 
 func unsupportedVersion(v int) *protocol.Error {
 	return protocol.Errorf(protocol.CodeUnsupportedVersion, "protocol version %d is not supported; this server speaks %d", v, protocol.Version)
-}
-
-func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
-	if m.Version != protocol.Version {
-		return unsupportedVersion(m.Version)
-	}
-	if ss.up != nil {
-		return protocol.Errorf(protocol.CodeUnexpected, "an upload is already open on this connection")
-	}
-	if ss.uploads >= ss.s.cfg.MaxUploadsPerConn {
-		return protocol.Errorf(protocol.CodeTooManyUploads, "at most %d uploads per connection", ss.s.cfg.MaxUploadsPerConn)
-	}
-	if m.Length > ss.s.cfg.MaxUploadSize {
-		return protocol.Errorf(protocol.CodeTooLarge, "upload of %d bytes; this server takes at most %d", m.Length, ss.s.cfg.MaxUploadSize)
-	}
-	b := ss.s.bundle.Load()
-	if m.BundleVersion != b.Version {
-		return protocol.Errorf(protocol.CodeStaleBundle, "encrypted to bundle version %d; the bundle in force is version %d", m.BundleVersion, b.Version)
-	}
-	// Reserve the whole upload before reading any of it.
-	if ss.s.staging.Add(m.Length) > ss.s.cfg.MaxStagingBytes {
-		ss.s.staging.Add(-m.Length)
-		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
-	}
-	ss.uploads++
-	ss.up = &upload{msg: m, bundle: b, reserved: m.Length}
-	return ss.send(&protocol.Offset{Offset: 0})
-}
-
-func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
-	up := ss.up
-	if up == nil {
-		return protocol.Errorf(protocol.CodeUnexpected, "data frame with no open upload")
-	}
-	f, err := protocol.ParseDataFrame(data, up.msg.FrameSize)
-	if err != nil {
-		perr := asProtocolError(err)
-		if perr.Code == protocol.CodeBadChecksum {
-			perr.Offset = int64(len(up.buf))
-		}
-		return perr
-	}
-	offset := int64(len(up.buf))
-	if f.Offset != offset {
-		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: offset}
-	}
-	if offset >= up.msg.Length {
-		return protocol.Errorf(protocol.CodeUnexpected, "upload is complete; send the commit")
-	}
-	if up.buf == nil {
-		up.buf = make([]byte, 0, up.msg.Length)
-	}
-	up.buf = append(up.buf, f.Chunk...)
-	return ss.send(&protocol.Ack{Offset: int64(len(up.buf))})
-}
-
-func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
-	up := ss.up
-	if up == nil {
-		return protocol.Errorf(protocol.CodeUnexpected, "commit with no open upload")
-	}
-	if int64(len(up.buf)) != up.msg.Length {
-		return protocol.Errorf(protocol.CodeUnexpected, "commit at offset %d of %d", len(up.buf), up.msg.Length)
-	}
-	sum := sha256.Sum256(up.buf)
-	if sum != m.SHA256 {
-		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit")
-	}
-	// A bundle published while the upload ran (one revoking an editor,
-	// say) wins: the tip may be sealed to a key no longer trusted.
-	if cur := ss.s.bundle.Load(); cur.Version != up.bundle.Version {
-		return protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d was replaced by version %d during the upload; fetch it and send again", up.bundle.Version, cur.Version)
-	}
-	if err := crypto.CheckCiphertext(up.buf, up.bundle.StanzaType(), len(up.bundle.Editors)); err != nil {
-		return protocol.Errorf(protocol.CodeBadCiphertext, "not an age file encrypted to the %d editors of bundle version %d", len(up.bundle.Editors), up.bundle.Version)
-	}
-	t := &storage.Tip{Ciphertext: up.buf}
-	t.BundleVersion = up.bundle.Version
-	t.SHA256 = sum
-	t.Length = up.msg.Length
-	t.Day = crypto.Day(ss.s.now())
-	for {
-		if _, err := rand.Read(t.ID[:]); err != nil {
-			return protocol.Errorf(protocol.CodeInternal, "internal error")
-		}
-		// Editors type the id on command lines (newsdesk read ID), where a
-		// word that starts with '-' reads as flags: draw again when its
-		// base64url form would (first 6 bits 62, one time in 64).
-		if t.ID[0]>>2 != 62 {
-			break
-		}
-	}
-	receipt, err := crypto.SignReceipt(&crypto.Receipt{TipID: t.ID, SHA256: sum, Length: t.Length, Day: t.Day}, ss.s.logKey.Signer)
-	if err != nil {
-		ss.s.log.Error("sign receipt", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
-	}
-	t.Receipt = receipt
-	// The commit runs to completion even if the source drops or the server
-	// begins shutting down, so a shutdown never loses a tip it was about to
-	// acknowledge. A tip can still be stored and not answered (the link
-	// drops before the receipt arrives, or the commit outlives
-	// CommitTimeout): the source then sends it again, and editors see a
-	// duplicate, which costs less than a loss.
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
-	defer cancel()
-	if ss.s.testOnlyBeforeStore != nil {
-		ss.s.testOnlyBeforeStore()
-	}
-	if err := ss.s.store.PutTip(ctx, t); err != nil {
-		if errors.Is(err, storage.ErrBusy) {
-			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
-		}
-		ss.s.log.Error("store tip", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; send it again")
-	}
-	ss.release()
-	return ss.send(&protocol.ReceiptReply{Receipt: receipt})
-}
-
-// release gives back the open upload's staging reservation.
-func (ss *sourceSession) release() {
-	if ss.up != nil {
-		ss.s.staging.Add(-ss.up.reserved)
-		ss.up = nil
-	}
 }
 
 func (ss *sourceSession) send(msg any) *protocol.Error {

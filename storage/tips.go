@@ -34,18 +34,20 @@ func (s *Store) PutTip(ctx context.Context, t *Tip) error {
 	if int64(len(t.Ciphertext)) != t.Length {
 		return fmt.Errorf("storage: put tip: length %d, ciphertext %d bytes", t.Length, len(t.Ciphertext))
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID[:], t.Day, t.BundleVersion, t.SHA256[:], t.Length, t.Ciphertext, t.Receipt)
-		if isUniqueViolation(err) {
-			return ErrDuplicate
-		}
-		if err != nil {
-			return fmt.Errorf("storage: put tip: %w", err)
-		}
-		t.Seq, err = res.LastInsertId()
-		return err
-	})
+	return s.write(ctx, func(tx *sql.Tx) error { return putTip(tx, t) })
+}
+
+func putTip(tx *sql.Tx, t *Tip) error {
+	res, err := tx.Exec(`INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID[:], t.Day, t.BundleVersion, t.SHA256[:], t.Length, t.Ciphertext, t.Receipt)
+	if isUniqueViolation(err) {
+		return ErrDuplicate
+	}
+	if err != nil {
+		return fmt.Errorf("storage: put tip: %w", err)
+	}
+	t.Seq, err = res.LastInsertId()
+	return err
 }
 
 // ListTips returns up to limit tips with Seq greater than after, in order.
@@ -158,4 +160,32 @@ func (s *Store) SetSettingOnce(ctx context.Context, key, value string) error {
 		}
 		return nil
 	})
+}
+
+// StoredBundle is a signed bundle and the day the server accepted it.
+type StoredBundle struct {
+	Version int64
+	Signed  []byte
+	Day     string // YYYY-MM-DD: the day it was put in force
+}
+
+// RecentBundles returns up to n stored bundles, the newest first.
+func (s *Store) RecentBundles(ctx context.Context, n int) ([]StoredBundle, error) {
+	rows, err := s.readDB.QueryContext(ctx, `SELECT version, signed, day FROM bundles ORDER BY version DESC LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("storage: recent bundles: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredBundle
+	for rows.Next() {
+		var b StoredBundle
+		if err := rows.Scan(&b.Version, &b.Signed, &b.Day); err != nil {
+			return nil, fmt.Errorf("storage: recent bundles: %w", err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: recent bundles: %w", err)
+	}
+	return out, nil
 }

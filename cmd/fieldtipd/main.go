@@ -52,8 +52,14 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.cfg.MaxHTTPConns, "max-http-conns", d.MaxHTTPConns, "open connections on each listener")
 	fs.DurationVar(&c.cfg.MaxSessionTime, "max-session-time", d.MaxSessionTime, "longest source connection")
 	fs.Int64Var(&c.cfg.MaxUploadSize, "max-upload-size", d.MaxUploadSize, "largest upload in bytes")
-	fs.Int64Var(&c.cfg.MaxStagingBytes, "max-staging-bytes", d.MaxStagingBytes, "bytes all open uploads may hold")
+	fs.Int64Var(&c.cfg.MaxStagingBytes, "max-staging-bytes", d.MaxStagingBytes, "total length of the unfinished uploads kept on disk")
 	fs.IntVar(&c.cfg.MaxUploadsPerConn, "max-uploads-per-conn", d.MaxUploadsPerConn, "uploads on one connection")
+	fs.DurationVar(&c.cfg.UploadExpiry, "upload-expiry", d.UploadExpiry, "keep an unfinished upload this long for its source to resume (plus a random spread of up to a quarter, in whole days), then delete it")
+	fs.DurationVar(&c.cfg.BundleGrace, "bundle-grace", d.BundleGrace, "accept uploads encrypted to the previous bundle this long after a new one is put in force, unless the new one revokes, removes or re-keys an editor (negative: never)")
+	fs.Uint32Var(&c.cfg.PoWParams.MemoryKiB, "pow-memory", d.PoWParams.MemoryKiB, "proof of work: Argon2id memory in KiB (the cost flags take effect with the next epoch's seed)")
+	fs.Uint32Var(&c.cfg.PoWParams.Time, "pow-time", d.PoWParams.Time, "proof of work: Argon2id passes")
+	fs.IntVar(&c.cfg.PoWParams.Bits, "pow-bits", d.PoWParams.Bits, "proof of work: leading zero bits per proof (2^bits expected tries)")
+	fs.DurationVar(&c.cfg.PoWEpoch, "pow-epoch", d.PoWEpoch, "proof-of-work epoch: one signed seed per epoch, at least 24h; changing it renumbers epochs, so proofs computed before are refused as stale")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 

@@ -84,6 +84,11 @@ type ServerOptions struct {
 	Config func(*server.Config)
 }
 
+// CheapPoW is the proof-of-work cost test servers use: real Argon2id, a
+// few tries, so tests that send many tips stay fast. One test per package
+// that cares runs the default cost.
+var CheapPoW = crypto.PoWParams{MemoryKiB: 64, Time: 1, Bits: 2}
+
 // StartServer runs a real server over a SQLite file in a temporary
 // directory, with the bundle bundleFor returns for its log key in force.
 // It stops the server and closes the store when the test ends.
@@ -113,7 +118,7 @@ func StartServer(t *testing.T, bundleFor func(logKey string) []byte, opts Server
 			t.Errorf("store.Close: %v", err)
 		}
 	})
-	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0", BundleFile: bundleFile, Logger: logger}
+	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0", BundleFile: bundleFile, Logger: logger, PoWParams: CheapPoW}
 	if opts.Config != nil {
 		opts.Config(&cfg)
 	}

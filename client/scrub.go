@@ -60,17 +60,24 @@ const (
 )
 
 // ScrubPhoto returns data re-encoded so that nothing but the picture
-// remains, or an error wrapping ErrNotScrubbable.
+// remains. Every error it returns wraps ErrNotScrubbable and names the
+// type it detected or what was wrong.
 //
 // It decodes a JPEG, PNG, GIF or WebP, recognized by its first bytes (never
 // by a file name); an animated GIF gives its first frame only. It applies
-// the EXIF orientation of a JPEG (Go's decoder ignores it, FIELD.md "Photo
-// metadata"); other formats are taken as stored. It composites transparency
+// the EXIF Orientation of a JPEG, read from its first APP1 segment, where
+// phones write it (Go's decoder ignores it, FIELD.md "Photo metadata");
+// other formats are taken as stored. It composites transparency
 // onto white, downscales to at most MaxPhotoSide on the long side (never
 // upscales) and encodes a baseline JPEG at PhotoQuality holding no metadata
 // segment: no APP0 to APP15 (EXIF, GPS, maker notes, XMP, ICC profiles,
 // thumbnails) and no COM. Files over MaxPhotoInput bytes or whose header
 // claims over MaxPhotoPixels pixels are refused before decoding.
+//
+// On a 2-core desktop, a 12-megapixel phone photo takes about 0.6 s and
+// allocates 45 MiB, 90 MiB when it must be turned; one of MaxPhotoPixels
+// about 2.5 s and 175 MiB, 480 MiB turned (baseline 4:2:0; progressive or
+// 4:4:4 JPEGs need more).
 //
 // Scrubbing removes metadata, not the picture's content; it does not
 // reliably remove the sensor's noise pattern, so a scrubbed photo must

@@ -48,12 +48,12 @@ func (f *tipFlags) tip(env *cli.Env, readStdin bool) (*crypto.Tip, error) {
 		}
 		tip.Text = strings.TrimRight(string(b), "\n")
 	}
-	for _, p := range f.attach {
+	for i, p := range f.attach {
 		data, err := readAttachment(p)
 		if err != nil {
 			return nil, err
 		}
-		a, warning, err := client.Attach(p, data, f.keepOriginal)
+		a, warning, err := client.Attach(i+1, p, data, f.keepOriginal)
 		if err != nil {
 			return nil, fmt.Errorf("attach %w", err)
 		}

@@ -1,0 +1,606 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"fieldtip/crypto"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// SaltSize is the size of a commitment salt.
+const SaltSize = 32
+
+// bodyFrame is the padding step of a body's plaintext (docs/audit.md).
+const bodyFrame = 1024
+
+// Kind is what an editorial event does. It is in the body's public part.
+type Kind string
+
+// The kinds of events defined so far (docs/audit.md).
+const (
+	KindTriage   Kind = "triage"
+	KindNote     Kind = "note"
+	KindDelete   Kind = "delete"
+	KindHandover Kind = "handover"
+)
+
+// Status is a tip's triage status.
+type Status string
+
+// The triage statuses.
+const (
+	StatusNew       Status = "new"
+	StatusReviewing Status = "reviewing"
+	StatusUseful    Status = "useful"
+	StatusSpam      Status = "spam"
+	StatusRejected  Status = "rejected"
+)
+
+// ValidStatus reports whether s is one of the triage statuses.
+func ValidStatus(s Status) bool {
+	switch s {
+	case StatusNew, StatusReviewing, StatusUseful, StatusSpam, StatusRejected:
+		return true
+	}
+	return false
+}
+
+// EventBody is what an editorial event says, in the clear. Which fields an
+// event uses depends on its kind; the others must be zero.
+type EventBody struct {
+	Kind Kind
+	// Tip is the tip a triage, note or delete is about.
+	Tip [crypto.TipIDSize]byte
+	// Status is a triage's new status.
+	Status Status
+	// Tags is a triage's new tag set: at most MaxTags, each 1 to
+	// MaxTagSize bytes without spaces or control characters, sorted and
+	// distinct (SealEventBody sorts them). Nil and empty are the same.
+	Tags []string
+	// Text is a triage's note (may be empty) or a note's text (may not): at
+	// most MaxTextSize bytes of UTF-8, no control characters but newline
+	// and tab.
+	Text string
+	// To is the label of the editor a handover is for.
+	To string
+	// Bodies are a handover's re-encrypted bodies, by strictly increasing
+	// index (HandOver makes them).
+	Bodies []HandedOver
+}
+
+// HandedOver is an earlier event's body plaintext re-encrypted to a new
+// editor.
+type HandedOver struct {
+	// Index is the log index of the event whose body this is.
+	Index int64
+	// Ciphertext is the body plaintext, encrypted with age to the new
+	// editor alone.
+	Ciphertext []byte
+}
+
+// Parts is an event body as committed: the exact bytes of its two parts
+// and their salts. A publication trail reveals Public and PublicSalt;
+// Private and PrivateSalt are never revealed.
+type Parts struct {
+	Public, Private         []byte
+	PublicSalt, PrivateSalt [SaltSize]byte
+}
+
+// PublicCommitment returns SHA-256(PublicDomain ‖ salt ‖ public part).
+func (p *Parts) PublicCommitment() [32]byte { return commit(PublicDomain, p.PublicSalt, p.Public) }
+
+// PrivateCommitment returns SHA-256(PrivateDomain ‖ salt ‖ private part).
+func (p *Parts) PrivateCommitment() [32]byte { return commit(PrivateDomain, p.PrivateSalt, p.Private) }
+
+func commit(domain string, salt [SaltSize]byte, part []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(domain))
+	h.Write(salt[:])
+	h.Write(part)
+	return [32]byte(h.Sum(nil))
+}
+
+// CheckPublic reports whether a revealed public part and salt open the
+// public commitment of e.
+func CheckPublic(e *Event, public []byte, salt [SaltSize]byte) bool {
+	return commit(PublicDomain, salt, public) == e.Public
+}
+
+// CommitmentError is a body that does not match its event: Part is
+// "ciphertext" (the age file's hash), "public" or "private".
+type CommitmentError struct {
+	Part string
+}
+
+func (e *CommitmentError) Error() string {
+	if e.Part == "ciphertext" {
+		return "the body's ciphertext does not match the event's hash"
+	}
+	return fmt.Sprintf("the body's %s part does not match the event's commitment", e.Part)
+}
+
+// SealedBody is an event body encrypted to the editors of a bundle, with
+// what the event commits to.
+type SealedBody struct {
+	// Ciphertext is the age file the server stores by the event's index.
+	Ciphertext []byte
+	// Parts are the committed parts and their salts.
+	Parts Parts
+	// Bundle is the version of the bundle it was sealed to.
+	Bundle int64
+}
+
+// Hash returns SHA-256 of the ciphertext.
+func (s *SealedBody) Hash() [32]byte { return sha256.Sum256(s.Ciphertext) }
+
+// Event returns the event that commits to s, with a fresh random id, for
+// an editor to sign (SignEvent). day is today in UTC; base is the
+// checkpoint the editor last verified.
+func (s *SealedBody) Event(day string, base tlog.Tree) (*Event, error) {
+	id, err := newEventID()
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{ID: id, Bundle: s.Bundle, Day: day, Base: base, Ciphertext: s.Hash(),
+		Public: s.Parts.PublicCommitment(), Private: s.Parts.PrivateCommitment()}
+	if _, err := e.text(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SealEventBody encodes a body with fresh random salts, pads it and
+// encrypts it with age to every editor of b (docs/audit.md, "Event body").
+func SealEventBody(body *EventBody, b *crypto.Bundle) (*SealedBody, error) {
+	var parts Parts
+	if _, err := rand.Read(parts.PublicSalt[:]); err != nil {
+		return nil, fmt.Errorf("event body: %w", err)
+	}
+	if _, err := rand.Read(parts.PrivateSalt[:]); err != nil {
+		return nil, fmt.Errorf("event body: %w", err)
+	}
+	plain, err := marshalEventBody(body, &parts)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := b.Recipients()
+	if err != nil {
+		return nil, fmt.Errorf("event body: %w", err)
+	}
+	ct, err := encrypt(plain, rs)
+	if err != nil {
+		return nil, err
+	}
+	return &SealedBody{Ciphertext: ct, Parts: parts, Bundle: b.Version}, nil
+}
+
+// OpenEventBody decrypts an event's body with an editor's identity and
+// returns it only after checking, in order, that its SHA-256 is the
+// event's ciphertext hash, that the plaintext has its one form, and that
+// both parts open the event's commitments (*CommitmentError otherwise).
+func OpenEventBody(ciphertext []byte, e *Event, id age.Identity) (*EventBody, *Parts, error) {
+	if len(ciphertext) > MaxSealedBodySize {
+		return nil, nil, fmt.Errorf("event body: %w: %d bytes, more than %d", crypto.ErrMalformed, len(ciphertext), MaxSealedBodySize)
+	}
+	if sha256.Sum256(ciphertext) != e.Ciphertext {
+		return nil, nil, fmt.Errorf("event body: %w", &CommitmentError{Part: "ciphertext"})
+	}
+	return openBody(ciphertext, e, id)
+}
+
+// OpenHandedOver decrypts a body handed over to this editor (a
+// HandedOver of a handover event) and checks it against e, the event at
+// h.Index, as OpenEventBody does, except for the ciphertext hash: the
+// re-encrypted file differs, the plaintext and so the commitments do not.
+func OpenHandedOver(h HandedOver, e *Event, id age.Identity) (*EventBody, *Parts, error) {
+	if len(h.Ciphertext) > MaxSealedBodySize {
+		return nil, nil, fmt.Errorf("event body: %w: %d bytes, more than %d", crypto.ErrMalformed, len(h.Ciphertext), MaxSealedBodySize)
+	}
+	return openBody(h.Ciphertext, e, id)
+}
+
+// HandOver opens the body of e, at log index index, with an existing
+// editor's identity and re-encrypts the same plaintext to the new editor's
+// recipient, for a handover event.
+func HandOver(ciphertext []byte, e *Event, index int64, id age.Identity, to age.Recipient) (HandedOver, error) {
+	if len(ciphertext) > MaxSealedBodySize {
+		return HandedOver{}, fmt.Errorf("event body: %w: %d bytes, more than %d", crypto.ErrMalformed, len(ciphertext), MaxSealedBodySize)
+	}
+	if sha256.Sum256(ciphertext) != e.Ciphertext {
+		return HandedOver{}, fmt.Errorf("event body: %w", &CommitmentError{Part: "ciphertext"})
+	}
+	plain, err := decrypt(ciphertext, id)
+	if err != nil {
+		return HandedOver{}, err
+	}
+	if _, _, err := checkBody(plain, e); err != nil {
+		return HandedOver{}, err
+	}
+	ct, err := encrypt(plain, []age.Recipient{to})
+	if err != nil {
+		return HandedOver{}, err
+	}
+	return HandedOver{Index: index, Ciphertext: ct}, nil
+}
+
+func openBody(ciphertext []byte, e *Event, id age.Identity) (*EventBody, *Parts, error) {
+	plain, err := decrypt(ciphertext, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return checkBody(plain, e)
+}
+
+// checkBody splits a plaintext, checks the commitments, then parses the
+// parts.
+func checkBody(plain []byte, e *Event) (*EventBody, *Parts, error) {
+	parts, err := splitEventBody(plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	if parts.PublicCommitment() != e.Public {
+		return nil, nil, fmt.Errorf("event body: %w", &CommitmentError{Part: "public"})
+	}
+	if parts.PrivateCommitment() != e.Private {
+		return nil, nil, fmt.Errorf("event body: %w", &CommitmentError{Part: "private"})
+	}
+	body, err := parseParts(parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, parts, nil
+}
+
+func encrypt(plain []byte, rs []age.Recipient) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, rs...)
+	if err != nil {
+		return nil, fmt.Errorf("event body: encrypt: %w", err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		return nil, fmt.Errorf("event body: encrypt: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("event body: encrypt: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decrypt reads the whole age file before returning: age authenticates
+// every chunk and the end, so a truncated file is an error, never part of
+// a body.
+func decrypt(ciphertext []byte, id age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(ciphertext), id)
+	if err != nil {
+		return nil, fmt.Errorf("event body: decrypt: %w", err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, MaxBodySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("event body: decrypt: %w", err)
+	}
+	if len(plain) > MaxBodySize {
+		return nil, fmt.Errorf("event body: %w: plaintext over %d bytes", crypto.ErrMalformed, MaxBodySize)
+	}
+	return plain, nil
+}
+
+// The JSON forms of the parts (docs/audit.md, "Parts"). Field order is
+// the encoding's order.
+type publicPart struct {
+	Kind Kind `json:"kind"`
+}
+
+type triagePart struct {
+	Tip    string   `json:"tip"`
+	Status Status   `json:"status"`
+	Tags   []string `json:"tags"`
+	Note   string   `json:"note"`
+}
+
+type notePart struct {
+	Tip  string `json:"tip"`
+	Text string `json:"text"`
+}
+
+type deletePart struct {
+	Tip string `json:"tip"`
+}
+
+type handoverPart struct {
+	To     string         `json:"to"`
+	Bodies []handoverBody `json:"bodies"`
+}
+
+type handoverBody struct {
+	Index      int64  `json:"index"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// check checks a body's fields for its kind.
+func (b *EventBody) check() error {
+	var zeroTip [crypto.TipIDSize]byte
+	usesTip := b.Kind == KindTriage || b.Kind == KindNote || b.Kind == KindDelete
+	switch {
+	case b.Kind != KindTriage && b.Kind != KindNote && b.Kind != KindDelete && b.Kind != KindHandover:
+		return fmt.Errorf("event body: %w: kind %q is not one of triage, note, delete, handover", crypto.ErrMalformed, clip(string(b.Kind)))
+	case !usesTip && b.Tip != zeroTip:
+		return fmt.Errorf("event body: %w: a %s names a tip", crypto.ErrMalformed, b.Kind)
+	case b.Kind != KindTriage && (b.Status != "" || len(b.Tags) > 0):
+		return fmt.Errorf("event body: %w: a %s has a status or tags", crypto.ErrMalformed, b.Kind)
+	case (b.Kind == KindDelete || b.Kind == KindHandover) && b.Text != "":
+		return fmt.Errorf("event body: %w: a %s has a text", crypto.ErrMalformed, b.Kind)
+	case b.Kind != KindHandover && (b.To != "" || len(b.Bodies) > 0):
+		return fmt.Errorf("event body: %w: a %s has handover fields", crypto.ErrMalformed, b.Kind)
+	}
+	switch b.Kind {
+	case KindTriage:
+		if !ValidStatus(b.Status) {
+			return fmt.Errorf("event body: %w: status %q is not one of new, reviewing, useful, spam, rejected", crypto.ErrMalformed, clip(string(b.Status)))
+		}
+		if err := checkTags(b.Tags); err != nil {
+			return err
+		}
+		return checkText(b.Text, true)
+	case KindNote:
+		return checkText(b.Text, false)
+	case KindHandover:
+		if !crypto.ValidLabel(b.To) {
+			return fmt.Errorf("event body: %w: handover to %q, not an editor label", crypto.ErrMalformed, clip(b.To))
+		}
+		if len(b.Bodies) == 0 {
+			return fmt.Errorf("event body: %w: a handover without bodies", crypto.ErrMalformed)
+		}
+		for i, h := range b.Bodies {
+			if h.Index < 0 || i > 0 && h.Index <= b.Bodies[i-1].Index {
+				return fmt.Errorf("event body: %w: handover index %d is negative or out of order", crypto.ErrMalformed, h.Index)
+			}
+			if len(h.Ciphertext) == 0 || len(h.Ciphertext) > MaxSealedBodySize {
+				return fmt.Errorf("event body: %w: handover of index %d has %d bytes of ciphertext", crypto.ErrMalformed, h.Index, len(h.Ciphertext))
+			}
+		}
+	}
+	return nil
+}
+
+func checkTags(tags []string) error {
+	if len(tags) > MaxTags {
+		return fmt.Errorf("event body: %w: %d tags, at most %d", crypto.ErrMalformed, len(tags), MaxTags)
+	}
+	for i, t := range tags {
+		if t == "" || len(t) > MaxTagSize || !utf8.ValidString(t) ||
+			strings.IndexFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return fmt.Errorf("event body: %w: tag %q is not 1 to %d bytes without spaces or control characters", crypto.ErrMalformed, clip(t), MaxTagSize)
+		}
+		if i > 0 && tags[i-1] >= t {
+			return fmt.Errorf("event body: %w: tags not sorted and distinct at %q", crypto.ErrMalformed, clip(t))
+		}
+	}
+	return nil
+}
+
+func checkText(s string, mayBeEmpty bool) error {
+	if s == "" && !mayBeEmpty {
+		return fmt.Errorf("event body: %w: empty note", crypto.ErrMalformed)
+	}
+	if len(s) > MaxTextSize || !utf8.ValidString(s) ||
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0 {
+		return fmt.Errorf("event body: %w: text is not at most %d bytes of UTF-8 without control characters", crypto.ErrMalformed, MaxTextSize)
+	}
+	return nil
+}
+
+// marshalParts returns the exact bytes of a body's two parts.
+func (b *EventBody) marshalParts() (public, private []byte, err error) {
+	body := *b
+	body.Tags = slices.Clone(b.Tags)
+	slices.Sort(body.Tags)
+	if err := body.check(); err != nil {
+		return nil, nil, err
+	}
+	tip := crypto.FormatTipID(body.Tip)
+	var priv any
+	switch body.Kind {
+	case KindTriage:
+		priv = triagePart{Tip: tip, Status: body.Status, Tags: append([]string{}, body.Tags...), Note: body.Text}
+	case KindNote:
+		priv = notePart{Tip: tip, Text: body.Text}
+	case KindDelete:
+		priv = deletePart{Tip: tip}
+	case KindHandover:
+		hp := handoverPart{To: body.To, Bodies: []handoverBody{}}
+		for _, h := range body.Bodies {
+			hp.Bodies = append(hp.Bodies, handoverBody(h))
+		}
+		priv = hp
+	}
+	if public, err = json.Marshal(publicPart{Kind: body.Kind}); err != nil {
+		return nil, nil, fmt.Errorf("event body: %w", err)
+	}
+	if private, err = json.Marshal(priv); err != nil {
+		return nil, nil, fmt.Errorf("event body: %w", err)
+	}
+	return public, private, nil
+}
+
+// marshalEventBody encodes a body with the salts in parts, filling in the
+// parts' bytes, and pads it (docs/audit.md, "Plaintext").
+func marshalEventBody(b *EventBody, parts *Parts) ([]byte, error) {
+	public, private, err := b.marshalParts()
+	if err != nil {
+		return nil, err
+	}
+	parts.Public, parts.Private = public, private
+	out := fmt.Appendf(nil, "%s\npublic %s %d\nprivate %s %d\n", EventBodyHeader,
+		base64.RawURLEncoding.EncodeToString(parts.PublicSalt[:]), len(public),
+		base64.RawURLEncoding.EncodeToString(parts.PrivateSalt[:]), len(private))
+	out = append(out, public...)
+	out = append(out, private...)
+	padded := crypto.Bucket(int64(len(out)), bodyFrame)
+	if padded > MaxBodySize {
+		return nil, fmt.Errorf("event body: %d bytes padded, more than %d", padded, MaxBodySize)
+	}
+	return append(out, make([]byte, padded-int64(len(out)))...), nil
+}
+
+// splitEventBody reads a body plaintext's header, parts and padding,
+// without interpreting the parts.
+func splitEventBody(plain []byte) (*Parts, error) {
+	if len(plain) > MaxBodySize {
+		return nil, fmt.Errorf("event body: %w: %d bytes, more than %d", crypto.ErrMalformed, len(plain), MaxBodySize)
+	}
+	// The header is three short lines; find their end without scanning
+	// the whole body.
+	head := plain[:min(len(plain), 256)]
+	end := 0
+	for range 3 {
+		nl := bytes.IndexByte(head[end:], '\n')
+		if nl < 0 {
+			return nil, fmt.Errorf("event body: %w: no three-line header", crypto.ErrMalformed)
+		}
+		end += nl + 1
+	}
+	r, err := newLineReader("event body", string(plain[:end]), EventBodyHeader)
+	if err != nil {
+		return nil, err
+	}
+	parts := &Parts{}
+	var lens [2]int64
+	for i, f := range []struct {
+		key  string
+		salt *[SaltSize]byte
+	}{{"public", &parts.PublicSalt}, {"private", &parts.PrivateSalt}} {
+		v, err := r.next(f.key, 2)
+		if err != nil {
+			return nil, err
+		}
+		if *f.salt, err = r.raw32(f.key+" salt", v[0]); err != nil {
+			return nil, err
+		}
+		if lens[i], err = r.int(f.key+" length", v[1], 0, MaxBodySize); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	rest := plain[end:]
+	if lens[0]+lens[1] > int64(len(rest)) {
+		return nil, fmt.Errorf("event body: %w: parts of %d and %d bytes, %d remain", crypto.ErrMalformed, lens[0], lens[1], len(rest))
+	}
+	parts.Public = rest[:lens[0]:lens[0]]
+	parts.Private = rest[lens[0] : lens[0]+lens[1] : lens[0]+lens[1]]
+	unpadded := int64(end) + lens[0] + lens[1]
+	if crypto.Bucket(unpadded, bodyFrame) != int64(len(plain)) {
+		return nil, fmt.Errorf("event body: %w: %d bytes, want %d bytes padded to %d", crypto.ErrMalformed, len(plain), unpadded, crypto.Bucket(unpadded, bodyFrame))
+	}
+	for _, c := range plain[unpadded:] {
+		if c != 0 {
+			return nil, fmt.Errorf("event body: %w: padding is not all zero", crypto.ErrMalformed)
+		}
+	}
+	return parts, nil
+}
+
+// decodeJSON decodes one JSON object strictly and requires it to be
+// exactly what encoding/json writes for the value (one encoding:
+// encoding/json matches keys case-insensitively, keeps the last of
+// repeated keys, allows whitespace, escapes and null lists).
+func decodeJSON(what string, data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("event body: %w: %s part: %w", crypto.ErrMalformed, what, err)
+	}
+	if canon, err := json.Marshal(v); err != nil || !bytes.Equal(canon, data) {
+		return fmt.Errorf("event body: %w: %s part is not in canonical form", crypto.ErrMalformed, what)
+	}
+	return nil
+}
+
+// parseParts interprets committed parts.
+func parseParts(parts *Parts) (*EventBody, error) {
+	var pub publicPart
+	if err := decodeJSON("public", parts.Public, &pub); err != nil {
+		return nil, err
+	}
+	b := &EventBody{Kind: pub.Kind}
+	tip := func(s string) error {
+		id, err := crypto.ParseTipID(s)
+		if err != nil {
+			return fmt.Errorf("event body: %w", err)
+		}
+		b.Tip = id
+		return nil
+	}
+	var err error
+	switch pub.Kind {
+	case KindTriage:
+		var p triagePart
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			if p.Tags == nil {
+				// encoding/json writes a nil list as null; ours never is.
+				return nil, fmt.Errorf("event body: %w: triage tags are null, not a list", crypto.ErrMalformed)
+			}
+			b.Status, b.Text = p.Status, p.Note
+			if len(p.Tags) > 0 {
+				b.Tags = p.Tags
+			}
+			err = tip(p.Tip)
+		}
+	case KindNote:
+		var p notePart
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			b.Text = p.Text
+			err = tip(p.Tip)
+		}
+	case KindDelete:
+		var p deletePart
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			err = tip(p.Tip)
+		}
+	case KindHandover:
+		var p handoverPart
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			b.To = p.To
+			for _, h := range p.Bodies {
+				b.Bodies = append(b.Bodies, HandedOver(h))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("event body: %w: kind %q is not one of triage, note, delete, handover", crypto.ErrMalformed, clip(string(pub.Kind)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseEventBody parses a body plaintext without checking it against an
+// event: for tests and fuzzing only, since a body is trusted only once its
+// commitments are checked (OpenEventBody).
+func parseEventBody(plain []byte) (*EventBody, *Parts, error) {
+	parts, err := splitEventBody(plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := parseParts(parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, parts, nil
+}

@@ -1,0 +1,197 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"fieldtip/crypto"
+)
+
+// State is the editorial state an editor's newsdesk rebuilds by applying
+// the log's events in order (docs/audit.md, "Replay"). It lives in memory.
+// Two editors who apply the same events get the same Marshal bytes.
+type State struct {
+	tips      map[[crypto.TipIDSize]byte]*TipState
+	refused   []Refusal
+	handovers []HandoverRecord
+	applied   int64
+	last      int64
+}
+
+// TipState is what the events say about one tip.
+type TipState struct {
+	// Status is the last triage's status, "" before any.
+	Status Status
+	// Tags are the last triage's tags, sorted.
+	Tags []string
+	// Notes are the tip's notes in log order: triage notes and notes.
+	Notes []Note
+	// Deleted is set by a delete event; Tags and Notes are then empty.
+	Deleted bool
+}
+
+// Note is one note on a tip.
+type Note struct {
+	// Index is the log index of the event.
+	Index int64
+	// Editor is the label of the author; Day the event's day.
+	Editor, Day string
+	Text        string
+}
+
+// Refusal is an event that could not apply, with the reason; it changed
+// nothing.
+type Refusal struct {
+	Index  int64
+	Editor string
+	Reason string
+}
+
+// HandoverRecord records a handover event.
+type HandoverRecord struct {
+	Index       int64
+	Editor, Day string
+	// To is the new editor; Indexes the entries whose bodies were handed
+	// over.
+	To      string
+	Indexes []int64
+}
+
+// Reasons of refusals, the same for every editor.
+const (
+	ReasonDeleted       = "the tip is deleted"
+	ReasonDeletePolicy  = "only a rejected or spam tip can be deleted"
+	ReasonAlreadyDelete = "the tip is already deleted"
+)
+
+// ErrOutOfOrder: events applied out of log order.
+var ErrOutOfOrder = errors.New("event applied out of log order")
+
+// NewState returns the state of a log without events.
+func NewState() *State {
+	return &State{tips: map[[crypto.TipIDSize]byte]*TipState{}, last: -1}
+}
+
+// Apply applies the event at log index index, opened with OpenEvent and
+// its body with OpenEventBody (or OpenHandedOver). Events must come in
+// increasing index order (ErrOutOfOrder otherwise). An event that cannot
+// apply is recorded as a Refusal, not returned as an error: every editor
+// must refuse the same events the same way.
+func (s *State) Apply(index int64, e *Event, b *EventBody) error {
+	if index <= s.last {
+		return fmt.Errorf("audit: %w: index %d after %d", ErrOutOfOrder, index, s.last)
+	}
+	if e.Editor == "" {
+		return errors.New("audit: apply: the event has no editor (not opened with OpenEvent)")
+	}
+	if err := b.check(); err != nil {
+		return fmt.Errorf("audit: apply: %w", err)
+	}
+	s.last = index
+	s.applied++
+	refuse := func(reason string) error {
+		s.refused = append(s.refused, Refusal{Index: index, Editor: e.Editor, Reason: reason})
+		return nil
+	}
+	if b.Kind == KindHandover {
+		h := HandoverRecord{Index: index, Editor: e.Editor, Day: e.Day, To: b.To}
+		for _, x := range b.Bodies {
+			h.Indexes = append(h.Indexes, x.Index)
+		}
+		s.handovers = append(s.handovers, h)
+		return nil
+	}
+	t := s.tips[b.Tip]
+	if t == nil {
+		t = &TipState{}
+	}
+	if t.Deleted {
+		if b.Kind == KindDelete {
+			return refuse(ReasonAlreadyDelete)
+		}
+		return refuse(ReasonDeleted)
+	}
+	switch b.Kind {
+	case KindTriage:
+		t.Status = b.Status
+		t.Tags = slices.Clone(b.Tags)
+		slices.Sort(t.Tags)
+		if b.Text != "" {
+			t.Notes = append(t.Notes, Note{Index: index, Editor: e.Editor, Day: e.Day, Text: b.Text})
+		}
+	case KindNote:
+		t.Notes = append(t.Notes, Note{Index: index, Editor: e.Editor, Day: e.Day, Text: b.Text})
+	case KindDelete:
+		if t.Status != StatusRejected && t.Status != StatusSpam {
+			return refuse(ReasonDeletePolicy)
+		}
+		t.Deleted, t.Tags, t.Notes = true, nil, nil
+	}
+	s.tips[b.Tip] = t
+	return nil
+}
+
+// Tips returns the ids of the tips events name, sorted.
+func (s *State) Tips() [][crypto.TipIDSize]byte {
+	ids := make([][crypto.TipIDSize]byte, 0, len(s.tips))
+	for id := range s.tips {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b [crypto.TipIDSize]byte) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Tip returns a copy of what the events say about a tip, or nil.
+func (s *State) Tip(id [crypto.TipIDSize]byte) *TipState {
+	t := s.tips[id]
+	if t == nil {
+		return nil
+	}
+	return &TipState{Status: t.Status, Tags: slices.Clone(t.Tags), Notes: slices.Clone(t.Notes), Deleted: t.Deleted}
+}
+
+// Refused returns the events that could not apply, in log order.
+func (s *State) Refused() []Refusal { return slices.Clone(s.refused) }
+
+// Handovers returns the handover events, in log order.
+func (s *State) Handovers() []HandoverRecord { return slices.Clone(s.handovers) }
+
+// Marshal returns the canonical encoding of the state: the line
+// "fieldtip/state/v1", then one line of JSON as encoding/json writes it,
+// with tips sorted by id. It is for comparing states, never parsed.
+func (s *State) Marshal() []byte {
+	type tipJSON struct {
+		Tip     string   `json:"tip"`
+		Status  Status   `json:"status"`
+		Tags    []string `json:"tags"`
+		Notes   []Note   `json:"notes"`
+		Deleted bool     `json:"deleted"`
+	}
+	type stateJSON struct {
+		Applied   int64            `json:"applied"`
+		Last      int64            `json:"last"`
+		Tips      []tipJSON        `json:"tips"`
+		Refused   []Refusal        `json:"refused"`
+		Handovers []HandoverRecord `json:"handovers"`
+	}
+	out := stateJSON{Applied: s.applied, Last: s.last, Tips: []tipJSON{},
+		Refused: append([]Refusal{}, s.refused...), Handovers: append([]HandoverRecord{}, s.handovers...)}
+	for _, id := range s.Tips() {
+		t := s.tips[id]
+		out.Tips = append(out.Tips, tipJSON{Tip: crypto.FormatTipID(id), Status: t.Status,
+			Tags: append([]string{}, t.Tags...), Notes: append([]Note{}, t.Notes...), Deleted: t.Deleted})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		panic(err) // only strings, integers and slices
+	}
+	return append(append([]byte(stateHeader+"\n"), b...), '\n')
+}
+
+// Digest returns SHA-256 of Marshal: two editors compare it to check they
+// replayed the same log to the same state.
+func (s *State) Digest() [32]byte { return sha256.Sum256(s.Marshal()) }

@@ -317,6 +317,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.staging.Store(staged)
+	if err := s.openLog(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -394,6 +397,7 @@ func (s *Server) PublicHandler() http.Handler {
 	mux.HandleFunc("POST "+protocol.PathLogin, s.serveLogin)
 	mux.HandleFunc("GET "+protocol.PathTips, s.serveListTips)
 	mux.HandleFunc("GET "+protocol.PathTips+"/{id}", s.serveTip)
+	s.registerLogRoutes(mux)
 	return mux
 }
 

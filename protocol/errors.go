@@ -49,8 +49,8 @@ const (
 	// CodeTimeout: no message arrived within the server's read timeout, or
 	// the session reached its maximum length; reconnect.
 	CodeTimeout Code = "timeout"
-	// CodeUnauthorized: an editor request without a valid session, or a
-	// login the server refused.
+	// CodeUnauthorized: an editor request without a valid session, a
+	// login the server refused, or a resume with the wrong resume secret.
 	CodeUnauthorized Code = "unauthorized"
 	// CodeNotFound: no such tip (editors' endpoint), or no such upload to
 	// resume (never opened, or expired and deleted): start it anew.

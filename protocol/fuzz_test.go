@@ -2,8 +2,11 @@ package protocol_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,14 +49,15 @@ func seeds(f *testing.F, dir string) []seed {
 
 // fuzzMessages checks the parser's property: anything it accepts, Marshal
 // writes as a message it parses to an equal value, within the size limit;
-// anything it refuses is a *protocol.Error of code malformed.
-func fuzzMessages(f *testing.F, parse func([]byte) (any, error), limit int) {
+// anything it refuses is a *protocol.Error of code malformed, or, where
+// refused(b) allows it, of another code.
+func fuzzMessages(f *testing.F, parse func([]byte) (any, error), limit int, refused func(b []byte, code protocol.Code) bool) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parse(b)
 		if err != nil {
 			var e *protocol.Error
-			if !errors.As(err, &e) || e.Code != protocol.CodeMalformed {
-				t.Fatalf("error %v is not a *protocol.Error of code malformed", err)
+			if !errors.As(err, &e) || (e.Code != protocol.CodeMalformed && !refused(b, e.Code)) {
+				t.Fatalf("error %v is not a *protocol.Error of code malformed, nor of a code this input may get", err)
 			}
 			if m != nil {
 				t.Fatalf("a message %#v with error %v", m, err)
@@ -74,18 +78,93 @@ func fuzzMessages(f *testing.F, parse func([]byte) (any, error), limit int) {
 	})
 }
 
+// otherVersion reports whether b is a JSON object whose "version" member
+// is an integer ≥ 1 other than protocol.Version: the only input a client
+// parser may refuse as unsupported_version.
+func otherVersion(b []byte, code protocol.Code) bool {
+	var members map[string]json.RawMessage
+	if code != protocol.CodeUnsupportedVersion || json.Unmarshal(b, &members) != nil {
+		return false
+	}
+	v, err := strconv.ParseInt(string(members["version"]), 10, 64)
+	return err == nil && v >= 1 && v != protocol.Version
+}
+
+func onlyMalformed([]byte, protocol.Code) bool { return false }
+
 func FuzzParseClientMessage(f *testing.F) {
+	expects := map[string]int{}
 	for _, s := range seeds(f, "client") {
 		f.Add(s.body)
+		if m, err := protocol.ParseClientMessage(s.body); err == nil {
+			expects[fmt.Sprintf("%T", m)]++
+		}
+		expects[s.h["expect"]]++
 	}
-	fuzzMessages(f, protocol.ParseClientMessage, protocol.MaxClientMessage)
+	// The corpus must reach every message type and the version refusal.
+	for _, k := range []string{"*protocol.BundleRequest", "*protocol.Upload", "*protocol.Resume", "*protocol.Commit", "malformed", "unsupported_version"} {
+		if expects[k] == 0 {
+			f.Fatalf("no seed vector in testdata/client is %s", k)
+		}
+	}
+	fuzzMessages(f, protocol.ParseClientMessage, protocol.MaxClientMessage, otherVersion)
 }
 
 func FuzzParseServerMessage(f *testing.F) {
 	for _, s := range seeds(f, "server") {
 		f.Add(s.body)
 	}
-	fuzzMessages(f, protocol.ParseServerMessage, protocol.MaxServerMessage)
+	fuzzMessages(f, protocol.ParseServerMessage, protocol.MaxServerMessage, onlyMalformed)
+}
+
+// Any proofs and epoch Marshal writes parse back to the same values when
+// they are within range (at most MaxProofs proofs, epoch ≥ 0), and are
+// refused as malformed otherwise; the pow member is exactly the nonces'
+// bytes in unpadded base64url.
+func FuzzUploadPoW(f *testing.F) {
+	n := 0
+	for _, s := range seeds(f, "client") {
+		if m, err := protocol.ParseClientMessage(s.body); err == nil {
+			if u, ok := m.(*protocol.Upload); ok {
+				f.Add(proofBytes(u.PoW), u.PoWEpoch)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		f.Fatal("no upload vector in testdata/client")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, epoch int64) {
+		raw = raw[:len(raw)/protocol.ProofSize*protocol.ProofSize]
+		pow := make([]uint64, len(raw)/protocol.ProofSize)
+		for i := range pow {
+			pow[i] = binary.BigEndian.Uint64(raw[i*protocol.ProofSize:])
+		}
+		u := testUpload(32768, protocol.FrameSize, pow...)
+		u.PoWEpoch = epoch
+		b := protocol.Marshal(u)
+		if want := `"pow":"` + base64.RawURLEncoding.EncodeToString(raw) + `"`; !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("Marshal(%d proofs) = %s, want it to carry %s", len(pow), b, want)
+		}
+		m, err := protocol.ParseClientMessage(b)
+		if len(pow) > protocol.MaxProofs || epoch < 0 {
+			if !protocol.IsError(err, protocol.CodeMalformed) {
+				t.Fatalf("ParseClientMessage(upload of %d proofs, epoch %d) = %#v, %v; want a malformed error", len(pow), epoch, m, err)
+			}
+			return
+		}
+		if err != nil || !reflect.DeepEqual(m, u) {
+			t.Fatalf("ParseClientMessage(Marshal(%d proofs, epoch %d)) = %#v, %v; want the same upload", len(pow), epoch, m, err)
+		}
+	})
+}
+
+func proofBytes(pow []uint64) []byte {
+	b := make([]byte, 0, len(pow)*protocol.ProofSize)
+	for _, n := range pow {
+		b = binary.BigEndian.AppendUint64(b, n)
+	}
+	return b
 }
 
 // A frame ParseDataFrame accepts is exactly AppendDataFrame of its offset

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strconv"
 )
 
 // Version is the protocol version a client puts in its first message. A
@@ -75,8 +76,9 @@ const (
 	// bundles become log entries).
 	MaxBundleSize = 65535
 	// MaxServerMessage caps any message a server sends: a bundle reply with
-	// JSON escaping of every byte in the worst case.
-	MaxServerMessage = 6*MaxBundleSize + 64
+	// JSON escaping of every byte of the bundle and the seed in the worst
+	// case.
+	MaxServerMessage = 6*(MaxBundleSize+MaxSeedSize) + 64
 	// MaxReceiptSize caps a signed receipt note.
 	MaxReceiptSize = 1024
 	// MaxMessageLength caps an error's human text.
@@ -101,7 +103,7 @@ func Proofs(length int64) int {
 	if length <= 0 {
 		return 0
 	}
-	return int((length + PoWChunkSize - 1) / PoWChunkSize)
+	return int((length-1)/PoWChunkSize + 1)
 }
 
 // IDSize is the size in bytes of an upload id (and of a tip id).
@@ -296,8 +298,63 @@ func (w *wire) checkVersion() error {
 	return nil
 }
 
+// peekVersion returns the unsupported_version refusal of a client message
+// that the strict decoder refused but that is a JSON object with exactly
+// one "type" (bundle, upload or resume) and one "version", an integer ≥ 1
+// other than Version: a later version may add members this one does not
+// know, and its client must still learn why it is refused.
+func peekVersion(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var typ, version json.RawMessage
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return nil
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil
+		}
+		switch k {
+		case "type":
+			if typ != nil {
+				return nil
+			}
+			typ = v
+		case "version":
+			if version != nil {
+				return nil
+			}
+			version = v
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil
+	}
+	switch string(typ) {
+	case `"` + TypeBundle + `"`, `"` + TypeUpload + `"`, `"` + TypeResume + `"`:
+	default:
+		return nil
+	}
+	n, err := strconv.ParseInt(string(version), 10, 0)
+	if err != nil || n < 1 || n == Version || strconv.FormatInt(n, 10) != string(version) {
+		return nil
+	}
+	w := &wire{Version: ptr(int(n))}
+	return w.checkVersion()
+}
+
 // ParseClientMessage parses a control message sent by a client:
-// *BundleRequest, *Upload or *Commit. Any fault is a *Error with code
+// *BundleRequest, *Upload, *Resume or *Commit. A bundle, upload or resume
+// message of another version than Version is a *Error with code
+// CodeUnsupportedVersion; any other fault is a *Error with code
 // CodeMalformed.
 func ParseClientMessage(b []byte) (any, error) {
 	if len(b) > MaxClientMessage {
@@ -305,6 +362,9 @@ func ParseClientMessage(b []byte) (any, error) {
 	}
 	w, err := decodeWire(b)
 	if err != nil {
+		if verr := peekVersion(b); verr != nil {
+			return nil, verr
+		}
 		return nil, err
 	}
 	switch w.Type {

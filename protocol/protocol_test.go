@@ -2,10 +2,13 @@ package protocol_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,27 +16,52 @@ import (
 )
 
 // Values of the test messages, also used by the worked example
-// (example_test.go): an upload id of bytes 0x00…0x0f and the SHA-256 of a
-// resume secret of bytes 0x10…0x2f.
+// (example_test.go): an upload id of bytes 0x00…0x0f, a resume secret of
+// bytes 0x10…0x2f and its SHA-256, and one proof of work, the nonce
+// 0x0102030405060708 (the parser does not check proofs: the server does).
 const (
-	testUploadID   = "AAECAwQFBgcICQoLDA0ODw"
-	testResumeHash = "icdGBFLt3_EZ_qBBnnhcdN4v-xOdvnQyOspKAeGYpdw"
+	testUploadID     = "AAECAwQFBgcICQoLDA0ODw"
+	testResumeHash   = "icdGBFLt3_EZ_qBBnnhcdN4v-xOdvnQyOspKAeGYpdw"
+	testResumeSecret = "EBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8"
+	testPoW          = "AQIDBAUGBwg"
 	// testSHA256 is SHA-256("x").
 	testSHA256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
 )
 
 var (
-	testUploadIDBytes   = protocol.UploadID{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
-	testResumeHashBytes = [32]byte{0x89, 0xc7, 0x46, 0x04, 0x52, 0xed, 0xdf, 0xf1, 0x19, 0xfe, 0xa0, 0x41, 0x9e, 0x78, 0x5c, 0x74, 0xde, 0x2f, 0xfb, 0x13, 0x9d, 0xbe, 0x74, 0x32, 0x3a, 0xca, 0x4a, 0x01, 0xe1, 0x98, 0xa5, 0xdc}
-	testSHA256Bytes     = [32]byte{0x2d, 0x71, 0x16, 0x42, 0xb7, 0x26, 0xb0, 0x44, 0x01, 0x62, 0x7c, 0xa9, 0xfb, 0xac, 0x32, 0xf5, 0xc8, 0x53, 0x0f, 0xb1, 0x90, 0x3c, 0xc4, 0xdb, 0x02, 0x25, 0x87, 0x17, 0x92, 0x1a, 0x48, 0x81}
+	testUploadIDBytes     = protocol.UploadID{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	testResumeSecretBytes = [32]byte{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f}
+	testResumeHashBytes   = [32]byte{0x89, 0xc7, 0x46, 0x04, 0x52, 0xed, 0xdf, 0xf1, 0x19, 0xfe, 0xa0, 0x41, 0x9e, 0x78, 0x5c, 0x74, 0xde, 0x2f, 0xfb, 0x13, 0x9d, 0xbe, 0x74, 0x32, 0x3a, 0xca, 0x4a, 0x01, 0xe1, 0x98, 0xa5, 0xdc}
+	testSHA256Bytes       = [32]byte{0x2d, 0x71, 0x16, 0x42, 0xb7, 0x26, 0xb0, 0x44, 0x01, 0x62, 0x7c, 0xa9, 0xfb, 0xac, 0x32, 0xf5, 0xc8, 0x53, 0x0f, 0xb1, 0x90, 0x3c, 0xc4, 0xdb, 0x02, 0x25, 0x87, 0x17, 0x92, 0x1a, 0x48, 0x81}
+	testPoWProofs         = []uint64{0x0102030405060708}
 )
 
-// uploadJSON is a well-formed upload message; the malformed cases below
-// change one thing in it.
-const uploadJSON = `{"type":"upload","version":1,"bundle_version":3,"upload_id":"` + testUploadID +
+// uploadJSON is a well-formed upload message of two 16 KiB frames (one
+// proof of work); the malformed cases below change one thing in it.
+const uploadJSON = `{"type":"upload","version":2,"bundle_version":3,"upload_id":"` + testUploadID +
+	`","resume_hash":"` + testResumeHash + `","length":32768,"frame_size":16384,"pow_epoch":2932,"pow":"` + testPoW + `"}`
+
+// uploadV1JSON is the upload message of a version 1 client: no proof of
+// work.
+const uploadV1JSON = `{"type":"upload","version":1,"bundle_version":3,"upload_id":"` + testUploadID +
 	`","resume_hash":"` + testResumeHash + `","length":32768,"frame_size":16384}`
 
-// with returns uploadJSON with old replaced by new, which must occur once.
+// resumeJSON is a well-formed resume message for the upload of uploadJSON.
+const resumeJSON = `{"type":"resume","version":2,"upload_id":"` + testUploadID + `","resume_secret":"` + testResumeSecret + `"}`
+
+// testUpload returns the message of uploadJSON with length and proofs
+// changed.
+func testUpload(length int64, frameSize int, pow ...uint64) *protocol.Upload {
+	if pow == nil {
+		pow = []uint64{}
+	}
+	return &protocol.Upload{Version: 2, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes,
+		Length: length, FrameSize: frameSize, PoWEpoch: 2932, PoW: pow}
+}
+
+var testResume = &protocol.Resume{Version: 2, UploadID: testUploadIDBytes, ResumeSecret: testResumeSecretBytes}
+
+// with returns s with old replaced by new, which must occur once.
 func with(s, old, new string) string {
 	if strings.Count(s, old) != 1 {
 		panic(fmt.Sprintf("%q occurs %d times in %q", old, strings.Count(s, old), s))
@@ -44,10 +72,33 @@ func with(s, old, new string) string {
 // without returns s with the JSON member ,"key":value removed.
 func without(s, member string) string { return with(s, ","+member, "") }
 
+// powOf returns proofs of work in their wire encoding: the nonces as
+// 8-byte big-endian integers, concatenated, in unpadded base64url.
+func powOf(nonces ...uint64) string {
+	b := make([]byte, 0, len(nonces)*protocol.ProofSize)
+	for _, n := range nonces {
+		b = binary.BigEndian.AppendUint64(b, n)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// nonces returns 0, 1, …, n−1.
+func nonces(n int) []uint64 {
+	p := make([]uint64, n)
+	for i := range p {
+		p[i] = uint64(i)
+	}
+	return p
+}
+
+// refusal is the want of a case refused with a code other than malformed.
+type refusal protocol.Code
+
 // messageTest is one case of a control-message parser: want is the parsed
-// message, or nil when the input must be refused as malformed. Every case is
-// also a vector under testdata/client or testdata/server (vectors_test.go),
-// unless it is larger than maxVectorSize.
+// message, nil when the input must be refused as malformed, or a refusal
+// when it must be refused with another code. Every case is also a vector
+// under testdata/client or testdata/server (vectors_test.go), unless it is
+// larger than maxVectorSize.
 type messageTest struct {
 	name    string
 	in      string
@@ -55,57 +106,111 @@ type messageTest struct {
 	comment string
 }
 
+// code returns the refusal code the case expects, or "" if it parses.
+func (tt messageTest) code() protocol.Code {
+	switch w := tt.want.(type) {
+	case nil:
+		return protocol.CodeMalformed
+	case refusal:
+		return protocol.Code(w)
+	}
+	return ""
+}
+
+const unsupported = refusal(protocol.CodeUnsupportedVersion)
+
 var clientTests = []messageTest{
-	{"bundle_request", `{"type":"bundle","version":1}`, &protocol.BundleRequest{Version: 1}, "the first message of a client that needs the bundle"},
-	{"bundle_request_future_version", `{"type":"bundle","version":2}`, &protocol.BundleRequest{Version: 2}, "well-formed: the server, not the parser, refuses an unknown version"},
-	{"bundle_request_whitespace", " {\"type\" : \"bundle\",\n\t\"version\" : 1 } ", &protocol.BundleRequest{Version: 1}, "JSON whitespace between tokens does not change the message"},
-	{"bundle_request_escaped_type", `{"type":"\u0062undle","version":1}`, &protocol.BundleRequest{Version: 1}, "a JSON string escape does not change the value"},
-	{"upload", uploadJSON, &protocol.Upload{Version: 1, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 32768, FrameSize: protocol.FrameSize}, "two 16 KiB frames"},
-	{"upload_low_bandwidth", with(with(uploadJSON, `"frame_size":16384`, `"frame_size":8192`), `"length":32768`, `"length":24576`), &protocol.Upload{Version: 1, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 24576, FrameSize: protocol.LowBandwidthFrameSz}, "three 8 KiB frames"},
-	{"upload_one_frame", with(uploadJSON, `"length":32768`, `"length":16384`), &protocol.Upload{Version: 1, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 16384, FrameSize: protocol.FrameSize}, "the smallest upload"},
-	{"upload_members_reordered", `{"frame_size":16384,"length":32768,"resume_hash":"` + testResumeHash + `","upload_id":"` + testUploadID + `","bundle_version":3,"version":1,"type":"upload"}`, &protocol.Upload{Version: 1, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 32768, FrameSize: protocol.FrameSize}, "members may come in any order"},
+	{"bundle_request", `{"type":"bundle","version":2}`, &protocol.BundleRequest{Version: 2}, "the first message of a client that needs the bundle"},
+	{"bundle_request_whitespace", " {\"type\" : \"bundle\",\n\t\"version\" : 2 } ", &protocol.BundleRequest{Version: 2}, "JSON whitespace between tokens does not change the message"},
+	{"bundle_request_escaped_type", `{"type":"\u0062undle","version":2}`, &protocol.BundleRequest{Version: 2}, "a JSON string escape does not change the value"},
+	{"upload", uploadJSON, testUpload(32768, protocol.FrameSize, testPoWProofs...), "two 16 KiB frames, one proof of work"},
+	{"upload_low_bandwidth", with(with(uploadJSON, `"frame_size":16384`, `"frame_size":8192`), `"length":32768`, `"length":24576`), testUpload(24576, protocol.LowBandwidthFrameSz, testPoWProofs...), "three 8 KiB frames"},
+	{"upload_one_frame", with(uploadJSON, `"length":32768`, `"length":16384`), testUpload(16384, protocol.FrameSize, testPoWProofs...), "the smallest upload"},
+	{"upload_members_reordered", `{"pow":"` + testPoW + `","pow_epoch":2932,"frame_size":16384,"length":32768,"resume_hash":"` + testResumeHash + `","upload_id":"` + testUploadID + `","bundle_version":3,"version":2,"type":"upload"}`, testUpload(32768, protocol.FrameSize, testPoWProofs...), "members may come in any order"},
+	{"resume", resumeJSON, testResume, "picks up the upload of the upload case on a new connection"},
+	{"resume_members_reordered", `{"resume_secret":"` + testResumeSecret + `","upload_id":"` + testUploadID + `","version":2,"type":"resume"}`, testResume, "members may come in any order"},
 	{"commit", `{"type":"commit","sha256":"` + testSHA256 + `"}`, &protocol.Commit{SHA256: testSHA256Bytes}, "SHA-256 of the whole ciphertext, lowercase hex"},
+
+	// Proofs of work: their count is the server's to check (bad_pow),
+	// their encoding the parser's.
+	{"pow_empty", with(uploadJSON, `"pow":"`+testPoW+`"`, `"pow":""`), testUpload(32768, protocol.FrameSize), "no proofs is well-formed; the server refuses it with bad_pow"},
+	{"pow_several", with(uploadJSON, testPoW, powOf(0xfffffffffffffffe, 0, 1)), testUpload(32768, protocol.FrameSize, 0xfffffffffffffffe, 0, 1), "three proofs, concatenated big-endian nonces; the count is the server's to check"},
+	{"pow_max", with(uploadJSON, testPoW, powOf(nonces(protocol.MaxProofs)...)), testUpload(32768, protocol.FrameSize, nonces(protocol.MaxProofs)...), "MaxProofs proofs"},
+	{"pow_max_plus_one", with(uploadJSON, testPoW, powOf(nonces(protocol.MaxProofs+1)...)), nil, "one proof past MaxProofs"},
+	{"pow_epoch_zero", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":0`), &protocol.Upload{Version: 2, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 32768, FrameSize: protocol.FrameSize, PoWEpoch: 0, PoW: testPoWProofs}, "epochs start at 0"},
+	{"pow_seven_bytes", with(uploadJSON, testPoW, base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3, 4, 5, 6, 7})), nil, "7 bytes: not a whole proof"},
+	{"pow_nine_bytes", with(uploadJSON, testPoW, base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9})), nil, "9 bytes: not a whole number of proofs"},
+	{"pow_padded", with(uploadJSON, testPoW, testPoW+"="), nil, "base64url without padding"},
+	{"pow_std_alphabet", with(uploadJSON, testPoW, "//////////4"), nil, "the URL alphabet, not the standard one"},
+	{"pow_padding_bits", with(uploadJSON, testPoW, testPoW[:len(testPoW)-1]+"h"), nil, "nonzero unused bits in the last character: a second spelling of a proof"},
+	{"pow_newline", with(uploadJSON, testPoW, testPoW+`\n`), nil, "a newline after the proofs (Go's base64 decoder alone skips it)"},
+	{"pow_hex", with(uploadJSON, testPoW, "0102030405060708"), nil, "hex is not base64url"},
+	{"pow_number", with(uploadJSON, `"`+testPoW+`"`, `72623859790382856`), nil, "a number is not a string"},
+	{"pow_array", with(uploadJSON, `"`+testPoW+`"`, `["`+testPoW+`"]`), nil, "one string, not a list"},
+	{"pow_null", with(uploadJSON, `"`+testPoW+`"`, `null`), nil, "null is not a string"},
+	{"pow_missing", without(uploadJSON, `"pow":"`+testPoW+`"`), nil, "upload without pow"},
+	{"pow_epoch_missing", without(uploadJSON, `"pow_epoch":2932`), nil, "upload without pow_epoch"},
+	{"pow_epoch_negative", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":-1`), nil, "negative epoch"},
+	{"pow_epoch_fraction", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":2932.5`), nil, "integers have no fraction"},
+	{"pow_epoch_string", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":"2932"`), nil, "a string is not a number"},
+	{"pow_epoch_overflow", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":9223372036854775808`), nil, "past int64"},
+
+	// Other versions are refused as unsupported_version before any other
+	// member is looked at, so an old client learns why.
+	{"bundle_request_version_1", `{"type":"bundle","version":1}`, unsupported, "a version 1 client"},
+	{"bundle_request_version_3", `{"type":"bundle","version":3}`, unsupported, "a version this server does not speak yet"},
+	{"bundle_request_version_huge", `{"type":"bundle","version":4294967296}`, unsupported, "a version past 32 bits"},
+	{"upload_version_1", uploadV1JSON, unsupported, "a version 1 client's upload, which has no proof of work"},
+	{"upload_version_1_with_pow", with(uploadJSON, `"version":2`, `"version":1`), unsupported, "version 1 with the members of version 2"},
+	{"upload_version_3", with(uploadJSON, `"version":2`, `"version":3`), unsupported, "a version this server does not speak yet"},
+	{"upload_version_1_alone", `{"type":"upload","version":1}`, unsupported, "the version is checked before the missing members"},
+	{"upload_version_3_bad_length", with(with(uploadJSON, `"version":2`, `"version":3`), `"length":32768`, `"length":1`), unsupported, "the version is checked before the members' values"},
+	{"resume_version_1", with(resumeJSON, `"version":2`, `"version":1`), unsupported, "version 1 had no resume"},
+	{"resume_version_3", with(resumeJSON, `"version":2`, `"version":3`), unsupported, "a version this server does not speak yet"},
+	{"resume_version_3_alone", `{"type":"resume","version":3}`, unsupported, "the version is checked before the missing members"},
 
 	{"empty", ``, nil, "no JSON value"},
 	{"not_json", `hello`, nil, "not JSON"},
 	{"json_null", `null`, nil, "not an object"},
-	{"json_array", `[{"type":"bundle","version":1}]`, nil, "not an object"},
+	{"json_array", `[{"type":"bundle","version":2}]`, nil, "not an object"},
 	{"json_string", `"bundle"`, nil, "not an object"},
-	{"truncated", `{"type":"bundle","version":1`, nil, "unterminated object"},
-	{"missing_type", `{"version":1}`, nil, "no type"},
-	{"unknown_type", `{"type":"hello","version":1}`, nil, "unknown type"},
-	{"type_wrong_case", `{"type":"Bundle","version":1}`, nil, "type values are case-sensitive"},
-	{"type_null", `{"type":null,"version":1}`, nil, "no type"},
-	{"server_type", `{"type":"offset","offset":0}`, nil, "a server message is not a client message"},
-	{"key_wrong_case", `{"type":"bundle","Version":1}`, nil, "keys are case-sensitive (encoding/json alone would match Version)"},
-	{"type_key_wrong_case", `{"TYPE":"bundle","version":1}`, nil, "keys are case-sensitive"},
-	{"key_repeated", `{"type":"bundle","version":1,"version":1}`, nil, "a repeated key, even with the same value"},
-	{"type_repeated", `{"type":"commit","type":"bundle","version":1}`, nil, "a repeated type (encoding/json alone would keep the last)"},
-	{"unknown_field", `{"type":"bundle","version":1,"extra":true}`, nil, "a field no message has"},
-	{"field_of_other_type", `{"type":"bundle","version":1,"offset":0}`, nil, "a field that is not the type's"},
+	{"truncated", `{"type":"bundle","version":2`, nil, "unterminated object"},
+	{"missing_type", `{"version":2}`, nil, "no type"},
+	{"unknown_type", `{"type":"hello","version":2}`, nil, "unknown type"},
+	{"type_wrong_case", `{"type":"Bundle","version":2}`, nil, "type values are case-sensitive"},
+	{"type_null", `{"type":null,"version":2}`, nil, "no type"},
+	{"server_type", `{"type":"offset","offset":0,"seed":""}`, nil, "a server message is not a client message"},
+	{"key_wrong_case", `{"type":"bundle","Version":2}`, nil, "keys are case-sensitive (encoding/json alone would match Version)"},
+	{"type_key_wrong_case", `{"TYPE":"bundle","version":2}`, nil, "keys are case-sensitive"},
+	{"key_repeated", `{"type":"bundle","version":2,"version":2}`, nil, "a repeated key, even with the same value"},
+	{"type_repeated", `{"type":"commit","type":"bundle","version":2}`, nil, "a repeated type (encoding/json alone would keep the last)"},
+	{"unknown_field", `{"type":"bundle","version":2,"extra":true}`, nil, "a field no message has"},
+	{"field_of_other_type", `{"type":"bundle","version":2,"offset":0}`, nil, "a field that is not the type's"},
 	{"upload_with_sha256", with(uploadJSON, `"frame_size":16384`, `"frame_size":16384,"sha256":"`+testSHA256+`"`), nil, "a commit field in an upload"},
+	{"upload_with_resume_secret", with(uploadJSON, `"frame_size":16384`, `"frame_size":16384,"resume_secret":"`+testResumeSecret+`"`), nil, "the upload carries the secret's hash, never the secret"},
 	{"commit_with_length", `{"type":"commit","sha256":"` + testSHA256 + `","length":16384}`, nil, "an upload field in a commit"},
-	{"trailing_object", `{"type":"bundle","version":1}{}`, nil, "a second JSON value"},
-	{"trailing_garbage", `{"type":"bundle","version":1}x`, nil, "trailing bytes"},
-	{"trailing_brace", `{"type":"bundle","version":1}}`, nil, "a stray closing brace"},
-	{"trailing_bracket", `{"type":"bundle","version":1}]`, nil, "a stray closing bracket"},
+	{"commit_with_version", `{"type":"commit","version":2,"sha256":"` + testSHA256 + `"}`, nil, "a commit has no version: it belongs to the upload open on the connection"},
+	{"trailing_object", `{"type":"bundle","version":2}{}`, nil, "a second JSON value"},
+	{"trailing_garbage", `{"type":"bundle","version":2}x`, nil, "trailing bytes"},
+	{"trailing_brace", `{"type":"bundle","version":2}}`, nil, "a stray closing brace"},
+	{"trailing_bracket", `{"type":"bundle","version":2}]`, nil, "a stray closing bracket"},
 	{"missing_version", `{"type":"bundle"}`, nil, "bundle request without version"},
 	{"version_null", `{"type":"bundle","version":null}`, nil, "null is not a number"},
-	{"version_zero", `{"type":"bundle","version":0}`, nil, "versions start at 1"},
+	{"version_zero", `{"type":"bundle","version":0}`, nil, "versions start at 1: not a version at all"},
 	{"version_negative", `{"type":"bundle","version":-1}`, nil, "negative version"},
-	{"version_fraction", `{"type":"bundle","version":1.0}`, nil, "integers have no fraction"},
-	{"version_exponent", `{"type":"bundle","version":1e0}`, nil, "integers have no exponent"},
-	{"version_string", `{"type":"bundle","version":"1"}`, nil, "a string is not a number"},
-	{"version_leading_zero", `{"type":"bundle","version":01}`, nil, "not JSON"},
-	{"version_plus", `{"type":"bundle","version":+1}`, nil, "not JSON"},
+	{"version_fraction", `{"type":"bundle","version":2.0}`, nil, "integers have no fraction"},
+	{"version_exponent", `{"type":"bundle","version":2e0}`, nil, "integers have no exponent"},
+	{"version_string", `{"type":"bundle","version":"2"}`, nil, "a string is not a number"},
+	{"version_leading_zero", `{"type":"bundle","version":02}`, nil, "not JSON"},
+	{"version_plus", `{"type":"bundle","version":+2}`, nil, "not JSON"},
 	{"version_overflow", `{"type":"bundle","version":9223372036854775808}`, nil, "past int64"},
-	{"upload_missing_version", without(uploadJSON, `"version":1`), nil, "upload without version"},
+	{"upload_missing_version", without(uploadJSON, `"version":2`), nil, "upload without version"},
 	{"upload_missing_bundle_version", without(uploadJSON, `"bundle_version":3`), nil, "upload without bundle_version"},
 	{"upload_missing_upload_id", without(uploadJSON, `"upload_id":"`+testUploadID+`"`), nil, "upload without upload_id"},
 	{"upload_missing_resume_hash", without(uploadJSON, `"resume_hash":"`+testResumeHash+`"`), nil, "upload without resume_hash"},
 	{"upload_missing_length", without(uploadJSON, `"length":32768`), nil, "upload without length"},
 	{"upload_missing_frame_size", without(uploadJSON, `"frame_size":16384`), nil, "upload without frame_size"},
-	{"upload_version_zero", with(uploadJSON, `"version":1`, `"version":0`), nil, "versions start at 1"},
+	{"upload_version_zero", with(uploadJSON, `"version":2`, `"version":0`), nil, "versions start at 1"},
 	{"upload_bundle_version_zero", with(uploadJSON, `"bundle_version":3`, `"bundle_version":0`), nil, "bundle versions start at 1"},
 	{"upload_bundle_version_negative", with(uploadJSON, `"bundle_version":3`, `"bundle_version":-3`), nil, "negative bundle version"},
 	{"upload_id_padded", with(uploadJSON, testUploadID, testUploadID+"=="), nil, "base64url without padding"},
@@ -129,6 +234,23 @@ var clientTests = []messageTest{
 	{"frame_size_other", with(uploadJSON, `"frame_size":16384`, `"frame_size":4096`), nil, "only 16 KiB and 8 KiB frames"},
 	{"frame_size_zero", with(uploadJSON, `"frame_size":16384`, `"frame_size":0`), nil, "only 16 KiB and 8 KiB frames"},
 	{"frame_size_negative", with(uploadJSON, `"frame_size":16384`, `"frame_size":-16384`), nil, "only 16 KiB and 8 KiB frames"},
+	{"resume_missing_version", without(resumeJSON, `"version":2`), nil, "resume without version"},
+	{"resume_missing_upload_id", without(resumeJSON, `"upload_id":"`+testUploadID+`"`), nil, "resume without upload_id"},
+	{"resume_missing_resume_secret", without(resumeJSON, `"resume_secret":"`+testResumeSecret+`"`), nil, "resume without resume_secret"},
+	{"resume_version_zero", with(resumeJSON, `"version":2`, `"version":0`), nil, "versions start at 1"},
+	{"resume_with_resume_hash", with(resumeJSON, `"resume_secret"`, `"resume_hash":"`+testResumeHash+`","resume_secret"`), nil, "the hash belongs to the upload message"},
+	{"resume_with_length", with(resumeJSON, `"resume_secret"`, `"length":32768,"resume_secret"`), nil, "the server knows the length; a resume cannot change it"},
+	{"resume_with_pow", with(resumeJSON, `"resume_secret"`, `"pow_epoch":2932,"pow":"`+testPoW+`","resume_secret"`), nil, "a resume carries no proof of work: the upload's were spent when it opened"},
+	{"resume_upload_id_short", with(resumeJSON, testUploadID, testUploadID[:20]), nil, "15 bytes"},
+	{"resume_secret_padded", with(resumeJSON, testResumeSecret, testResumeSecret+"="), nil, "base64url without padding"},
+	{"resume_secret_std_alphabet", with(resumeJSON, testResumeSecret, "/"+testResumeSecret[1:]), nil, "the URL alphabet, not the standard one (\"_\" in base64url)"},
+	{"resume_secret_short", with(resumeJSON, testResumeSecret, testResumeSecret[:40]), nil, "30 bytes"},
+	{"resume_secret_long", with(resumeJSON, testResumeSecret, testResumeSecret+"AA"), nil, "33 bytes"},
+	{"resume_secret_padding_bits", with(resumeJSON, testResumeSecret, testResumeSecret[:42]+"9"), nil, "nonzero unused bits in the last character: a second spelling of a secret"},
+	{"resume_secret_crlf", with(resumeJSON, testResumeSecret, testResumeSecret[:20]+`\r\n`+testResumeSecret[20:]), nil, "CR LF inside the secret (Go's base64 decoder alone skips them)"},
+	{"resume_secret_hex", with(resumeJSON, testResumeSecret, "101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"), nil, "hex is not base64url"},
+	{"resume_secret_number", with(resumeJSON, `"`+testResumeSecret+`"`, `0`), nil, "a number is not a string"},
+	{"resume_secret_empty", with(resumeJSON, testResumeSecret, ""), nil, "no secret"},
 	{"commit_missing_sha256", `{"type":"commit"}`, nil, "commit without hash"},
 	{"commit_uppercase_hex", `{"type":"commit","sha256":"` + strings.ToUpper(testSHA256) + `"}`, nil, "lowercase hex only"},
 	{"commit_short", `{"type":"commit","sha256":"` + testSHA256[:62] + `"}`, nil, "31 bytes"},
@@ -136,8 +258,8 @@ var clientTests = []messageTest{
 	{"commit_long", `{"type":"commit","sha256":"` + testSHA256 + `00"}`, nil, "33 bytes"},
 	{"commit_not_hex", `{"type":"commit","sha256":"` + testSHA256[:63] + `g"}`, nil, "not a hex digit"},
 	{"commit_base64url", `{"type":"commit","sha256":"LXEWQrcmsEQBYnyp-6wy9chTD7GQPMTbAiWHF5IaSIE"}`, nil, "the hash is hex, not base64url"},
-	{"size_max", padTo(`{"type":"bundle","version":1}`, protocol.MaxClientMessage), &protocol.BundleRequest{Version: 1}, "exactly MaxClientMessage bytes"},
-	{"size_max_plus_one", padTo(`{"type":"bundle","version":1}`, protocol.MaxClientMessage+1), nil, "one byte past MaxClientMessage"},
+	{"size_max", padTo(`{"type":"bundle","version":2}`, protocol.MaxClientMessage), &protocol.BundleRequest{Version: 2}, "exactly MaxClientMessage bytes"},
+	{"size_max_plus_one", padTo(`{"type":"bundle","version":2}`, protocol.MaxClientMessage+1), nil, "one byte past MaxClientMessage"},
 }
 
 // padTo pads a JSON message with trailing spaces to n bytes.
@@ -145,12 +267,19 @@ func padTo(s string, n int) string { return s + strings.Repeat(" ", n-len(s)) }
 
 var testNote = "fieldtip/receipt/v1\ntip AAECAwQFBgcICQoLDA0ODw\n\n— log.example +abcdef==\n"
 
+// testSeed stands for a signed proof-of-work seed note, which is opaque
+// here: the client opens it with the log key.
+var testSeed = "fieldtip/pow-seed/v1\nepoch 2932\n\n— log.example +abcdef==\n"
+
 var serverTests = []messageTest{
-	{"bundle_reply", `{"type":"bundle","bundle":"fieldtip/bundle/v1\nversion 3\n\n— newsroom.example AAAA\n"}`, &protocol.BundleReply{Bundle: []byte("fieldtip/bundle/v1\nversion 3\n\n— newsroom.example AAAA\n")}, "the bundle is opaque here: crypto.OpenBundle checks it"},
-	{"bundle_reply_escaped", `{"type":"bundle","bundle":"a\u2014\n\"b\""}`, &protocol.BundleReply{Bundle: []byte("a—\n\"b\"")}, "JSON escapes in the bundle string"},
-	{"bundle_reply_empty", `{"type":"bundle","bundle":""}`, &protocol.BundleReply{Bundle: []byte{}}, "well-formed; crypto.OpenBundle refuses it"},
-	{"offset_zero", `{"type":"offset","offset":0}`, &protocol.Offset{Offset: 0}, "a new upload"},
-	{"offset", `{"type":"offset","offset":49152}`, &protocol.Offset{Offset: 49152}, "a resumed upload"},
+	{"bundle_reply", `{"type":"bundle","bundle":"fieldtip/bundle/v1\nversion 3\n\n— newsroom.example AAAA\n","seed":` + quote(testSeed) + `}`, &protocol.BundleReply{Bundle: []byte("fieldtip/bundle/v1\nversion 3\n\n— newsroom.example AAAA\n"), Seed: []byte(testSeed)}, "the bundle and the seed are opaque here: crypto.OpenBundle checks one, the seed's opener the other"},
+	{"bundle_reply_escaped", `{"type":"bundle","bundle":"a\u2014\n\"b\"","seed":"\u0073"}`, &protocol.BundleReply{Bundle: []byte("a—\n\"b\""), Seed: []byte("s")}, "JSON escapes in the bundle and seed strings"},
+	{"bundle_reply_empty", `{"type":"bundle","bundle":"","seed":""}`, &protocol.BundleReply{Bundle: []byte{}, Seed: []byte{}}, "well-formed; crypto.OpenBundle refuses it, and the client the empty seed"},
+	{"bundle_reply_seed_first", `{"seed":` + quote(testSeed) + `,"bundle":"b","type":"bundle"}`, &protocol.BundleReply{Bundle: []byte("b"), Seed: []byte(testSeed)}, "members may come in any order"},
+	{"offset_zero", `{"type":"offset","offset":0,"seed":` + quote(testSeed) + `}`, &protocol.Offset{Offset: 0, Seed: []byte(testSeed)}, "a new upload"},
+	{"offset", `{"type":"offset","offset":49152,"seed":` + quote(testSeed) + `}`, &protocol.Offset{Offset: 49152, Seed: []byte(testSeed)}, "a resumed upload"},
+	{"offset_empty_seed", `{"type":"offset","offset":0,"seed":""}`, &protocol.Offset{Offset: 0, Seed: []byte{}}, "well-formed; the client refuses a seed that does not open"},
+	{"offset_seed_max", `{"type":"offset","offset":0,"seed":"` + strings.Repeat("s", protocol.MaxSeedSize) + `"}`, &protocol.Offset{Seed: bytes.Repeat([]byte("s"), protocol.MaxSeedSize)}, "MaxSeedSize bytes"},
 	{"ack", `{"type":"ack","offset":16384}`, &protocol.Ack{Offset: 16384}, "one frame stored"},
 	{"ack_max", `{"type":"ack","offset":9223372036854775807}`, &protocol.Ack{Offset: 1<<63 - 1}, "the largest offset JSON can carry here"},
 	{"receipt_reply", `{"type":"receipt","receipt":` + quote(testNote) + `}`, &protocol.ReceiptReply{Receipt: []byte(testNote)}, "the receipt is opaque here: crypto.OpenReceipt checks it"},
@@ -160,14 +289,33 @@ var serverTests = []messageTest{
 	{"error_conflict", `{"type":"error","code":"conflict","message":"resume at 16384","offset":16384}`, &protocol.Error{Code: protocol.CodeConflict, Message: "resume at 16384", Offset: 16384}, "conflict carries the server's offset"},
 	{"error_bad_checksum", `{"type":"error","code":"bad_checksum","message":"checksum","offset":0}`, &protocol.Error{Code: protocol.CodeBadChecksum, Message: "checksum"}, "bad_checksum carries the server's offset"},
 	{"error_message_max", `{"type":"error","code":"busy","message":"` + strings.Repeat("m", protocol.MaxMessageLength) + `"}`, &protocol.Error{Code: protocol.CodeBusy, Message: strings.Repeat("m", protocol.MaxMessageLength)}, "MaxMessageLength bytes of text"},
+	{"error_unsupported_version", `{"type":"error","code":"unsupported_version","message":"protocol version 1 is not supported; this server speaks 2"}`, &protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: "protocol version 1 is not supported; this server speaks 2"}, "what a version 1 client is told"},
+	{"error_bad_pow", `{"type":"error","code":"bad_pow","message":"proof of work 0 does not verify"}`, &protocol.Error{Code: protocol.CodeBadPoW, Message: "proof of work 0 does not verify"}, "version 2: compute the proofs again"},
+	{"error_stale_pow", `{"type":"error","code":"stale_pow","message":"epoch 2930"}`, &protocol.Error{Code: protocol.CodeStalePoW, Message: "epoch 2930"}, "version 2: compute the proofs again with the current seed"},
+	{"error_replayed", `{"type":"error","code":"replayed","message":"upload id already used"}`, &protocol.Error{Code: protocol.CodeReplayed, Message: "upload id already used"}, "version 2: a new upload id and new proofs"},
+	{"error_expired", `{"type":"error","code":"expired","message":"the upload expired"}`, &protocol.Error{Code: protocol.CodeExpired, Message: "the upload expired"}, "version 2: send the upload anew under a new id"},
+	{"error_not_found", `{"type":"error","code":"not_found","message":"no unfinished upload with this id"}`, &protocol.Error{Code: protocol.CodeNotFound, Message: "no unfinished upload with this id"}, "the answer to a resume of an unknown upload"},
 
 	{"client_type", `{"type":"commit","sha256":"` + testSHA256 + `"}`, nil, "a client message is not a server message"},
-	{"bundle_request_as_reply", `{"type":"bundle","version":1}`, nil, "the client's bundle request has no bundle"},
-	{"bundle_reply_with_version", `{"type":"bundle","bundle":"b","version":1}`, nil, "a field of the request in the reply"},
-	{"bundle_reply_null", `{"type":"bundle","bundle":null}`, nil, "null is not a string"},
-	{"bundle_reply_bytes", `{"type":"bundle","bundle":[1,2]}`, nil, "the bundle is a string"},
-	{"offset_missing", `{"type":"offset"}`, nil, "offset without offset"},
-	{"offset_negative", `{"type":"offset","offset":-1}`, nil, "negative offset"},
+	{"resume_as_reply", resumeJSON, nil, "a client message is not a server message"},
+	{"bundle_request_as_reply", `{"type":"bundle","version":2}`, nil, "the client's bundle request has no bundle"},
+	{"bundle_reply_with_version", `{"type":"bundle","bundle":"b","seed":"s","version":2}`, nil, "a field of the request in the reply"},
+	{"bundle_reply_null", `{"type":"bundle","bundle":null,"seed":"s"}`, nil, "null is not a string"},
+	{"bundle_reply_bytes", `{"type":"bundle","bundle":[1,2],"seed":"s"}`, nil, "the bundle is a string"},
+	{"bundle_reply_missing_seed", `{"type":"bundle","bundle":"b"}`, nil, "a version 1 bundle reply: version 2 carries the seed"},
+	{"bundle_reply_missing_bundle", `{"type":"bundle","seed":"s"}`, nil, "a bundle reply without the bundle"},
+	{"bundle_reply_seed_null", `{"type":"bundle","bundle":"b","seed":null}`, nil, "null is not a string"},
+	{"bundle_reply_seed_number", `{"type":"bundle","bundle":"b","seed":2932}`, nil, "the seed is a string"},
+	{"bundle_reply_seed_too_large", `{"type":"bundle","bundle":"b","seed":"` + strings.Repeat("s", protocol.MaxSeedSize+1) + `"}`, nil, "one byte past MaxSeedSize"},
+	{"offset_missing", `{"type":"offset","seed":"s"}`, nil, "offset without offset"},
+	{"offset_missing_seed", `{"type":"offset","offset":0}`, nil, "a version 1 offset: version 2 carries the seed"},
+	{"offset_negative", `{"type":"offset","offset":-1,"seed":"s"}`, nil, "negative offset"},
+	{"offset_seed_too_large", `{"type":"offset","offset":0,"seed":"` + strings.Repeat("s", protocol.MaxSeedSize+1) + `"}`, nil, "one byte past MaxSeedSize"},
+	{"offset_seed_escaped_too_large", `{"type":"offset","offset":0,"seed":"` + strings.Repeat(`\u0073`, protocol.MaxSeedSize+1) + `"}`, nil, "the limit is on the seed's bytes, not on their JSON spelling"},
+	{"offset_with_bundle", `{"type":"offset","offset":0,"seed":"s","bundle":"b"}`, nil, "a field of the bundle reply in an offset"},
+	{"ack_with_seed", `{"type":"ack","offset":16384,"seed":"s"}`, nil, "only the first answer of a session carries the seed"},
+	{"receipt_with_seed", `{"type":"receipt","receipt":"r","seed":"s"}`, nil, "only the first answer of a session carries the seed"},
+	{"error_with_seed", `{"type":"error","code":"stale_pow","message":"no","seed":"s"}`, nil, "an error carries no seed: the client reconnects and gets one"},
 	{"ack_negative", `{"type":"ack","offset":-16384}`, nil, "negative offset"},
 	{"ack_fraction", `{"type":"ack","offset":16384.5}`, nil, "integers have no fraction"},
 	{"ack_string", `{"type":"ack","offset":"16384"}`, nil, "a string is not a number"},
@@ -175,6 +323,7 @@ var serverTests = []messageTest{
 	{"ack_with_code", `{"type":"ack","offset":0,"code":"busy"}`, nil, "an error field in an ack"},
 	{"key_wrong_case", `{"type":"ack","Offset":16384}`, nil, "keys are case-sensitive"},
 	{"key_repeated", `{"type":"ack","offset":16384,"offset":32768}`, nil, "a repeated key (encoding/json alone would keep the last)"},
+	{"seed_key_repeated", `{"type":"offset","offset":0,"seed":"a","seed":"b"}`, nil, "a repeated seed: a second seed must not hide behind the first"},
 	{"receipt_too_large", `{"type":"receipt","receipt":"` + strings.Repeat("r", protocol.MaxReceiptSize+1) + `"}`, nil, "one byte past MaxReceiptSize"},
 	{"error_unknown_code", `{"type":"error","code":"teapot","message":"no"}`, nil, "a client treats an unknown code as a malformed message"},
 	{"error_code_wrong_case", `{"type":"error","code":"Busy","message":"no"}`, nil, "codes are case-sensitive"},
@@ -183,13 +332,14 @@ var serverTests = []messageTest{
 	{"error_conflict_without_offset", `{"type":"error","code":"conflict","message":"no"}`, nil, "conflict must carry the server's offset"},
 	{"error_bad_checksum_without_offset", `{"type":"error","code":"bad_checksum","message":"no"}`, nil, "bad_checksum must carry the server's offset"},
 	{"error_busy_with_offset", `{"type":"error","code":"busy","message":"no","offset":0}`, nil, "only conflict and bad_checksum carry an offset"},
+	{"error_bad_pow_with_offset", `{"type":"error","code":"bad_pow","message":"no","offset":0}`, nil, "only conflict and bad_checksum carry an offset"},
 	{"error_conflict_negative_offset", `{"type":"error","code":"conflict","message":"no","offset":-1}`, nil, "negative offset"},
 	{"error_message_too_long", `{"type":"error","code":"busy","message":"` + strings.Repeat("m", protocol.MaxMessageLength+1) + `"}`, nil, "one byte past MaxMessageLength"},
 	{"error_message_number", `{"type":"error","code":"busy","message":1}`, nil, "the text is a string"},
 	{"trailing_data", `{"type":"ack","offset":0} {}`, nil, "a second JSON value"},
-	{"bundle_max", `{"type":"bundle","bundle":"` + strings.Repeat("b", protocol.MaxBundleSize) + `"}`, &protocol.BundleReply{Bundle: bytes.Repeat([]byte("b"), protocol.MaxBundleSize)}, "MaxBundleSize bytes"},
-	{"bundle_too_large", `{"type":"bundle","bundle":"` + strings.Repeat("b", protocol.MaxBundleSize+1) + `"}`, nil, "one byte past MaxBundleSize"},
-	{"bundle_max_escaped", `{"type":"bundle","bundle":"` + strings.Repeat(`\u0062`, protocol.MaxBundleSize) + `"}`, &protocol.BundleReply{Bundle: bytes.Repeat([]byte("b"), protocol.MaxBundleSize)}, "every byte escaped still fits MaxServerMessage"},
+	{"bundle_max", `{"type":"bundle","bundle":"` + strings.Repeat("b", protocol.MaxBundleSize) + `","seed":"` + strings.Repeat("s", protocol.MaxSeedSize) + `"}`, &protocol.BundleReply{Bundle: bytes.Repeat([]byte("b"), protocol.MaxBundleSize), Seed: bytes.Repeat([]byte("s"), protocol.MaxSeedSize)}, "MaxBundleSize and MaxSeedSize bytes"},
+	{"bundle_too_large", `{"type":"bundle","bundle":"` + strings.Repeat("b", protocol.MaxBundleSize+1) + `","seed":"s"}`, nil, "one byte past MaxBundleSize"},
+	{"bundle_max_escaped", `{"type":"bundle","bundle":"` + strings.Repeat(`\u0062`, protocol.MaxBundleSize) + `","seed":""}`, &protocol.BundleReply{Bundle: bytes.Repeat([]byte("b"), protocol.MaxBundleSize), Seed: []byte{}}, "every byte escaped still fits MaxServerMessage"},
 	{"size_max_plus_one", padTo(`{"type":"ack","offset":0}`, protocol.MaxServerMessage+1), nil, "one byte past MaxServerMessage"},
 }
 
@@ -211,33 +361,38 @@ func quote(s string) string {
 	return b.String()
 }
 
-// checkMalformed reports whether err is a *protocol.Error of code
-// CodeMalformed, both through errors.As and errors.Is.
-func checkMalformed(t *testing.T, call string, err error) {
+// checkCode reports whether err is a *protocol.Error of the given code,
+// both through errors.As and errors.Is.
+func checkCode(t *testing.T, call string, err error, code protocol.Code) {
 	t.Helper()
 	var e *protocol.Error
-	if !errors.As(err, &e) || e.Code != protocol.CodeMalformed {
-		t.Errorf("%s error = %v, want a *protocol.Error of code %s", call, err, protocol.CodeMalformed)
+	if !errors.As(err, &e) || e.Code != code {
+		t.Errorf("%s error = %v, want a *protocol.Error of code %s", call, err, code)
 		return
 	}
-	if !errors.Is(err, &protocol.Error{Code: protocol.CodeMalformed}) || !protocol.IsError(err, protocol.CodeMalformed) {
-		t.Errorf("errors.Is(%s error, malformed) = false, want true", call)
+	if !errors.Is(err, &protocol.Error{Code: code}) || !protocol.IsError(err, code) {
+		t.Errorf("errors.Is(%s error, %s) = false, want true", call, code)
 	}
 }
 
 func runMessageTests(t *testing.T, fn string, parse func([]byte) (any, error), tests []messageTest) {
+	seen := map[string]bool{}
 	for _, tt := range tests {
+		if seen[tt.name] {
+			t.Errorf("two cases named %s: one vector would overwrite the other", tt.name)
+		}
+		seen[tt.name] = true
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parse([]byte(tt.in))
 			call := fmt.Sprintf("%s(%s)", fn, clipped(tt.in))
-			if tt.want == nil {
+			if code := tt.code(); code != "" {
 				if err == nil {
-					t.Fatalf("%s = %#v, want a malformed error", call, got)
+					t.Fatalf("%s = %#v, want a %s error", call, got, code)
 				}
 				if got != nil {
 					t.Errorf("%s returned %#v with its error, want nil", call, got)
 				}
-				checkMalformed(t, call, err)
+				checkCode(t, call, err, code)
 				return
 			}
 			if err != nil {
@@ -265,32 +420,63 @@ func TestParseServerMessage(t *testing.T) {
 	runMessageTests(t, "ParseServerMessage", protocol.ParseServerMessage, serverTests)
 }
 
-// allCodes are the error codes of errors.go when this test was written.
-var allCodes = []protocol.Code{
-	protocol.CodeMalformed, protocol.CodeUnsupportedVersion, protocol.CodeUnexpected,
-	protocol.CodeTooLarge, protocol.CodeBadFrameSize, protocol.CodeConflict,
-	protocol.CodeBadChecksum, protocol.CodeBadHash, protocol.CodeBadCiphertext,
-	protocol.CodeStaleBundle, protocol.CodeBusy, protocol.CodeTooManyUploads,
-	protocol.CodeShuttingDown, protocol.CodeInternal,
+// allCodes are the error codes of errors.go, each with the exact string a
+// client matches: a code never changes spelling.
+var allCodes = map[protocol.Code]string{
+	protocol.CodeMalformed: "malformed", protocol.CodeUnsupportedVersion: "unsupported_version",
+	protocol.CodeUnexpected: "unexpected_message", protocol.CodeTooLarge: "too_large",
+	protocol.CodeBadFrameSize: "bad_frame_size", protocol.CodeConflict: "conflict",
+	protocol.CodeBadChecksum: "bad_checksum", protocol.CodeBadHash: "bad_hash",
+	protocol.CodeBadCiphertext: "bad_ciphertext", protocol.CodeStaleBundle: "stale_bundle",
+	protocol.CodeBusy: "busy", protocol.CodeTooManyUploads: "too_many_uploads",
+	protocol.CodeShuttingDown: "shutting_down", protocol.CodeInternal: "internal",
+	protocol.CodeTimeout: "timeout", protocol.CodeUnauthorized: "unauthorized",
+	protocol.CodeNotFound: "not_found", protocol.CodeBadPoW: "bad_pow",
+	protocol.CodeStalePoW: "stale_pow", protocol.CodeReplayed: "replayed",
+	protocol.CodeExpired: "expired",
+}
+
+func TestCodes(t *testing.T) {
+	for c, s := range allCodes {
+		if string(c) != s {
+			t.Errorf("code %q, want %q", c, s)
+		}
+		// Every code parses in an error message, which it would not if it
+		// were missing from the package's known codes.
+		in := `{"type":"error","code":"` + s + `","message":"m"}`
+		if c == protocol.CodeConflict || c == protocol.CodeBadChecksum {
+			in = `{"type":"error","offset":0,"code":"` + s + `","message":"m"}`
+		}
+		m, err := protocol.ParseServerMessage([]byte(in))
+		if err != nil {
+			t.Errorf("ParseServerMessage(%s) error = %v", in, err)
+		} else if e, ok := m.(*protocol.Error); !ok || e.Code != c {
+			t.Errorf("ParseServerMessage(%s) = %#v, want an error of code %s", in, m, c)
+		}
+	}
 }
 
 func TestRoundTrip(t *testing.T) {
 	client := []any{
 		&protocol.BundleRequest{Version: protocol.Version},
-		&protocol.Upload{Version: protocol.Version, BundleVersion: 1, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: protocol.FrameSize, FrameSize: protocol.FrameSize},
-		&protocol.Upload{Version: protocol.Version, BundleVersion: 1 << 53, UploadID: protocol.UploadID{0xff, 0xfe}, ResumeHash: [32]byte{31: 0xff}, Length: 4096 * protocol.LowBandwidthFrameSz, FrameSize: protocol.LowBandwidthFrameSz},
+		&protocol.Upload{Version: protocol.Version, BundleVersion: 1, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: protocol.FrameSize, FrameSize: protocol.FrameSize, PoWEpoch: 2932, PoW: []uint64{7}},
+		&protocol.Upload{Version: protocol.Version, BundleVersion: 1 << 53, UploadID: protocol.UploadID{0xff, 0xfe}, ResumeHash: [32]byte{31: 0xff}, Length: 4096 * protocol.LowBandwidthFrameSz, FrameSize: protocol.LowBandwidthFrameSz, PoWEpoch: 1<<63 - 1, PoW: nonces(protocol.Proofs(4096 * protocol.LowBandwidthFrameSz))},
+		&protocol.Upload{Version: protocol.Version, BundleVersion: 1, Length: protocol.FrameSize, FrameSize: protocol.FrameSize, PoW: []uint64{}},
+		&protocol.Upload{Version: protocol.Version, BundleVersion: 1, Length: protocol.FrameSize, FrameSize: protocol.FrameSize, PoW: []uint64{0, 1<<64 - 1, 0x8000000000000000}},
+		testResume,
+		&protocol.Resume{Version: protocol.Version, ResumeSecret: [32]byte{0: 0xfb, 31: 0xff}},
 		&protocol.Commit{SHA256: testSHA256Bytes},
 		&protocol.Commit{},
 	}
 	server := []any{
-		&protocol.BundleReply{Bundle: []byte("fieldtip/bundle/v1\n<>&\u2028\"\\\x00\x1f\n\n— k AAAA\n")},
-		&protocol.BundleReply{Bundle: []byte{}},
-		&protocol.Offset{Offset: 0},
-		&protocol.Offset{Offset: 1 << 40},
+		&protocol.BundleReply{Bundle: []byte("fieldtip/bundle/v1\n<>&\u2028\"\\\x00\x1f\n\n— k AAAA\n"), Seed: []byte(testSeed)},
+		&protocol.BundleReply{Bundle: []byte{}, Seed: []byte("<>&\u2029\x7f")},
+		&protocol.Offset{Offset: 0, Seed: []byte(testSeed)},
+		&protocol.Offset{Offset: 1 << 40, Seed: []byte{}},
 		&protocol.Ack{Offset: 16384},
 		&protocol.ReceiptReply{Receipt: []byte(testNote)},
 	}
-	for _, c := range allCodes {
+	for c := range allCodes {
 		e := &protocol.Error{Code: c, Message: "text for " + string(c)}
 		if c == protocol.CodeConflict || c == protocol.CodeBadChecksum {
 			e.Offset = 3 * protocol.FrameSize
@@ -476,14 +662,116 @@ func TestLimits(t *testing.T) {
 	if protocol.FrameSize%protocol.LowBandwidthFrameSz != 0 {
 		t.Errorf("FrameSize %d is not a multiple of LowBandwidthFrameSz %d", protocol.FrameSize, protocol.LowBandwidthFrameSz)
 	}
-	// Every valid upload message fits the client limit.
-	max := &protocol.Upload{Version: 1 << 31, BundleVersion: 1<<63 - 1, Length: 1<<63 - 1 - (1<<63-1)%protocol.FrameSize, FrameSize: protocol.FrameSize}
+	if protocol.PoWChunkSize%protocol.FrameSize != 0 {
+		t.Errorf("PoWChunkSize %d is not a multiple of FrameSize %d: a proof would cover part of a frame", protocol.PoWChunkSize, protocol.FrameSize)
+	}
+	// Every valid upload message fits the client limit: the largest
+	// numbers and MaxProofs proofs.
+	max := &protocol.Upload{Version: 1 << 31, BundleVersion: 1<<63 - 1, Length: 1<<63 - 1 - (1<<63-1)%protocol.FrameSize, FrameSize: protocol.FrameSize,
+		PoWEpoch: 1<<63 - 1, PoW: nonces(protocol.MaxProofs)}
 	if n := len(protocol.Marshal(max)); n > protocol.MaxClientMessage {
 		t.Errorf("len(Marshal(largest upload)) = %d, more than %d", n, protocol.MaxClientMessage)
+	}
+	// MaxProofs proofs cover the largest upload they are meant to allow.
+	if got := protocol.Proofs(protocol.MaxProofs * protocol.PoWChunkSize); got != protocol.MaxProofs {
+		t.Errorf("Proofs(%d) = %d, want MaxProofs %d", protocol.MaxProofs*protocol.PoWChunkSize, got, protocol.MaxProofs)
 	}
 	// The worst-case bundle reply fits the server limit.
 	worst := &protocol.BundleReply{Bundle: bytes.Repeat([]byte{0x01}, protocol.MaxBundleSize)}
 	if n := len(protocol.Marshal(worst)); n > protocol.MaxServerMessage {
 		t.Errorf("len(Marshal(bundle of %d control bytes)) = %d, more than MaxServerMessage %d", protocol.MaxBundleSize, n, protocol.MaxServerMessage)
+	}
+	// The worst-case offset fits too.
+	offset := &protocol.Offset{Offset: 1<<63 - 1, Seed: bytes.Repeat([]byte{0x01}, protocol.MaxSeedSize)}
+	if n := len(protocol.Marshal(offset)); n > protocol.MaxServerMessage {
+		t.Errorf("len(Marshal(offset with a seed of %d control bytes)) = %d, more than MaxServerMessage %d", protocol.MaxSeedSize, n, protocol.MaxServerMessage)
+	}
+}
+
+// A bundle reply with the largest bundle and the largest seed, every byte
+// escaped, must fit MaxServerMessage, or a client refuses a reply whose
+// parts are within their limits.
+func TestLimitsBundleAndSeed(t *testing.T) {
+	worst := &protocol.BundleReply{Bundle: bytes.Repeat([]byte{0x01}, protocol.MaxBundleSize), Seed: bytes.Repeat([]byte{0x01}, protocol.MaxSeedSize)}
+	n := len(protocol.Marshal(worst))
+	if n > protocol.MaxServerMessage {
+		t.Fatalf("len(Marshal(bundle and seed of control bytes)) = %d, more than MaxServerMessage %d", n, protocol.MaxServerMessage)
+	}
+	if _, err := protocol.ParseServerMessage(protocol.Marshal(worst)); err != nil {
+		t.Errorf("ParseServerMessage(worst-case bundle reply) error = %v", err)
+	}
+}
+
+func TestProofs(t *testing.T) {
+	const chunk = protocol.PoWChunkSize
+	for _, tt := range []struct {
+		length int64
+		want   int
+	}{
+		{-chunk, 0},
+		{-1, 0},
+		{0, 0},
+		{1, 1},
+		{protocol.LowBandwidthFrameSz, 1},
+		{protocol.FrameSize, 1},
+		{chunk - 1, 1},
+		{chunk, 1},
+		{chunk + 1, 2},
+		{chunk + protocol.FrameSize, 2},
+		{2 * chunk, 2},
+		{2*chunk + 1, 3},
+		{protocol.MaxProofs*chunk - protocol.FrameSize, protocol.MaxProofs},
+		{protocol.MaxProofs * chunk, protocol.MaxProofs},
+		{protocol.MaxProofs*chunk + protocol.FrameSize, protocol.MaxProofs + 1},
+		{1 << 62, 1 << 46},
+	} {
+		if got := protocol.Proofs(tt.length); got != tt.want {
+			t.Errorf("Proofs(%d) = %d, want %d", tt.length, got, tt.want)
+		}
+	}
+}
+
+// The largest length an upload message may declare needs 2^47 proofs.
+func TestProofsLargestLength(t *testing.T) {
+	const largest = 1<<63 - protocol.FrameSize
+	if got := protocol.Proofs(largest); got != 1<<47 {
+		t.Errorf("Proofs(%d) = %d, want %d (length+PoWChunkSize-1 overflows)", int64(largest), got, 1<<47)
+	}
+}
+
+// A message of another version is refused as unsupported_version, with a
+// text that names the version sent and the one the server speaks.
+func TestUnsupportedVersion(t *testing.T) {
+	speaks := regexp.MustCompile(`\b` + strconv.Itoa(protocol.Version) + `\b`)
+	for _, base := range []string{`{"type":"bundle","version":2}`, uploadJSON, resumeJSON} {
+		for _, v := range []int{1, 3, 1 << 40} {
+			in := with(base, `"version":2`, `"version":`+strconv.Itoa(v))
+			m, err := protocol.ParseClientMessage([]byte(in))
+			call := fmt.Sprintf("ParseClientMessage(%s)", clipped(in))
+			var e *protocol.Error
+			if !errors.As(err, &e) || e.Code != protocol.CodeUnsupportedVersion || m != nil {
+				t.Errorf("%s = %#v, %v; want a %s error", call, m, err, protocol.CodeUnsupportedVersion)
+				continue
+			}
+			if !regexp.MustCompile(`\b`+strconv.Itoa(v)+`\b`).MatchString(e.Message) || !speaks.MatchString(e.Message) {
+				t.Errorf("%s error text %q does not name versions %d and %d", call, e.Message, v, protocol.Version)
+			}
+		}
+	}
+}
+
+// A later version's message with a member version 2 lacks is refused as
+// unsupported_version too: a newer client must learn why it is refused.
+func TestUnsupportedVersionNewMember(t *testing.T) {
+	for _, in := range []string{
+		`{"type":"bundle","version":3,"features":["x"]}`,
+		with(with(uploadJSON, `"version":2`, `"version":3`), `"pow":`, `"frames":2,"pow":`),
+		with(with(resumeJSON, `"version":2`, `"version":3`), `"resume_secret":`, `"nonce":"x","resume_secret":`),
+	} {
+		_, err := protocol.ParseClientMessage([]byte(in))
+		if protocol.IsError(err, protocol.CodeMalformed) {
+			t.Errorf("ParseClientMessage(%s) error = %v, want %s", clipped(in), err, protocol.CodeUnsupportedVersion)
+		}
+		checkCode(t, fmt.Sprintf("ParseClientMessage(%s)", clipped(in)), err, protocol.CodeUnsupportedVersion)
 	}
 }

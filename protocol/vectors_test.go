@@ -24,14 +24,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/ from the test tables")
 
-// maxVectorSize keeps the largest cases (the size limits, 16 KiB frames)
-// out of testdata; the tables still run them.
-const maxVectorSize = 10000
+// maxVectorSize keeps the largest cases (the message size limits, the
+// largest bundle, 16 KiB frames) out of testdata; the tables still run
+// them. It admits the upload messages of MaxProofs and MaxProofs+1 proofs.
+const maxVectorSize = 12000
 
 // A vector file is a header of "key: value" lines, a blank line and the
 // message bytes:
 //
-//	expect: ok | malformed | bad_frame_size | bad_checksum
+//	expect: ok | <error code>   (malformed, unsupported_version,
+//	                              bad_frame_size, bad_checksum)
 //	frame_size: <n>      (frames only)
 //	offset: <n>          (frames that parse, and bad_checksum)
 //	comment: <what the case breaks>
@@ -61,8 +63,8 @@ func allVectors() []vector {
 	}{{"client", clientTests}, {"server", serverTests}} {
 		for _, tt := range d.tests {
 			expect := "ok"
-			if tt.want == nil {
-				expect = string(protocol.CodeMalformed)
+			if code := tt.code(); code != "" {
+				expect = string(code)
 			}
 			if len(tt.in) <= maxVectorSize {
 				vs = append(vs, vector{d.dir, tt.name, vectorFile(expect, nil, tt.comment, []byte(tt.in))})

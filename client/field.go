@@ -33,6 +33,9 @@ type ComposeOptions struct {
 	FrameSize int
 	// Now is the clock for the bundle's expiry (default time.Now).
 	Now func() time.Time
+	// Warn, if set, is told when the stored seed is past its epochs: the
+	// proofs of work will be redone, offline, before the item is sent.
+	Warn func(string)
 }
 
 // Compose seals tip to the bundle stored by Init/Fetch and computes its
@@ -58,6 +61,9 @@ func Compose(ctx context.Context, dir string, tip *crypto.Tip, opts ComposeOptio
 	if err != nil {
 		return nil, err
 	}
+	if seed.CheckCurrent(opts.Now()) != nil && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("the stored proof-of-work seed (epoch %d) is old: send will fetch the current one and redo the proof of work, offline, before sending", seed.Epoch))
+	}
 	return sealItem(ctx, b, seed, tip, opts.FrameSize)
 }
 
@@ -78,10 +84,15 @@ type SendReport struct {
 	// Sent are the items the server acknowledged with a verified receipt,
 	// in order; they have left the outbox.
 	Sent []*Result
-	// Dropped counts items the server can never accept (encrypted to a
-	// bundle no longer accepted, or refused as damaged); they have left the
-	// outbox, and their tips must be composed again.
+	// Dropped are items the server can never accept: encrypted to a bundle
+	// it no longer accepts, confirmed by a newer bundle verified against
+	// the pinned newsroom key. They have left the outbox, and their tips
+	// must be composed again.
 	Dropped []DroppedItem
+	// Held are items the server refused in a way that no resend fixes
+	// (bad_ciphertext, too_large) or that could not be confirmed; they stay
+	// in the outbox, since an unsigned refusal must not erase a tip.
+	Held []DroppedItem
 	// Remaining and RemainingBytes are what still waits in the outbox.
 	Remaining      int
 	RemainingBytes int64
@@ -94,7 +105,7 @@ type SendReport struct {
 	Sessions int
 }
 
-// DroppedItem is an outbox item the server refused for good.
+// DroppedItem is an outbox item the server refused.
 type DroppedItem struct {
 	BundleVersion int64
 	Reason        error
@@ -103,23 +114,55 @@ type DroppedItem struct {
 // SendBudgetOptions tune SendOutbox.
 type SendBudgetOptions struct {
 	SendOptions
-	// Budget is the most time spent connected (default DefaultBudget). It
-	// is a hard stop: when it is spent the connection closes, wherever the
-	// upload is, and the item resumes from the server's offset next time.
+	// Budget is the most time spent connected, over every session (default
+	// DefaultBudget). It is a hard stop: when it is spent the connection
+	// closes, wherever the upload is, and the item resumes from the
+	// server's offset next time. Work done offline between sessions
+	// (proofs of work) does not count.
 	Budget time.Duration
 	// Item, if set, is called when an item starts transmitting, with its
-	// place in the outbox (from 0) and the number waiting.
+	// place among the items this call handles (from 0) and their number.
 	Item func(i, n int)
 }
 
+// ErrBudgetSpent: SendOutbox stopped because its time was up; what is
+// left resumes next time.
+var ErrBudgetSpent = errors.New("budget spent")
+
+// sendState is what one SendOutbox carries from session to session.
+type sendState struct {
+	// fetch makes the next session start with a bundle request: the
+	// stored bundle expired, or the server refused proofs or a bundle
+	// version that only its current bundle and seed can settle.
+	fetch bool
+	// fetches counts the sessions that did, so a server that refuses
+	// everything cannot keep the client fetching and computing.
+	fetches int
+	// renew is set when items need new proofs of work: they are computed
+	// between sessions, with the radio off.
+	renew *crypto.PoWSeed
+	// staleBundle holds items refused with stale_bundle, to drop only if
+	// a verified newer bundle confirms it.
+	staleBundle map[[16]byte]bool
+	// skip holds items not to send again in this call.
+	skip map[[16]byte]bool
+	// forceRenew holds items that need a new upload id and proofs of work
+	// whatever their epoch: the server no longer holds their upload, or
+	// refused their proofs.
+	forceRenew map[[16]byte]bool
+	total int
+}
+
 // SendOutbox transmits the outbox's items, in order, until they are all
-// acknowledged or the budget is spent. An item leaves the outbox only
-// after its receipt verified against the bundle's log key and matched its
-// ciphertext. Progress (which items were started) is saved in the outbox
-// as it goes, so the next SendOutbox resumes where this one stopped. It
-// reconnects after a dropped link while the budget lasts, and does nothing
-// once it returns. The error, if any, says why it stopped early; the
-// report is valid either way.
+// acknowledged or the budget of connected time is spent. An item leaves
+// the outbox only after its receipt verified against the bundle's log key
+// and matched its ciphertext, or when a newer bundle verified against the
+// pinned newsroom key confirms that the server can never accept it.
+// Progress (which items were started) is saved in the outbox as it goes,
+// so the next SendOutbox resumes where this one stopped. It reconnects
+// after a dropped link while the budget lasts, computes any new proofs of
+// work between connections, and does nothing once it returns. The error,
+// if any, says why it stopped early; the report is valid either way.
 func SendOutbox(ctx context.Context, dir string, ob *Outbox, opts SendBudgetOptions) (*SendReport, error) {
 	opts.fill()
 	if opts.Budget <= 0 {
@@ -136,46 +179,83 @@ func SendOutbox(ctx context.Context, dir string, ob *Outbox, opts SendBudgetOpti
 			rep.RemainingBytes += int64(len(it.Ciphertext))
 		}
 	}()
-	budget, cancel := context.WithTimeout(ctx, opts.Budget)
-	defer cancel()
+	st := &sendState{staleBundle: map[[16]byte]bool{}, skip: map[[16]byte]bool{}, forceRenew: map[[16]byte]bool{}, total: len(ob.Items)}
 	var stopErr error
-	st := &sendState{}
-	for len(ob.Items) > 0 && rep.Sessions < maxSessions && budget.Err() == nil {
+	for rep.Sessions < maxSessions && ctx.Err() == nil {
+		if st.renew != nil {
+			if err := renewStale(ctx, ob, st.renew, st.forceRenew); err != nil {
+				return rep, err
+			}
+			st.renew = nil
+			clear(st.forceRenew)
+		}
+		if st.pending(ob) == 0 {
+			break
+		}
+		left := opts.Budget - rep.Connected
+		if left <= 0 {
+			break
+		}
+		budget, cancel := context.WithTimeout(ctx, left)
 		progress, err := sendSession(budget, dir, cfg, ob, opts, rep, st)
-		if err == nil {
+		spent := budget.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil && !spent {
 			continue
 		}
 		stopErr = err
-		if budget.Err() != nil || !progress {
+		if spent || (!progress && st.renew == nil) {
 			break
 		}
 	}
-	if budget.Err() != nil && len(ob.Items) > 0 && ctx.Err() == nil {
+	if st.pending(ob) > 0 && rep.Connected >= opts.Budget && ctx.Err() == nil {
 		stopErr = fmt.Errorf("the budget of %s is spent: %w", opts.Budget, ErrBudgetSpent)
 	}
 	return rep, stopErr
 }
 
-// sendState is what one SendOutbox carries from session to session.
-type sendState struct {
-	// fetchSeed forces the next session to fetch the current seed first:
-	// the server refused proofs of work the clock thought current.
-	fetchSeed bool
-	// seedFetches counts the sessions that did, so a server that refuses
-	// every proof cannot keep the client computing.
-	seedFetches int
+// pending counts the items this call may still send.
+func (st *sendState) pending(ob *Outbox) int {
+	n := 0
+	for _, it := range ob.Items {
+		if !st.skip[it.UploadID] {
+			n++
+		}
+	}
+	return n
 }
 
-// ErrBudgetSpent: SendOutbox stopped because its time was up; what is
-// left resumes next time.
-var ErrBudgetSpent = errors.New("budget spent")
+// renewStale gives new proofs of work (and a new upload id) to every
+// item whose proofs the server would refuse as stale under seed, and to
+// those in force.
+func renewStale(ctx context.Context, ob *Outbox, seed *crypto.PoWSeed, force map[[16]byte]bool) error {
+	for _, it := range ob.Items {
+		if force[it.UploadID] || (it.PoWEpoch != seed.Epoch && it.PoWEpoch != seed.Epoch-1) {
+			if err := renewItem(ctx, it, seed); err != nil {
+				return err
+			}
+			if err := ob.Update(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
-// sendSession runs one connection: it sends items until the outbox is
-// empty, the budget ends or something closes the connection. progress
-// reports whether anything moved (a frame acknowledged, an item sent or
-// dropped), which is what allows another session.
+// sendSession runs one connection: it sends items until none is left, the
+// budget ends or something closes the connection. progress reports
+// whether anything moved (a frame acknowledged, an item sent or dropped),
+// which is what allows another session.
 func sendSession(ctx context.Context, dir string, cfg *Config, ob *Outbox, opts SendBudgetOptions, rep *SendReport, st *sendState) (progress bool, err error) {
 	now := opts.Now()
+	b, berr := cfg.storedBundle(now)
+	if berr != nil && cfg.Bundle == "" {
+		return false, berr
+	}
+	fetch := st.fetch || berr != nil || needsFreshSeed(cfg, b, ob, now)
+	if fetch && st.fetches >= 2 {
+		return false, errors.New("the server's bundle and seed do not settle what it refused; try again later")
+	}
 	start := time.Now()
 	rep.Sessions++
 	l, err := dialServer(ctx, cfg, opts.NetDialContext)
@@ -188,41 +268,66 @@ func sendSession(ctx context.Context, dir string, cfg *Config, ob *Outbox, opts 
 		l.close()
 		rep.Connected += time.Since(start)
 	}()
-	b, err := cfg.storedBundle(now)
-	if err != nil {
-		return false, err
-	}
-	l.onSeed = func(signed []byte) error { return l.checkSeed(dir, cfg, b, signed, now) }
-	// Items whose proofs of work are older than the previous epoch would
-	// be refused: fetch the current seed first (one round trip) and redo
-	// their proofs. The heavy work is otherwise done at compose time.
-	if st.fetchSeed || needsFreshSeed(cfg, b, ob, now) {
-		st.fetchSeed = false
-		st.seedFetches++
+	if fetch {
+		st.fetch = false
+		st.fetches++
 		nb, seed, err := l.fetchBundle(ctx, dir, cfg, now)
 		if err != nil {
 			return false, err
 		}
 		b = nb
+		var drop []*OutboxItem
 		for _, it := range ob.Items {
-			// Relative to the server's seed, not the clock: the server
-			// accepts its current epoch and the one before.
-			if it.PoWEpoch != seed.Epoch && it.PoWEpoch != seed.Epoch-1 {
-				if err := renewItem(ctx, it, seed); err != nil {
-					return false, err
-				}
-				if err := ob.Update(it); err != nil {
-					return false, err
-				}
+			if !st.staleBundle[it.UploadID] {
+				continue
+			}
+			delete(st.staleBundle, it.UploadID)
+			if b.Version > it.BundleVersion {
+				// Confirmed by the newsroom's signature, not just the
+				// server's word: the item can never be accepted.
+				drop = append(drop, it)
+				continue
+			}
+			st.skip[it.UploadID] = true
+			rep.Held = append(rep.Held, DroppedItem{BundleVersion: it.BundleVersion,
+				Reason: fmt.Errorf("the server refused bundle version %d, which is still the newest the newsroom signed", it.BundleVersion)})
+		}
+		for _, it := range drop {
+			if err := ob.Remove(it.UploadID); err != nil {
+				return true, err
+			}
+			rep.Dropped = append(rep.Dropped, DroppedItem{BundleVersion: it.BundleVersion,
+				Reason: fmt.Errorf("encrypted to bundle version %d; the newsroom's bundle in force is version %d", it.BundleVersion, b.Version)})
+			progress = true
+		}
+		for _, it := range ob.Items {
+			if st.forceRenew[it.UploadID] || (it.PoWEpoch != seed.Epoch && it.PoWEpoch != seed.Epoch-1) {
+				// Proofs of work are computed with the radio off: end
+				// this session, compute, and reconnect.
+				st.renew = seed
+				return true, nil
 			}
 		}
 	}
-	for len(ob.Items) > 0 {
-		it := ob.Items[0]
+	l.onSeed = func(signed []byte) error { return l.checkSeed(dir, cfg, b, signed, now) }
+	for {
+		var it *OutboxItem
+		for _, c := range ob.Items {
+			if !st.skip[c.UploadID] {
+				it = c
+				break
+			}
+		}
+		if it == nil {
+			break
+		}
 		if opts.Item != nil {
-			opts.Item(len(rep.Sent)+len(rep.Dropped), len(ob.Items)+len(rep.Sent)+len(rep.Dropped))
+			opts.Item(len(rep.Sent)+len(rep.Dropped)+len(rep.Held), st.total)
 		}
 		var acked int64 = -1
+		if !it.Started {
+			acked = 0
+		}
 		track := func(a, total int64) {
 			if acked >= 0 && a > acked {
 				progress = true
@@ -242,26 +347,19 @@ func sendSession(ctx context.Context, dir string, cfg *Config, ob *Outbox, opts 
 			if !errors.As(err, &perr) {
 				return progress, err
 			}
-			dropped, retry, herr := handleRefusal(ctx, cfg, b, ob, it, perr, now)
-			if perr.Code == protocol.CodeStalePoW || perr.Code == protocol.CodeBadPoW {
-				// Fetch the server's seed and renew the proofs, once.
-				st.fetchSeed = st.seedFetches == 0
-				retry = st.fetchSeed
-			}
+			retry, herr := handleRefusal(ctx, cfg, b, ob, it, perr, now, st, rep)
 			if herr != nil {
 				return progress, herr
 			}
-			if dropped {
-				rep.Dropped = append(rep.Dropped, DroppedItem{BundleVersion: it.BundleVersion, Reason: perr})
-			}
 			// Every refusal closes the connection. Another session follows
-			// if the refusal changed something (an item dropped or renewed)
-			// or frames moved before it.
+			// if the refusal changed something or frames moved before it.
 			return progress || retry, perr
 		}
 		r, err := checkReceipt(receipt, b.Log, it.Ciphertext)
 		if err != nil {
-			return progress, err
+			// A receipt that does not verify is no progress: resending
+			// would only make duplicates for whoever forges receipts.
+			return false, err
 		}
 		if err := ob.Remove(it.UploadID); err != nil {
 			return true, err
@@ -273,42 +371,50 @@ func sendSession(ctx context.Context, dir string, cfg *Config, ob *Outbox, opts 
 	return progress, nil
 }
 
-// handleRefusal deals with an item the server refused: it drops what can
-// never be accepted, gives a fresh upload id and proofs of work to what
-// the server no longer holds, and leaves the rest to resume. retry says
-// whether a new session right away can do better.
-func handleRefusal(ctx context.Context, cfg *Config, b *crypto.Bundle, ob *Outbox, it *OutboxItem, perr *protocol.Error, now time.Time) (dropped, retry bool, err error) {
+// handleRefusal deals with an item the server refused. Refusals are not
+// signed (a CDN in the middle can forge them), so none erases an item on
+// its own: stale_bundle is settled by the next session's verified bundle;
+// bad_ciphertext and too_large hold the item for this call; what the
+// server no longer holds gets a fresh upload id and proofs of work; the
+// rest resumes. retry says whether a new session right away can do
+// better.
+func handleRefusal(ctx context.Context, cfg *Config, b *crypto.Bundle, ob *Outbox, it *OutboxItem, perr *protocol.Error, now time.Time, st *sendState, rep *SendReport) (retry bool, err error) {
 	switch perr.Code {
-	case protocol.CodeStaleBundle, protocol.CodeBadCiphertext, protocol.CodeTooLarge:
-		// Encrypted to a bundle the server no longer accepts, or not
-		// acceptable at all: no resend can succeed, and the plaintext is
-		// gone (FIELD.md: ciphertext only on the phone).
-		return true, true, ob.Remove(it.UploadID)
-	case protocol.CodeNotFound, protocol.CodeExpired, protocol.CodeReplayed, protocol.CodeUnauthorized, protocol.CodeBadHash, protocol.CodeBadPoW:
+	case protocol.CodeStaleBundle:
+		st.staleBundle[it.UploadID] = true
+		st.fetch = true
+		return true, nil
+	case protocol.CodeBadCiphertext, protocol.CodeTooLarge:
+		st.skip[it.UploadID] = true
+		rep.Held = append(rep.Held, DroppedItem{BundleVersion: it.BundleVersion, Reason: perr})
+		return true, nil
+	case protocol.CodeStalePoW, protocol.CodeBadPoW:
+		// The server's clock or seed disagrees with what is stored here:
+		// fetch its seed, then renew (between sessions).
+		if perr.Code == protocol.CodeBadPoW {
+			st.forceRenew[it.UploadID] = true
+		}
+		st.fetch = true
+		return true, nil
+	case protocol.CodeNotFound, protocol.CodeExpired, protocol.CodeReplayed, protocol.CodeUnauthorized, protocol.CodeBadHash:
 		// The server does not hold this upload (never opened, expired,
 		// committed but the receipt was lost) or will not finish it: start
-		// anew under a new id. A duplicate tip costs less than a lost one.
+		// anew under a new id, with the radio off. A duplicate tip costs
+		// less than a lost one.
 		seed, err := cfg.newestSeed(b.Log)
 		if err != nil {
-			return false, false, err
+			return false, err
 		}
-		if !seedCurrent(seed.Epoch, seed, now) {
-			// The next session fetches a current seed first and renews
-			// the item then (needsFreshSeed).
-			return false, true, nil
-		}
-		if err := renewItem(ctx, it, seed); err != nil {
-			return false, false, err
-		}
-		return false, true, ob.Update(it)
+		st.renew = seed
+		st.forceRenew[it.UploadID] = true
+		return true, nil
 	case protocol.CodeConflict, protocol.CodeBadChecksum, protocol.CodeTooManyUploads:
 		// The server keeps its offset: resume in a new session.
-		return false, true, nil
+		return true, nil
 	}
-	// stale_pow (the server's clock or seed disagrees with the one stored
-	// here: SendOutbox fetches its seed once), busy, timeout, shutting_down, internal…: stop;
-	// the item resumes next time.
-	return false, false, nil
+	// busy, timeout, shutting_down, internal…: stop; the item resumes
+	// next time.
+	return false, nil
 }
 
 // needsFreshSeed reports whether any item's proofs of work would be

@@ -20,6 +20,15 @@ var (
 	ErrSeedEquivocation = errors.New("the server handed out two different proof-of-work seeds for one epoch")
 )
 
+// The most proof of work a seed may ask this client for: a cheap phone must
+// compute it in seconds per 64 KiB with memory to spare (FIELD.md: 1 MiB,
+// one pass, 8 bits by default).
+const (
+	MaxPoWMemoryKiB = 64 << 10
+	MaxPoWTime      = 4
+	MaxPoWBits      = 12
+)
+
 // acceptSeed verifies a signed seed from the server against the bundle's
 // log key, the clock and the seeds this client knows, and records it in
 // cfg (the caller saves cfg).
@@ -31,11 +40,22 @@ func acceptSeed(cfg *Config, b *crypto.Bundle, signed []byte, now time.Time) (*c
 	if err := s.CheckCurrent(now); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSeed, err)
 	}
+	if p := s.Params; p.MemoryKiB > MaxPoWMemoryKiB || p.Time > MaxPoWTime || p.Bits > MaxPoWBits {
+		return nil, fmt.Errorf("%w: it asks for Argon2id with %d KiB, %d passes and %d bits, more than this client computes (%d KiB, %d, %d)",
+			ErrBadSeed, p.MemoryKiB, p.Time, p.Bits, MaxPoWMemoryKiB, MaxPoWTime, MaxPoWBits)
+	}
 	known, err := cfg.seeds(b.Log)
 	if err != nil {
 		return nil, err
 	}
 	for i, k := range known {
+		// The epoch length is the server's choice: a server that changed
+		// it for every session would hand out a new epoch, and so a new
+		// seed, each time. The first length seen is kept until the source
+		// runs init again.
+		if k.EpochSeconds != s.EpochSeconds {
+			return nil, fmt.Errorf("%w: its epochs last %d s, the seeds seen before %d s (run fieldtip init again if the newsroom says it changed)", ErrSeedEquivocation, s.EpochSeconds, k.EpochSeconds)
+		}
 		if k.Epoch == s.Epoch {
 			if !bytes.Equal([]byte(cfg.Seeds[i]), signed) {
 				return nil, fmt.Errorf("%w (epoch %d)", ErrSeedEquivocation, s.Epoch)

@@ -133,18 +133,21 @@ func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *
 // renewItem gives an item a fresh upload id and resume secret and computes
 // its proofs of work with seed: for a new item, and for one whose upload
 // the server no longer has (expired, or whose proofs are spent or stale).
+// The item changes only if everything succeeded.
 func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error {
-	if _, err := rand.Read(it.UploadID[:]); err != nil {
+	var id [16]byte
+	var secret [32]byte
+	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
-	if _, err := rand.Read(it.ResumeSecret[:]); err != nil {
+	if _, err := rand.Read(secret[:]); err != nil {
 		return err
 	}
-	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, it.UploadID, int64(len(it.Ciphertext)))
+	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, id, int64(len(it.Ciphertext)))
 	if err != nil {
 		return fmt.Errorf("proof of work: %w", err)
 	}
-	it.PoW, it.PoWEpoch, it.Started = pow, seed.Epoch, false
+	it.UploadID, it.ResumeSecret, it.PoW, it.PoWEpoch, it.Started = id, secret, pow, seed.Epoch, false
 	return nil
 }
 

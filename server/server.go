@@ -67,9 +67,13 @@ type Config struct {
 	MaxHTTPConns int
 	// MaxUploadSize caps one upload's ciphertext in bytes (default 16 MiB).
 	MaxUploadSize int64
-	// MaxStagingBytes caps the total length of all unfinished uploads
-	// staged on disk (default 256 MiB).
+	// MaxStagingBytes caps the bytes all unfinished uploads have received
+	// and keep on disk (default 256 MiB); at least MaxUploadSize.
 	MaxStagingBytes int64
+	// MaxUnfinishedUploads caps how many uploads may be open or waiting to
+	// be resumed at once (default 4096): each costs a row until it finishes
+	// or expires, whether or not it sent a byte.
+	MaxUnfinishedUploads int
 	// UploadExpiry is how long an unfinished upload is kept for its source
 	// to resume (default 7 days); each upload gets a random spread of up to
 	// a quarter of it on top, counted in whole days, so expiries do not
@@ -117,26 +121,27 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "fieldtip-data",
-		Listen:            "127.0.0.1:8080",
-		SourcePath:        protocol.DefaultSourcePath,
-		MaxConns:          256,
-		MaxHTTPConns:      1024,
-		MaxUploadSize:     16 << 20,
-		MaxStagingBytes:   256 << 20,
-		UploadExpiry:      7 * 24 * time.Hour,
-		PurgeInterval:     time.Hour,
-		PoWParams:         crypto.DefaultPoWParams,
-		PoWEpoch:          7 * 24 * time.Hour,
-		BundleGrace:       14 * 24 * time.Hour,
-		MaxUploadsPerConn: 8,
-		ReadTimeout:       60 * time.Second,
-		MaxSessionTime:    5 * time.Minute,
-		WriteTimeout:      15 * time.Second,
-		PingInterval:      20 * time.Second,
-		CommitTimeout:     30 * time.Second,
-		ShutdownTimeout:   30 * time.Second,
-		SessionTTL:        15 * time.Minute,
+		DataDir:              "fieldtip-data",
+		Listen:               "127.0.0.1:8080",
+		SourcePath:           protocol.DefaultSourcePath,
+		MaxConns:             256,
+		MaxHTTPConns:         1024,
+		MaxUploadSize:        16 << 20,
+		MaxStagingBytes:      256 << 20,
+		MaxUnfinishedUploads: 4096,
+		UploadExpiry:         7 * 24 * time.Hour,
+		PurgeInterval:        time.Hour,
+		PoWParams:            crypto.DefaultPoWParams,
+		PoWEpoch:             7 * 24 * time.Hour,
+		BundleGrace:          14 * 24 * time.Hour,
+		MaxUploadsPerConn:    8,
+		ReadTimeout:          60 * time.Second,
+		MaxSessionTime:       5 * time.Minute,
+		WriteTimeout:         15 * time.Second,
+		PingInterval:         20 * time.Second,
+		CommitTimeout:        30 * time.Second,
+		ShutdownTimeout:      30 * time.Second,
+		SessionTTL:           15 * time.Minute,
 	}
 }
 
@@ -174,6 +179,12 @@ func (c *Config) fill() error {
 	}
 	if c.MaxUploadsPerConn <= 0 {
 		c.MaxUploadsPerConn = d.MaxUploadsPerConn
+	}
+	if c.MaxUnfinishedUploads <= 0 {
+		c.MaxUnfinishedUploads = d.MaxUnfinishedUploads
+	}
+	if c.MaxStagingBytes < c.MaxUploadSize {
+		return fmt.Errorf("max staging bytes %d is less than the max upload size %d: the largest upload could never finish", c.MaxStagingBytes, c.MaxUploadSize)
 	}
 	if c.BundleGrace == 0 {
 		c.BundleGrace = d.BundleGrace
@@ -246,8 +257,10 @@ type Server struct {
 	// powSem bounds concurrent proof-of-work checks: each holds
 	// PoWParams.MemoryKiB of memory and a core.
 	powSem chan struct{}
-	// staging is the total length of unfinished uploads on disk.
-	staging atomic.Int64
+	// staging is the bytes unfinished uploads have received; unfinished
+	// counts them.
+	staging    atomic.Int64
+	unfinished atomic.Int64
 	// active maps the id of each upload open on a connection to its
 	// session, so a source resuming on a new connection takes it over from
 	// a dead one.
@@ -312,10 +325,11 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 	if err := s.loadGrace(ctx); err != nil {
 		return nil, err
 	}
-	staged, err := store.StagedBytes(ctx)
+	n, staged, err := store.Staged(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.unfinished.Store(n)
 	s.staging.Store(staged)
 	if err := s.openLog(ctx); err != nil {
 		return nil, err

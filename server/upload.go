@@ -31,6 +31,8 @@ type upload struct {
 	released chan struct{}
 }
 
+var errReplayed = protocol.Errorf(protocol.CodeReplayed, "upload id already used: its proofs of work are spent; pick a new id")
+
 // takeOverTimeout bounds how long a resume waits for the dead connection
 // that held its upload to let go.
 const takeOverTimeout = 5 * time.Second
@@ -69,24 +71,32 @@ func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
 	if perr != nil {
 		return perr
 	}
-	// Proof of work is checked before anything touches storage: it is what
-	// an anonymous endpoint has instead of identities to rate-limit.
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
+	defer cancel()
+	// A replayed upload message is refused before its proofs cost anything:
+	// a read, where checking them costs an Argon2id each.
+	if spent, err := ss.s.store.UploadIDSpent(ctx, m.UploadID); err != nil {
+		ss.s.log.Error("upload id spent", attrErr, err)
+		return protocol.Errorf(protocol.CodeInternal, "internal error")
+	} else if spent {
+		return errReplayed
+	}
+	// Proof of work is checked before anything is written: it is what an
+	// anonymous endpoint has instead of identities to rate-limit.
 	if perr := ss.checkPoW(m); perr != nil {
 		return perr
 	}
-	if ss.s.staging.Add(m.Length) > ss.s.cfg.MaxStagingBytes {
-		ss.s.staging.Add(-m.Length)
-		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
+	if ss.s.unfinished.Add(1) > int64(ss.s.cfg.MaxUnfinishedUploads) {
+		ss.s.unfinished.Add(-1)
+		return protocol.Errorf(protocol.CodeBusy, "the server holds too many unfinished uploads; try again later")
 	}
 	u := &storage.Upload{ID: m.UploadID, ResumeHash: m.ResumeHash, BundleVersion: b.Version,
 		Length: m.Length, FrameSize: m.FrameSize, Expires: ss.s.uploadExpiry()}
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
-	defer cancel()
 	if err := ss.s.store.OpenUpload(ctx, u, m.PoWEpoch); err != nil {
-		ss.s.staging.Add(-m.Length)
+		ss.s.unfinished.Add(-1)
 		switch {
 		case errors.Is(err, storage.ErrDuplicate):
-			return protocol.Errorf(protocol.CodeReplayed, "upload id already used: its proofs of work are spent; pick a new id")
+			return errReplayed
 		case errors.Is(err, storage.ErrBusy):
 			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
 		}
@@ -172,8 +182,12 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 		return protocol.Errorf(protocol.CodeBusy, "the upload is still open on another connection; try again")
 	}
 	// Read the offset again: the connection taken over may have stored a
-	// frame since.
-	if u, err = ss.s.store.GetUpload(ctx, m.UploadID); err != nil {
+	// frame, or committed the upload, since.
+	u, err = ss.s.store.GetUpload(ctx, m.UploadID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, or expired")
+	}
+	if err != nil {
 		ss.s.log.Error("get upload", attrErr, err)
 		return protocol.Errorf(protocol.CodeInternal, "internal error")
 	}
@@ -257,9 +271,19 @@ func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 	if up.received >= up.length {
 		return protocol.Errorf(protocol.CodeUnexpected, "upload is complete; send the commit")
 	}
+	// Staging space is taken as bytes arrive, not when an upload opens: an
+	// upload that never sends a byte holds none.
+	frame := int64(len(f.Chunk))
+	if ss.s.staging.Add(frame) > ss.s.cfg.MaxStagingBytes {
+		ss.s.staging.Add(-frame)
+		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
 	received, err := ss.s.store.AppendFrame(ctx, up.id, f.Offset, f.Chunk)
+	if err != nil {
+		ss.s.staging.Add(-frame)
+	}
 	var conflict *storage.ConflictError
 	switch {
 	case errors.As(err, &conflict):
@@ -301,7 +325,16 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	}
 	sum := sha256.Sum256(data)
 	if sum != m.SHA256 {
-		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit")
+		// The bytes can never become right (every frame was checksummed
+		// and acknowledged): delete them rather than let a resume and
+		// another bad commit make the server read and hash them again.
+		if err := ss.s.store.DeleteUpload(ctx, up.id); err != nil {
+			ss.s.log.Error("delete upload", attrErr, err)
+		} else {
+			ss.s.staging.Add(-up.length)
+			ss.s.unfinished.Add(-1)
+		}
+		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit; the upload is deleted, send it anew")
 	}
 	// A bundle published while the upload ran (one revoking an editor,
 	// say) wins: the tip may be sealed to a key no longer trusted.
@@ -348,6 +381,7 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 		return protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; resume to find out")
 	}
 	ss.s.staging.Add(-up.length)
+	ss.s.unfinished.Add(-1)
 	ss.release()
 	return ss.send(&protocol.ReceiptReply{Receipt: receipt})
 }
@@ -392,10 +426,11 @@ func (s *Server) purge(ctx context.Context) {
 	if _, err := s.store.ForgetSpentBefore(ctx, crypto.EpochAt(s.now(), s.epochSeconds())-1); err != nil {
 		s.log.Error("forget spent upload ids", attrErr, err)
 	}
-	if staged, err := s.store.StagedBytes(ctx); err == nil {
-		// Sessions add and remove their own uploads as they go; this
+	if n, staged, err := s.store.Staged(ctx); err == nil {
+		// Sessions count their own uploads and frames as they go; this
 		// catches up with what expired. A session between its Add and its
-		// write makes the figure briefly low, never for long.
+		// write can make the counts low until the next purge.
+		s.unfinished.Store(n)
 		s.staging.Store(staged)
 	}
 }

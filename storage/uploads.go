@@ -180,14 +180,36 @@ func (s *Store) ForgetSpentBefore(ctx context.Context, epoch int64) (int64, erro
 	return n, err
 }
 
-// StagedBytes returns the total length of the unfinished uploads: the
-// staging space they claim.
-func (s *Store) StagedBytes(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.readDB.QueryRowContext(ctx, `SELECT coalesce(sum(length), 0) FROM uploads`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("storage: staged bytes: %w", err)
+// Staged returns how many unfinished uploads there are and how many bytes
+// they have received: the staging space they use. An upload that never
+// sent a byte costs no staging space, only its row.
+func (s *Store) Staged(ctx context.Context) (uploads, bytes int64, err error) {
+	if err := s.readDB.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(received), 0) FROM uploads`).Scan(&uploads, &bytes); err != nil {
+		return 0, 0, fmt.Errorf("storage: staged: %w", err)
 	}
-	return n, nil
+	return uploads, bytes, nil
+}
+
+// UploadIDSpent reports whether an upload with this id was opened before:
+// a cheap read to refuse a replayed upload message before checking its
+// proofs of work. OpenUpload's insert remains the authoritative check.
+func (s *Store) UploadIDSpent(ctx context.Context, id [16]byte) (bool, error) {
+	var n int
+	if err := s.readDB.QueryRowContext(ctx, `SELECT count(*) FROM spent_uploads WHERE id = ?`, id[:]).Scan(&n); err != nil {
+		return false, fmt.Errorf("storage: upload id spent: %w", err)
+	}
+	return n > 0, nil
+}
+
+// DeleteUpload deletes an unfinished upload and its frames (its id stays
+// spent). Deleting one that is gone is not an error.
+func (s *Store) DeleteUpload(ctx context.Context, id [16]byte) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM uploads WHERE id = ?`, id[:]); err != nil {
+			return fmt.Errorf("storage: delete upload: %w", err)
+		}
+		return nil
+	})
 }
 
 // PutPoWSeed stores the signed proof-of-work seed of an epoch, once: the

@@ -22,7 +22,7 @@ type outboxFlags struct {
 }
 
 func (f *outboxFlags) declare(fs *pflag.FlagSet) {
-	fs.StringVar(&f.codenameFile, "codename-file", "", "read the codename from this file's first line; created (mode 0600) with a new codename if it does not exist (default: ask on the terminal)")
+	fs.StringVar(&f.codenameFile, "codename-file", "", "read the codename from this file's first line; on first use, created (mode 0600) with a new codename if it does not exist (default: ask on the terminal)")
 	fs.IntVar(&f.outboxSize, "outbox-size", client.DefaultOutboxSize, "size in bytes of a new outbox container, a multiple of 65536; an existing one keeps its size")
 }
 
@@ -51,6 +51,11 @@ func (f *outboxFlags) codename(env *cli.Env, firstUse bool) (string, error) {
 	if f.codenameFile != "" {
 		b, err := os.ReadFile(f.codenameFile)
 		if errors.Is(err, fs.ErrNotExist) {
+			if !firstUse {
+				// A mistyped path must not mint a codename that cannot
+				// open the outbox that exists.
+				return "", fmt.Errorf("codename file %s does not exist, and the outbox exists already: give the file that holds its codename", f.codenameFile)
+			}
 			return newCodenameFile(env, f.codenameFile)
 		}
 		if err != nil {

@@ -24,7 +24,7 @@ type tipFlags struct {
 }
 
 func (f *tipFlags) declare(fs *pflag.FlagSet, textHelp string) {
-	fs.StringVar(&f.text, "text", "", textHelp)
+	fs.StringVar(&f.text, "text", "", textHelp+"; a shell keeps command lines in its history, so standard input is safer")
 	fs.StringArrayVar(&f.attach, "attach", nil, "attach a file (repeatable); photos are re-encoded without metadata, other files are refused")
 	fs.BoolVar(&f.keepOriginal, "keep-original", false, "send attachments that cannot be re-encoded (PDF, video…) unchanged, metadata and all")
 	fs.BoolVar(&f.lowBandwidth, "low-bandwidth", false, "8 KiB frames instead of 16 KiB, for the worst links")
@@ -125,7 +125,8 @@ func composeInto(ctx context.Context, env *cli.Env, dir string, of *outboxFlags,
 	if err != nil {
 		return nil, err
 	}
-	it, err := client.Compose(ctx, dir, tip, client.ComposeOptions{FrameSize: tf.frameSize()})
+	warn := func(m string) { fmt.Fprintf(env.Stderr, "fieldtip: warning: %s\n", m) }
+	it, err := client.Compose(ctx, dir, tip, client.ComposeOptions{FrameSize: tf.frameSize(), Warn: warn})
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,9 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 	for _, d := range rep.Dropped {
 		fmt.Fprintf(env.Stderr, "fieldtip: a tip was refused for good and left the outbox (%v); compose it again\n", d.Reason)
 	}
+	for _, d := range rep.Held {
+		fmt.Fprintf(env.Stderr, "fieldtip: the server refused a tip (%v); it stays in the outbox\n", d.Reason)
+	}
 	fmt.Fprintf(env.Stderr, "fieldtip: sent %d tips; %d bytes sent in %.1f s connected (%d connections)\n",
 		len(rep.Sent), rep.BytesSent, rep.Connected.Seconds(), rep.Sessions)
 	if rep.Remaining > 0 {

@@ -150,7 +150,7 @@ type sendState struct {
 	// whatever their epoch: the server no longer holds their upload, or
 	// refused their proofs.
 	forceRenew map[[16]byte]bool
-	total int
+	total      int
 }
 
 // SendOutbox transmits the outbox's items, in order, until they are all

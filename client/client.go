@@ -96,11 +96,11 @@ func Init(dir, server, newsroom string) error {
 	case old.Newsroom != newsroom:
 		return fmt.Errorf("%s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
 	default:
-		// The bundle and the highest version stay (a rollback stays
-		// refused); the seeds go, so that init is how a source accepts a
-		// changed epoch length (acceptSeed).
+		// The bundle, seeds and highest version stay (a rollback stays
+		// refused, and compose keeps working if the fetch that follows
+		// fails); Fetch replaces the seeds when it succeeds.
 		cfg.HighestBundleVersion = old.HighestBundleVersion
-		cfg.Bundle = old.Bundle
+		cfg.Bundle, cfg.Seeds = old.Bundle, old.Seeds
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

@@ -3,9 +3,13 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"fieldtip/crypto"
@@ -83,8 +87,92 @@ func TestInitKeepsHighestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Version: configVersion, Server: "https://mirror.example/secret", Newsroom: nk.key.Verifier, HighestBundleVersion: 7}
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("LoadConfig after re-Init = %+v, want %+v", *got, want)
+	}
+}
+
+func TestInitKeepsBundleAndSeeds(t *testing.T) {
+	// Init again keeps the stored bundle and seeds (compose still works
+	// offline if the fetch that follows fails, a rollback stays refused);
+	// a successful Fetch replaces the seeds, which is how a source accepts
+	// a changed epoch length (acceptSeed).
+	nk := newTestNewsroom(t, true)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 4, log) }, serverOptions{})
+	dir := initClient(t, srv.URL, nk.key.Verifier)
+	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	before, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Bundle == "" || len(before.Seeds) != 1 || before.HighestBundleVersion != 4 {
+		t.Fatalf("after Fetch: bundle %d bytes, %d seeds, highest version %d; want a bundle, 1 seed, version 4", len(before.Bundle), len(before.Seeds), before.HighestBundleVersion)
+	}
+	if err := Init(dir, srv.URL, nk.key.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*got, *before) {
+		t.Errorf("LoadConfig after re-Init = %+v, want %+v", *got, *before)
+	}
+	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if after, err := LoadConfig(dir); err != nil || len(after.Seeds) != 1 {
+		t.Fatalf("after a second Fetch: %v, want exactly the current seed", err)
+	}
+}
+
+func TestConfigUpgradeFromVersion1(t *testing.T) {
+	// A version 1 config (before the outbox: no bundle, no seeds) loads,
+	// and the next save writes version 2 with the pin and the highest
+	// version seen unchanged.
+	nk := newTestNewsroom(t, true)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 3, log) }, serverOptions{})
+	dir := filepath.Join(t.TempDir(), "fieldtip")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v1 := fmt.Sprintf(`{"version":1,"server":%q,"newsroom":%q,"highest_bundle_version":3}`+"\n", srv.URL, nk.key.Verifier)
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig(version 1) = %v", err)
+	}
+	want := Config{Version: configVersion, Server: srv.URL, Newsroom: nk.key.Verifier, HighestBundleVersion: 3}
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Errorf("LoadConfig(version 1) = %+v, want %+v", *cfg, want)
+	}
+	// Compose needs what version 1 did not keep.
+	if _, err := Compose(context.Background(), dir, &crypto.Tip{Text: "hello"}, ComposeOptions{}); err == nil {
+		t.Errorf("Compose with a version 1 config (no bundle, no seed) = nil error")
+	}
+	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
+		t.Fatalf("Fetch with a version 1 config: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk map[string]any
+	if err := json.Unmarshal(b, &onDisk); err != nil {
+		t.Fatal(err)
+	}
+	if onDisk["version"] != float64(2) || onDisk["server"] != srv.URL || onDisk["newsroom"] != nk.key.Verifier || onDisk["highest_bundle_version"] != float64(3) {
+		t.Errorf("config written back = %s, want version 2, the same server and newsroom, highest_bundle_version 3", b)
+	}
+	if s, _ := onDisk["bundle"].(string); !strings.HasPrefix(s, crypto.BundleHeader) {
+		t.Errorf("config written back has bundle %q, want the signed bundle", onDisk["bundle"])
+	}
+	if seeds, _ := onDisk["seeds"].([]any); len(seeds) != 1 {
+		t.Errorf("config written back has seeds %v, want one", onDisk["seeds"])
 	}
 }
 
@@ -113,7 +201,8 @@ func TestLoadConfigRefusesBadFiles(t *testing.T) {
 		name, content string
 	}{
 		{"not_json", "version 1\n"},
-		{"future_version", `{"version":2,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
+		{"future_version", `{"version":3,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
+		{"version_0", `{"version":0,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
 		{"no_version", `{"server":"https://tips.example"}`},
 	}
 	for _, tt := range tests {

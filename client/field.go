@@ -181,6 +181,7 @@ func SendOutbox(ctx context.Context, dir string, ob *Outbox, opts SendBudgetOpti
 	}()
 	st := &sendState{staleBundle: map[[16]byte]bool{}, skip: map[[16]byte]bool{}, forceRenew: map[[16]byte]bool{}, total: len(ob.Items)}
 	var stopErr error
+	budgetSpent := false
 	for rep.Sessions < maxSessions && ctx.Err() == nil {
 		if st.renew != nil {
 			if err := renewStale(ctx, ob, st.renew, st.forceRenew); err != nil {
@@ -200,15 +201,16 @@ func SendOutbox(ctx context.Context, dir string, ob *Outbox, opts SendBudgetOpti
 		progress, err := sendSession(budget, dir, cfg, ob, opts, rep, st)
 		spent := budget.Err() != nil && ctx.Err() == nil
 		cancel()
+		budgetSpent = budgetSpent || spent
+		stopErr = err
 		if err == nil && !spent {
 			continue
 		}
-		stopErr = err
 		if spent || (!progress && st.renew == nil) {
 			break
 		}
 	}
-	if st.pending(ob) > 0 && rep.Connected >= opts.Budget && ctx.Err() == nil {
+	if st.pending(ob) > 0 && (budgetSpent || rep.Connected >= opts.Budget) && ctx.Err() == nil {
 		stopErr = fmt.Errorf("the budget of %s is spent: %w", opts.Budget, ErrBudgetSpent)
 	}
 	return rep, stopErr
@@ -391,9 +393,7 @@ func handleRefusal(ctx context.Context, cfg *Config, b *crypto.Bundle, ob *Outbo
 	case protocol.CodeStalePoW, protocol.CodeBadPoW:
 		// The server's clock or seed disagrees with what is stored here:
 		// fetch its seed, then renew (between sessions).
-		if perr.Code == protocol.CodeBadPoW {
-			st.forceRenew[it.UploadID] = true
-		}
+		st.forceRenew[it.UploadID] = true
 		st.fetch = true
 		return true, nil
 	case protocol.CodeNotFound, protocol.CodeExpired, protocol.CodeReplayed, protocol.CodeUnauthorized, protocol.CodeBadHash:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +17,19 @@ import (
 )
 
 // FuzzClientAgainstRogueServer plays a server that sends the genuine
-// bundle, reads the upload and its one frame, then sends whatever the
-// input says, one message a line:
+// bundle and seed, reads the upload and its one frame, then sends whatever
+// the input says, one message a line:
 //
 //	RECEIPT      a receipt correctly signed with the bundle's log key for
 //	             the bytes received
+//	OFFSET <n>   an offset message for n with the genuine seed
 //	BIN <bytes>  a binary message
 //	<bytes>      a text message
 //
 // then closes. The property: Send returns a Result only with a receipt
 // that verifies against the bundle's log key and matches the bytes the
-// server received, and otherwise an error and no Result.
+// server received, and otherwise an error and no Result; and the config
+// keeps only seeds the bundle's log key signed, one per epoch.
 func FuzzClientAgainstRogueServer(f *testing.F) {
 	r := newRogueSetup(f)
 	const F = protocol.FrameSize
@@ -42,17 +45,23 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 		return strings.Join(lines, "\n")
 	}
 	seeds := []string{
-		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, "RECEIPT"), // honest
-		m(&protocol.Ack{Offset: F}, "RECEIPT"),                     // honest enough: the offset is optional
-		m(&protocol.Offset{}, "RECEIPT"),
-		m(&protocol.Offset{}, &protocol.Ack{Offset: F}),
-		m(&protocol.Offset{Offset: F}, &protocol.Ack{Offset: F}, "RECEIPT"),
-		m(&protocol.Offset{}, &protocol.Ack{Offset: 2 * F}, "RECEIPT"),
-		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, &protocol.ReceiptReply{Receipt: []byte("garbage")}),
-		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, protocol.Errorf(protocol.CodeBusy, "busy")),
-		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, &protocol.Ack{Offset: F}, "RECEIPT"),
-		m("BIN "+string(protocol.Marshal(&protocol.Ack{Offset: F})), "RECEIPT"),
-		m(`{"type":"ack","offset":16384,"offset":16384}`, "RECEIPT"),
+		m("OFFSET 0", &protocol.Ack{Offset: F}, "RECEIPT"),                                // honest
+		m(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.Ack{Offset: F}, "RECEIPT"), // honest, spelt out
+		m(&protocol.Ack{Offset: F}, "RECEIPT"),                                            // no offset: refused since protocol v2
+		m(&protocol.Offset{}, &protocol.Ack{Offset: F}, "RECEIPT"),                        // offset without its seed
+		m(&protocol.Offset{Seed: signSeed(f, r.logKey, currentEpoch()-2, 7)}, &protocol.Ack{Offset: F}, "RECEIPT"),
+		m(&protocol.Offset{Seed: signSeed(f, r.nk.key, currentEpoch(), 7)}, &protocol.Ack{Offset: F}, "RECEIPT"),
+		m(&protocol.Offset{Seed: signSeed(f, r.logKey, currentEpoch(), 7)}, &protocol.Ack{Offset: F}, "RECEIPT"), // equivocation
+		m("OFFSET 0", "RECEIPT"),
+		m("OFFSET 0", &protocol.Ack{Offset: F}),
+		m("OFFSET 16384", &protocol.Ack{Offset: F}, "RECEIPT"),
+		m("OFFSET 0", &protocol.Ack{Offset: 2 * F}, "RECEIPT"),
+		m("OFFSET 0", &protocol.Ack{Offset: F}, &protocol.ReceiptReply{Receipt: []byte("garbage")}),
+		m("OFFSET 0", &protocol.Ack{Offset: F}, protocol.Errorf(protocol.CodeBusy, "busy")),
+		m("OFFSET 0", &protocol.Ack{Offset: F}, &protocol.Ack{Offset: F}, "RECEIPT"),
+		m("OFFSET 0", "OFFSET 0", &protocol.Ack{Offset: F}, "RECEIPT"),
+		m("OFFSET 0", "BIN "+string(protocol.Marshal(&protocol.Ack{Offset: F})), "RECEIPT"),
+		m("OFFSET 0", `{"type":"ack","offset":16384,"offset":16384}`, "RECEIPT"),
 		"",
 	}
 	for _, s := range seeds {
@@ -63,7 +72,7 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 		var received []byte
 		gotFrame := make(chan struct{})
 		url := startRogue(t, func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
@@ -86,6 +95,13 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 						return
 					}
 					c.send(&protocol.ReceiptReply{Receipt: msg})
+				case strings.HasPrefix(line, "OFFSET "):
+					n, err := strconv.ParseInt(line[len("OFFSET "):], 10, 64)
+					if err != nil {
+						c.write(websocket.TextMessage, []byte(line))
+						continue
+					}
+					c.send(&protocol.Offset{Offset: n, Seed: r.seed})
 				case strings.HasPrefix(line, "BIN "):
 					c.write(websocket.BinaryMessage, []byte(line[4:]))
 				default:
@@ -103,6 +119,23 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 		res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
 		if errors.Is(err, errHung) {
 			t.Fatalf("Send hung on server script %q", script)
+		}
+		// Whatever the server sent, the config keeps only seeds signed by
+		// the bundle's log key, one per epoch, at most two.
+		cfg, cerr := LoadConfig(dir)
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		epochs := map[int64]bool{}
+		for _, s := range cfg.Seeds {
+			seed, serr := crypto.OpenPoWSeed([]byte(s), r.logKey.Verifier)
+			if serr != nil || epochs[seed.Epoch] {
+				t.Fatalf("config holds seed %q (%v), twice an epoch or not the log key's, after script %q", s, serr, script)
+			}
+			epochs[seed.Epoch] = true
+		}
+		if len(cfg.Seeds) > 2 {
+			t.Fatalf("config holds %d seeds after script %q, want at most 2", len(cfg.Seeds), script)
 		}
 		if err != nil {
 			if res != nil {

@@ -1,10 +1,13 @@
 package client
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -126,8 +129,9 @@ func (c *rogueConn) write(mt int, b []byte) bool {
 	return c.conn.WriteMessage(mt, b) == nil
 }
 
-// serveBundle reads the client's bundle request and answers with signed.
-func (c *rogueConn) serveBundle(signed []byte) bool {
+// serveBundle reads the client's bundle request and answers with the
+// signed bundle and seed.
+func (c *rogueConn) serveBundle(signed, seed []byte) bool {
 	m, ok := c.control()
 	if !ok {
 		return false
@@ -136,7 +140,7 @@ func (c *rogueConn) serveBundle(signed []byte) bool {
 		c.t.Errorf("rogue: first client message is %#v, want a bundle request", m)
 		return false
 	}
-	return c.send(&protocol.BundleReply{Bundle: signed})
+	return c.send(&protocol.BundleReply{Bundle: signed, Seed: seed})
 }
 
 // upload reads the client's upload message.
@@ -171,10 +175,10 @@ func (c *rogueConn) frame(up *protocol.Upload) (*protocol.DataFrame, bool) {
 	return f, true
 }
 
-// frames reads every data frame of up, acknowledging each, and returns
-// the ciphertext.
-func (c *rogueConn) frames(up *protocol.Upload) ([]byte, bool) {
-	if !c.send(&protocol.Offset{Offset: 0}) {
+// frames answers up with offset 0 and seed, reads every data frame of up,
+// acknowledging each, and returns the ciphertext.
+func (c *rogueConn) frames(up *protocol.Upload, seed []byte) ([]byte, bool) {
+	if !c.send(&protocol.Offset{Offset: 0, Seed: seed}) {
 		return nil, false
 	}
 	var ct []byte
@@ -227,10 +231,10 @@ func (c *rogueConn) refuse(e *protocol.Error) {
 	c.drain()
 }
 
-// fakeServer plays the real protocol with a bundle of its choosing and
-// signs receipts with a key of its choosing.
+// fakeServer plays the real protocol with a bundle and seed of its
+// choosing and signs receipts with a key of its choosing.
 type fakeServer struct {
-	bundle []byte
+	bundle, seed []byte
 	// signer signs the receipts.
 	signer note.Signer
 	// receipt, if set, changes a receipt before it is signed.
@@ -238,14 +242,21 @@ type fakeServer struct {
 }
 
 func (f *fakeServer) run(c *rogueConn) {
-	if !c.serveBundle(f.bundle) {
+	if !c.serveBundle(f.bundle, f.seed) {
 		return
 	}
 	up, ok := c.upload()
 	if !ok {
 		return
 	}
-	ct, ok := c.frames(up)
+	c.accept(up, f.seed, f.signer, f.receipt)
+}
+
+// accept answers up with offset 0 and seed, reads and acknowledges its
+// frames, reads the commit and answers with a receipt for the bytes
+// received signed by signer (changed by change first, if set).
+func (c *rogueConn) accept(up *protocol.Upload, seed []byte, signer note.Signer, change func(*crypto.Receipt)) {
+	ct, ok := c.frames(up, seed)
 	if !ok {
 		return
 	}
@@ -254,10 +265,10 @@ func (f *fakeServer) run(c *rogueConn) {
 	}
 	r := &crypto.Receipt{SHA256: sha256.Sum256(ct), Length: int64(len(ct)), Day: crypto.Day(time.Now())}
 	r.TipID[0] = 1
-	if f.receipt != nil {
-		f.receipt(r)
+	if change != nil {
+		change(r)
 	}
-	msg, err := crypto.SignReceipt(r, f.signer)
+	msg, err := crypto.SignReceipt(r, signer)
 	if err != nil {
 		c.t.Errorf("rogue: %v", err)
 		return
@@ -265,6 +276,34 @@ func (f *fakeServer) run(c *rogueConn) {
 	if c.send(&protocol.ReceiptReply{Receipt: msg}) {
 		c.drain()
 	}
+}
+
+// seedEpochSeconds is the epoch length of the seeds tests sign: the
+// server's default, a week, so that they mix with a real server's.
+const seedEpochSeconds = 7 * 24 * 3600
+
+// currentEpoch is the epoch now falls in, with seedEpochSeconds.
+func currentEpoch() int64 { return crypto.EpochAt(time.Now(), seedEpochSeconds) }
+
+// signSeed signs a proof-of-work seed for epoch with key, at the test
+// servers' cost (fieldtiptest.CheapPoW), its 32 bytes all fill.
+func signSeed(t testing.TB, key *crypto.SignerKey, epoch int64, fill byte) []byte {
+	t.Helper()
+	s := &crypto.PoWSeed{Epoch: epoch, EpochSeconds: seedEpochSeconds, Params: fieldtiptest.CheapPoW}
+	for i := range s.Seed {
+		s.Seed[i] = fill
+	}
+	return signPoWSeed(t, key, s)
+}
+
+// signPoWSeed signs s with key.
+func signPoWSeed(t testing.TB, key *crypto.SignerKey, s *crypto.PoWSeed) []byte {
+	t.Helper()
+	msg, err := crypto.SignPoWSeed(s, key.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }
 
 // mustFail checks that Send failed and returned no Result.
@@ -283,4 +322,106 @@ func isProtocolError(err error) (*protocol.Error, bool) {
 	var e *protocol.Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// testOutboxKDF is a cheap outbox key cost for tests: real Argon2id, 64
+// KiB, one pass. outbox_test.go runs the default.
+var testOutboxKDF = crypto.CodenameKDF{MemoryKiB: 64, Time: 1}
+
+// phone is a source's phone: a config dir that ran Init and Fetch, and
+// an open outbox in it under a fresh codename.
+type phone struct {
+	dir      string
+	codename string
+	ob       *Outbox
+}
+
+// newPhone runs Init for serverURL and Fetch (dialling with dial, if
+// set), then creates the outbox in the config dir.
+func newPhone(t testing.TB, serverURL, newsroom string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *phone {
+	t.Helper()
+	dir := initClient(t, serverURL, newsroom)
+	if _, _, err := Fetch(context.Background(), dir, SendOptions{NetDialContext: dial}); err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	codename, err := crypto.GenerateCodename()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := CreateOutbox(OutboxPath(dir), codename, 0, testOutboxKDF)
+	if err != nil {
+		t.Fatalf("CreateOutbox: %v", err)
+	}
+	return &phone{dir: dir, codename: codename, ob: ob}
+}
+
+// compose composes tip with no network and adds it to the outbox.
+func (p *phone) compose(t testing.TB, tip *crypto.Tip) *OutboxItem {
+	t.Helper()
+	it, err := Compose(context.Background(), p.dir, tip, ComposeOptions{})
+	if err != nil {
+		t.Fatalf("Compose: %v", err)
+	}
+	if err := p.ob.Add(it); err != nil {
+		t.Fatalf("Outbox.Add: %v", err)
+	}
+	return it
+}
+
+// reopen opens the outbox file again, as the next run of fieldtip does.
+func (p *phone) reopen(t testing.TB) *Outbox {
+	t.Helper()
+	ob, err := OpenOutbox(OutboxPath(p.dir), p.codename, testOutboxKDF)
+	if err != nil {
+		t.Fatalf("OpenOutbox: %v", err)
+	}
+	return ob
+}
+
+// dialTo returns a dial function that connects to addr whatever address
+// it is asked for: the same server by another route.
+func dialTo(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// hostPort returns the host:port of a test server's URL.
+func hostPort(t testing.TB, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("server URL %q has no host: %v", rawURL, err)
+	}
+	return u.Host
+}
+
+// checkDelivered checks that res is a receipt of srv's log key for a tip
+// srv stored, and that the editor decrypts it to text. It returns the
+// stored ciphertext.
+func checkDelivered(t testing.TB, srv *fieldtiptest.Server, nk *testNewsroom, res *Result, text string) []byte {
+	t.Helper()
+	rc, err := crypto.OpenReceipt(res.ReceiptNote, srv.LogKey.Verifier)
+	if err != nil {
+		t.Fatalf("receipt does not verify against the server's log key: %v", err)
+	}
+	if *rc != *res.Receipt {
+		t.Errorf("Result.Receipt = %+v, its note says %+v", *res.Receipt, *rc)
+	}
+	ct, err := srv.Store.TipCiphertext(context.Background(), rc.TipID)
+	if err != nil {
+		t.Fatalf("the server has no tip %x: %v", rc.TipID, err)
+	}
+	if sha256.Sum256(ct) != rc.SHA256 || int64(len(ct)) != rc.Length {
+		t.Errorf("stored tip: %d bytes, SHA-256 %x; the receipt says %d, %x", len(ct), sha256.Sum256(ct), rc.Length, rc.SHA256)
+	}
+	tip, err := crypto.Open(ct, nk.editor.Identity)
+	if err != nil {
+		t.Fatalf("the editor cannot open the stored tip: %v", err)
+	}
+	if tip.Text != text {
+		t.Errorf("the editor reads %q, want %q", tip.Text, text)
+	}
+	return ct
 }

@@ -3,13 +3,17 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/fieldtiptest"
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"
@@ -21,6 +25,8 @@ type rogueSetup struct {
 	nk     *testNewsroom
 	logKey *crypto.SignerKey
 	bundle []byte
+	// seed is the current epoch's seed, signed by logKey.
+	seed []byte
 }
 
 func newRogueSetup(t testing.TB) *rogueSetup {
@@ -30,7 +36,7 @@ func newRogueSetup(t testing.TB) *rogueSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rogueSetup{nk: nk, logKey: logKey, bundle: nk.bundle(t, 1, logKey.Verifier)}
+	return &rogueSetup{nk: nk, logKey: logKey, bundle: nk.bundle(t, 1, logKey.Verifier), seed: signSeed(t, logKey, currentEpoch(), 1)}
 }
 
 // send runs Send against a rogue server playing script.
@@ -44,7 +50,7 @@ func TestSendAgainstHonestFake(t *testing.T) {
 	// The fake server of the tests below, played honestly, is accepted:
 	// their refusals come from what they change, not from the fake.
 	r := newRogueSetup(t)
-	f := &fakeServer{bundle: r.bundle, signer: r.logKey.Signer}
+	f := &fakeServer{bundle: r.bundle, seed: r.seed, signer: r.logKey.Signer}
 	tip, _, _ := testTip(t, 40<<10)
 	res, err := r.send(t, tip, f.run)
 	if err != nil {
@@ -75,7 +81,7 @@ func TestSendRefusesMangledBundle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mangled := mangle(r.bundle, tt.pos)
 			res, err := r.send(t, &crypto.Tip{Text: "hello"}, func(c *rogueConn) {
-				if c.serveBundle(mangled) {
+				if c.serveBundle(mangled, r.seed) {
 					c.drain()
 				}
 			})
@@ -113,13 +119,15 @@ func isAny(err error, targets ...error) bool {
 
 func TestVerifyBundleEveryByteChanged(t *testing.T) {
 	// Exhaustive over the signed bundle: no single changed byte gets past
-	// verifyBundle, and none raises the highest version seen.
+	// verifyBundle, and none changes the config (highest version seen,
+	// stored bundle).
 	r := newRogueSetup(t)
 	dir := initClient(t, "https://tips.example", r.nk.key.Verifier)
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := *cfg
 	now := time.Now()
 	for i := range r.bundle {
 		for _, c := range []byte{'A', '0', ' ', '\n'} {
@@ -128,7 +136,7 @@ func TestVerifyBundleEveryByteChanged(t *testing.T) {
 			}
 			m := bytes.Clone(r.bundle)
 			m[i] = c
-			b, err := verifyBundle(dir, cfg, m, now)
+			b, err := verifyBundle(cfg, m, now)
 			if err == nil || b != nil {
 				t.Fatalf("verifyBundle with byte %d changed to %q = %v, %v; want an error and no bundle", i, c, b, err)
 			}
@@ -137,11 +145,14 @@ func TestVerifyBundleEveryByteChanged(t *testing.T) {
 			}
 		}
 	}
-	if got, err := LoadConfig(dir); err != nil || got.HighestBundleVersion != 0 {
-		t.Errorf("after refused bundles LoadConfig = %+v, %v; want HighestBundleVersion 0", got, err)
+	if !reflect.DeepEqual(*cfg, before) {
+		t.Errorf("after refused bundles the config is %+v, want it unchanged: %+v", *cfg, before)
 	}
-	if _, err := verifyBundle(dir, cfg, r.bundle, now); err != nil {
+	if _, err := verifyBundle(cfg, r.bundle, now); err != nil {
 		t.Errorf("verifyBundle(genuine bundle) = %v", err)
+	}
+	if cfg.HighestBundleVersion != 1 || cfg.Bundle != string(r.bundle) {
+		t.Errorf("after the genuine bundle: highest version %d, bundle stored %t; want 1 and true", cfg.HighestBundleVersion, cfg.Bundle == string(r.bundle))
 	}
 }
 
@@ -160,11 +171,11 @@ func TestSendRefusesBadReceipt(t *testing.T) {
 		f    *fakeServer
 		want error // nil: any error
 	}{
-		{"signed_by_impostor_log_key", &fakeServer{bundle: r.bundle, signer: impostor.Signer}, crypto.ErrUnknownSigner},
-		{"signed_by_other_key", &fakeServer{bundle: r.bundle, signer: stranger.Signer}, crypto.ErrUnknownSigner},
-		{"signed_by_newsroom_key", &fakeServer{bundle: r.bundle, signer: r.nk.key.Signer}, crypto.ErrUnknownSigner},
-		{"hash_of_other_bytes", &fakeServer{bundle: r.bundle, signer: r.logKey.Signer, receipt: func(rc *crypto.Receipt) { rc.SHA256[0] ^= 1 }}, nil},
-		{"other_length", &fakeServer{bundle: r.bundle, signer: r.logKey.Signer, receipt: func(rc *crypto.Receipt) { rc.Length += protocol.FrameSize }}, nil},
+		{"signed_by_impostor_log_key", &fakeServer{bundle: r.bundle, seed: r.seed, signer: impostor.Signer}, crypto.ErrUnknownSigner},
+		{"signed_by_other_key", &fakeServer{bundle: r.bundle, seed: r.seed, signer: stranger.Signer}, crypto.ErrUnknownSigner},
+		{"signed_by_newsroom_key", &fakeServer{bundle: r.bundle, seed: r.seed, signer: r.nk.key.Signer}, crypto.ErrUnknownSigner},
+		{"hash_of_other_bytes", &fakeServer{bundle: r.bundle, seed: r.seed, signer: r.logKey.Signer, receipt: func(rc *crypto.Receipt) { rc.SHA256[0] ^= 1 }}, nil},
+		{"other_length", &fakeServer{bundle: r.bundle, seed: r.seed, signer: r.logKey.Signer, receipt: func(rc *crypto.Receipt) { rc.Length += protocol.FrameSize }}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +202,7 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 			}
 		}, protocol.CodeBusy},
 		{"at_upload", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			if _, ok := c.upload(); ok {
@@ -199,7 +210,7 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 			}
 		}, protocol.CodeBusy},
 		{"after_offset_and_ack", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
@@ -214,19 +225,19 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 					return
 				}
 			}
-			c.send(&protocol.Offset{Offset: 0})
+			c.send(&protocol.Offset{Offset: 0, Seed: r.seed})
 			c.send(&protocol.Ack{Offset: int64(up.FrameSize)})
 			c.refuse(&protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: int64(up.FrameSize)})
 		}, protocol.CodeConflict},
 		{"at_commit", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
 			if !ok {
 				return
 			}
-			if _, ok := c.frames(up); !ok {
+			if _, ok := c.frames(up, r.seed); !ok {
 				return
 			}
 			if _, ok := c.commit(); ok {
@@ -292,7 +303,7 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 	// client sends before waiting, then plays reply.
 	uploadThen := func(reply func(c *rogueConn, up *protocol.Upload)) func(c *rogueConn) {
 		return func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
@@ -355,7 +366,7 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			}
 		}},
 		{"bundle_reply_empty_bundle", func(c *rogueConn) {
-			if c.serveBundle(nil) {
+			if c.serveBundle(nil, r.seed) {
 				c.drain()
 			}
 		}},
@@ -392,34 +403,34 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 		{"binary_message", uploadThen(func(c *rogueConn, _ *protocol.Upload) {
 			c.write(websocket.BinaryMessage, protocol.Marshal(&protocol.Ack{Offset: F}))
 		})},
-		{"offset_not_zero", uploadThen(msgs(&protocol.Offset{Offset: F}))},
-		{"ack_zero", uploadThen(msgs(&protocol.Offset{Offset: 0}, &protocol.Ack{Offset: 0}))},
+		{"offset_not_zero", uploadThen(msgs(&protocol.Offset{Offset: F, Seed: r.seed}))},
+		{"ack_zero", uploadThen(msgs(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.Ack{Offset: 0}))},
 		{"ack_beyond_sent", uploadThen(func(c *rogueConn, up *protocol.Upload) {
-			c.send(&protocol.Offset{Offset: 0})
+			c.send(&protocol.Offset{Offset: 0, Seed: r.seed})
 			c.send(&protocol.Ack{Offset: min(up.Length, Window*F) + F})
 		})},
-		{"ack_not_increasing", uploadThen(msgs(&protocol.Offset{Offset: 0}, &protocol.Ack{Offset: F}, &protocol.Ack{Offset: F}))},
-		{"ack_going_back", uploadThen(msgs(&protocol.Offset{Offset: 0}, &protocol.Ack{Offset: 2 * F}, &protocol.Ack{Offset: F}))},
-		{"ack_inside_frame", uploadThen(msgs(&protocol.Offset{Offset: 0}, &protocol.Ack{Offset: F / 2}))},
-		{"receipt_instead_of_ack", uploadThen(msgs(&protocol.Offset{Offset: 0}, &protocol.ReceiptReply{Receipt: receipt}))},
+		{"ack_not_increasing", uploadThen(msgs(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.Ack{Offset: F}, &protocol.Ack{Offset: F}))},
+		{"ack_going_back", uploadThen(msgs(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.Ack{Offset: 2 * F}, &protocol.Ack{Offset: F}))},
+		{"ack_inside_frame", uploadThen(msgs(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.Ack{Offset: F / 2}))},
+		{"receipt_instead_of_ack", uploadThen(msgs(&protocol.Offset{Offset: 0, Seed: r.seed}, &protocol.ReceiptReply{Receipt: receipt}))},
 		{"bundle_during_upload", uploadThen(msgs(&protocol.BundleReply{Bundle: r.bundle}))},
 		{"closed_during_upload", uploadThen(func(c *rogueConn, _ *protocol.Upload) {
-			c.send(&protocol.Offset{Offset: 0})
+			c.send(&protocol.Offset{Offset: 0, Seed: r.seed})
 			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
 		})},
 		{"dropped_during_upload", uploadThen(func(c *rogueConn, _ *protocol.Upload) {
-			c.send(&protocol.Offset{Offset: 0})
+			c.send(&protocol.Offset{Offset: 0, Seed: r.seed})
 			c.conn.NetConn().Close()
 		})},
 		{"commit_answered_with_ack", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
 			if !ok {
 				return
 			}
-			if _, ok := c.frames(up); !ok {
+			if _, ok := c.frames(up, r.seed); !ok {
 				return
 			}
 			if _, ok := c.commit(); ok {
@@ -428,14 +439,14 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			}
 		}},
 		{"commit_answered_with_garbage_receipt", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
 			if !ok {
 				return
 			}
-			if _, ok := c.frames(up); !ok {
+			if _, ok := c.frames(up, r.seed); !ok {
 				return
 			}
 			if _, ok := c.commit(); ok {
@@ -444,14 +455,14 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			}
 		}},
 		{"commit_answered_by_close", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle) {
+			if !c.serveBundle(r.bundle, r.seed) {
 				return
 			}
 			up, ok := c.upload()
 			if !ok {
 				return
 			}
-			if _, ok := c.frames(up); !ok {
+			if _, ok := c.frames(up, r.seed); !ok {
 				return
 			}
 			if _, ok := c.commit(); ok {
@@ -464,6 +475,398 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := r.send(t, tip, tt.script)
 			mustFail(t, res, err)
+		})
+	}
+}
+
+func TestSendRefusesBadSeeds(t *testing.T) {
+	r := newRogueSetup(t)
+	stranger, err := crypto.GenerateSignerKey(crypto.LogKeyHeader, "fieldtip-log") // same name, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := currentEpoch()
+	costly := func(p crypto.PoWParams) []byte {
+		return signPoWSeed(t, r.logKey, &crypto.PoWSeed{Epoch: cur, EpochSeconds: seedEpochSeconds, Params: p})
+	}
+	day := signPoWSeed(t, r.logKey, &crypto.PoWSeed{Epoch: crypto.EpochAt(time.Now(), 86400), EpochSeconds: 86400, Params: fieldtiptest.CheapPoW})
+	tests := []struct {
+		name string
+		// bundleSeed comes with the bundle; offsetSeed, if set, with the
+		// offset (else bundleSeed).
+		bundleSeed, offsetSeed []byte
+		want                   error // nil: Send succeeds
+	}{
+		{"genuine", r.seed, nil, nil},
+		{"previous_epoch", signSeed(t, r.logKey, cur-1, 1), nil, nil},
+		{"offset_brings_previous_epoch", r.seed, signSeed(t, r.logKey, cur-1, 2), nil},
+		{"bundle_seed_signed_by_other_log_key", signSeed(t, stranger, cur, 1), nil, ErrBadSeed},
+		{"bundle_seed_signed_by_newsroom_key", signSeed(t, r.nk.key, cur, 1), nil, ErrBadSeed},
+		{"bundle_seed_two_epochs_back", signSeed(t, r.logKey, cur-2, 1), nil, ErrBadSeed},
+		{"bundle_seed_next_epoch", signSeed(t, r.logKey, cur+1, 1), nil, ErrBadSeed},
+		{"bundle_seed_empty", []byte{}, nil, ErrBadSeed},
+		{"bundle_seed_unsigned", []byte("fieldtip/pow-seed/v1\nepoch 1\n"), nil, ErrBadSeed},
+		{"bundle_seed_mangled", mangle(r.seed, len(r.seed)-10), nil, ErrBadSeed},
+		{"bundle_seed_too_much_memory", costly(crypto.PoWParams{MemoryKiB: MaxPoWMemoryKiB * 2, Time: 1, Bits: 1}), nil, ErrBadSeed},
+		{"bundle_seed_too_many_passes", costly(crypto.PoWParams{MemoryKiB: 64, Time: MaxPoWTime + 1, Bits: 1}), nil, ErrBadSeed},
+		{"bundle_seed_too_many_bits", costly(crypto.PoWParams{MemoryKiB: 64, Time: 1, Bits: MaxPoWBits + 1}), nil, ErrBadSeed},
+		{"offset_seed_signed_by_other_log_key", r.seed, signSeed(t, stranger, cur, 1), ErrBadSeed},
+		{"offset_seed_two_epochs_back", r.seed, signSeed(t, r.logKey, cur-2, 1), ErrBadSeed},
+		{"offset_seed_empty", r.seed, []byte{}, ErrBadSeed},
+		{"offset_seed_other_for_same_epoch", r.seed, signSeed(t, r.logKey, cur, 2), ErrSeedEquivocation},
+		{"offset_seed_other_epoch_length", r.seed, day, ErrSeedEquivocation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offsetSeed := tt.offsetSeed
+			if offsetSeed == nil {
+				offsetSeed = tt.bundleSeed
+			}
+			dir := initClient(t, startRogue(t, func(c *rogueConn) {
+				if !c.serveBundle(r.bundle, tt.bundleSeed) {
+					return
+				}
+				if up, ok := c.upload(); ok {
+					c.accept(up, offsetSeed, r.logKey.Signer, nil)
+				}
+			}), r.nk.key.Verifier)
+			res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Send = %v, want success", err)
+				}
+				return
+			}
+			mustFail(t, res, err)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Send = %v, want %v", err, tt.want)
+			}
+			cfg, err := LoadConfig(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range cfg.Seeds {
+				if s == string(tt.bundleSeed) && tt.offsetSeed == nil || s == string(tt.offsetSeed) {
+					t.Errorf("the refused seed was stored")
+				}
+			}
+		})
+	}
+}
+
+func TestSeedEquivocationAcrossSessions(t *testing.T) {
+	// A server that hands one session one seed and a later session
+	// another, for the same epoch, could link the two (FIELD.md): the
+	// client stops, whether the second seed comes with the bundle or with
+	// an offset.
+	r := newRogueSetup(t)
+	other := signSeed(t, r.logKey, currentEpoch(), 2)
+	for _, via := range []string{"bundle", "offset"} {
+		t.Run(via, func(t *testing.T) {
+			var sessions atomic.Int32
+			url := startRogue(t, func(c *rogueConn) {
+				seed := r.seed
+				if sessions.Add(1) > 1 {
+					seed = other
+				}
+				m, ok := c.control()
+				if !ok {
+					return
+				}
+				if _, isReq := m.(*protocol.BundleRequest); isReq {
+					if !c.send(&protocol.BundleReply{Bundle: r.bundle, Seed: seed}) {
+						return
+					}
+					if m, ok = c.control(); !ok {
+						return
+					}
+				}
+				if up, isUp := m.(*protocol.Upload); isUp {
+					c.accept(up, seed, r.logKey.Signer, nil)
+				} else {
+					c.t.Errorf("rogue: client sent %T, want an upload", m)
+				}
+			})
+			dir := initClient(t, url, r.nk.key.Verifier)
+			if _, err := Send(context.Background(), dir, &crypto.Tip{Text: "first"}, SendOptions{}); err != nil {
+				t.Fatalf("first Send: %v", err)
+			}
+			var err error
+			if via == "bundle" {
+				_, err = Send(context.Background(), dir, &crypto.Tip{Text: "second"}, SendOptions{})
+			} else {
+				// The outbox path asks for no bundle: the seed comes
+				// with the offset of the new upload.
+				codename, cerr := crypto.GenerateCodename()
+				if cerr != nil {
+					t.Fatal(cerr)
+				}
+				ob, cerr := CreateOutbox(OutboxPath(dir), codename, 0, testOutboxKDF)
+				if cerr != nil {
+					t.Fatal(cerr)
+				}
+				p := &phone{dir: dir, codename: codename, ob: ob}
+				p.compose(t, &crypto.Tip{Text: "second"})
+				var rep *SendReport
+				rep, err = SendOutbox(context.Background(), dir, ob, SendBudgetOptions{})
+				if rep == nil || len(rep.Sent) != 0 || len(p.reopen(t).Items) != 1 {
+					t.Errorf("SendOutbox report %+v: want nothing sent and the item kept", rep)
+				}
+			}
+			if !errors.Is(err, ErrSeedEquivocation) {
+				t.Fatalf("second session with another seed for the epoch = %v, want ErrSeedEquivocation", err)
+			}
+			cfg, err := LoadConfig(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Seeds) != 1 || cfg.Seeds[0] != string(r.seed) {
+				t.Errorf("stored seeds after the equivocation: %d, want only the first", len(cfg.Seeds))
+			}
+		})
+	}
+}
+
+// rogueSessions starts a rogue server whose first session serves the
+// bundle and seed (the phone's Fetch) and whose later sessions, numbered
+// from 1, play script; it returns the phone.
+func (r *rogueSetup) rogueSessions(t *testing.T, script func(c *rogueConn, session int)) *phone {
+	t.Helper()
+	var n atomic.Int32
+	url := startRogue(t, func(c *rogueConn) {
+		i := int(n.Add(1)) - 1
+		if i == 0 {
+			if c.serveBundle(r.bundle, r.seed) {
+				c.drain()
+			}
+			return
+		}
+		script(c, i)
+	})
+	return newPhone(t, url, r.nk.key.Verifier, nil)
+}
+
+// resume reads the client's resume message.
+func (c *rogueConn) resume() (*protocol.Resume, bool) {
+	m, ok := c.control()
+	if !ok {
+		return nil, false
+	}
+	rs, isResume := m.(*protocol.Resume)
+	if !isResume {
+		c.t.Errorf("rogue: client sent %T, want a resume", m)
+		return nil, false
+	}
+	return rs, true
+}
+
+// startedItem composes a tip into p's outbox as an item whose upload may
+// have reached the server.
+func startedItem(t *testing.T, p *phone) *OutboxItem {
+	t.Helper()
+	it := p.compose(t, &crypto.Tip{Text: "started before the link dropped", Attachments: []crypto.Attachment{{Name: "a", Type: "text/plain", Data: make([]byte, 20<<10)}}})
+	it.Started = true
+	if err := p.ob.Update(it); err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+func TestSendOutboxRefusesBadResumeOffset(t *testing.T) {
+	r := newRogueSetup(t)
+	stranger, err := crypto.GenerateSignerKey(crypto.LogKeyHeader, "fieldtip-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const F = protocol.FrameSize
+	tests := []struct {
+		name  string
+		reply func(total int64) any
+		want  error
+	}{
+		{"offset_beyond_length", func(total int64) any { return &protocol.Offset{Offset: total + F, Seed: r.seed} }, ErrBadServerMessage},
+		{"offset_one_past_length", func(total int64) any { return &protocol.Offset{Offset: total + 1, Seed: r.seed} }, ErrBadServerMessage},
+		{"offset_far_beyond", func(int64) any { return &protocol.Offset{Offset: 1 << 50, Seed: r.seed} }, ErrBadServerMessage},
+		{"offset_inside_frame", func(int64) any { return &protocol.Offset{Offset: F / 2, Seed: r.seed} }, ErrBadServerMessage},
+		{"offset_seed_of_other_key", func(int64) any { return &protocol.Offset{Offset: F, Seed: signSeed(t, stranger, currentEpoch(), 1)} }, ErrBadSeed},
+		{"ack_instead_of_offset", func(int64) any { return &protocol.Ack{Offset: F} }, ErrBadServerMessage},
+		{"bundle_instead_of_offset", func(int64) any { return &protocol.BundleReply{Bundle: r.bundle, Seed: r.seed} }, ErrBadServerMessage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var it *OutboxItem
+			p := r.rogueSessions(t, func(c *rogueConn, _ int) {
+				rs, ok := c.resume()
+				if !ok {
+					return
+				}
+				if rs.UploadID != it.UploadID || rs.ResumeSecret != it.ResumeSecret {
+					t.Errorf("rogue: resume of another upload or with another secret")
+				}
+				c.send(tt.reply(int64(len(it.Ciphertext))))
+				c.drain()
+			})
+			it = startedItem(t, p)
+			rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("SendOutbox = %v, want %v", err, tt.want)
+			}
+			if len(rep.Sent) != 0 || rep.Sessions != 1 || rep.Remaining != 1 {
+				t.Errorf("report = %+v, want nothing sent in one session and the item left", rep)
+			}
+			left := p.reopen(t).Items
+			if len(left) != 1 || left[0].UploadID != it.UploadID || !left[0].Started {
+				t.Errorf("outbox after the bad reply: %d items, want the started item unchanged", len(left))
+			}
+		})
+	}
+}
+
+func TestSendOutboxRefusalsOnResume(t *testing.T) {
+	// What the client does when the server refuses a resume: start anew
+	// under a new upload id (proofs recomputed offline), resume again, or
+	// stop with the item kept.
+	r := newRogueSetup(t)
+	tests := []struct {
+		code protocol.Code
+		then string // "new": a new upload; "resume": a resume of the same; "stop"
+	}{
+		{protocol.CodeExpired, "new"},
+		{protocol.CodeNotFound, "new"},
+		{protocol.CodeUnauthorized, "new"},
+		{protocol.CodeReplayed, "new"},
+		{protocol.CodeConflict, "resume"},
+		{protocol.CodeBadChecksum, "resume"},
+		{protocol.CodeBusy, "stop"},
+		{protocol.CodeShuttingDown, "stop"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.code), func(t *testing.T) {
+			var it *OutboxItem
+			var second any
+			p := r.rogueSessions(t, func(c *rogueConn, session int) {
+				if session == 1 {
+					if _, ok := c.resume(); ok {
+						c.refuse(&protocol.Error{Code: tt.code, Message: "no"})
+					}
+					return
+				}
+				m, ok := c.control()
+				if !ok {
+					return
+				}
+				second = m
+				var up *protocol.Upload
+				switch m := m.(type) {
+				case *protocol.Upload:
+					up = m
+				case *protocol.Resume:
+					up = &protocol.Upload{UploadID: m.UploadID, Length: int64(len(it.Ciphertext)), FrameSize: it.FrameSize}
+				default:
+					c.t.Errorf("rogue: second session opened with %T", m)
+					return
+				}
+				c.accept(up, r.seed, r.logKey.Signer, nil)
+			})
+			it = startedItem(t, p)
+			old := *it
+			rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			if tt.then == "stop" {
+				if e, ok := isProtocolError(err); !ok || e.Code != tt.code {
+					t.Fatalf("SendOutbox = %v, want the %s refusal", err, tt.code)
+				}
+				if rep.Sessions != 1 || rep.Remaining != 1 || len(p.reopen(t).Items) != 1 {
+					t.Errorf("report = %+v, want one session and the item kept", rep)
+				}
+				return
+			}
+			if err != nil || len(rep.Sent) != 1 || rep.Sessions != 2 || rep.Remaining != 0 {
+				t.Fatalf("SendOutbox = %+v, %v; want the item sent in a second session", rep, err)
+			}
+			switch m := second.(type) {
+			case *protocol.Upload:
+				if tt.then != "new" {
+					t.Fatalf("after %s the client started a new upload, want a resume", tt.code)
+				}
+				if m.UploadID == old.UploadID || m.ResumeHash == sha256.Sum256(old.ResumeSecret[:]) {
+					t.Errorf("the new upload reuses the refused upload's id or resume secret")
+				}
+				if err := crypto.CheckPoWs(fieldtiptest.CheapPoW, seedOf(t, r), m.UploadID, m.Length, m.PoW); err != nil || m.PoWEpoch != currentEpoch() {
+					t.Errorf("the new upload's proofs of work (epoch %d) do not check for its id: %v", m.PoWEpoch, err)
+				}
+			case *protocol.Resume:
+				if tt.then != "resume" {
+					t.Fatalf("after %s the client resumed, want a new upload", tt.code)
+				}
+				if m.UploadID != old.UploadID || m.ResumeSecret != old.ResumeSecret {
+					t.Errorf("the second resume is of another upload")
+				}
+			}
+		})
+	}
+}
+
+// seedOf returns the seed bytes of r's seed.
+func seedOf(t *testing.T, r *rogueSetup) [32]byte {
+	t.Helper()
+	s, err := crypto.OpenPoWSeed(r.seed, r.logKey.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Seed
+}
+
+func TestSendOutboxHoldsUnconfirmedRefusals(t *testing.T) {
+	// Refusals are not signed: stale_bundle while the newsroom's newest
+	// bundle is the item's, and bad_ciphertext, hold the item (kept in the
+	// outbox, not sent again in this call) rather than erase it.
+	r := newRogueSetup(t)
+	tests := []struct {
+		code protocol.Code
+		at   string // "upload" or "commit"
+	}{
+		{protocol.CodeStaleBundle, "upload"},
+		{protocol.CodeBadCiphertext, "commit"},
+		{protocol.CodeTooLarge, "upload"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.code), func(t *testing.T) {
+			p := r.rogueSessions(t, func(c *rogueConn, _ int) {
+				m, ok := c.control()
+				if !ok {
+					return
+				}
+				switch m := m.(type) {
+				case *protocol.BundleRequest:
+					// The next session's fetch: the same bundle.
+					if c.send(&protocol.BundleReply{Bundle: r.bundle, Seed: r.seed}) {
+						c.drain()
+					}
+				case *protocol.Upload:
+					if tt.at == "commit" {
+						if _, ok := c.frames(m, r.seed); !ok {
+							return
+						}
+						if _, ok := c.commit(); !ok {
+							return
+						}
+					}
+					c.refuse(protocol.Errorf(tt.code, "no"))
+				default:
+					c.t.Errorf("rogue: client sent %T", m)
+				}
+			})
+			it := p.compose(t, &crypto.Tip{Text: "held"})
+			rep, _ := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			if len(rep.Held) != 1 || len(rep.Sent)+len(rep.Dropped) != 0 || rep.Remaining != 1 {
+				t.Fatalf("report = %+v, want the item held", rep)
+			}
+			if rep.Held[0].BundleVersion != 1 {
+				t.Errorf("Held = %+v, want bundle version 1", rep.Held[0])
+			}
+			if left := p.reopen(t).Items; len(left) != 1 || left[0].UploadID != it.UploadID {
+				t.Errorf("outbox after the refusal: %d items, want the item kept", len(left))
+			}
 		})
 	}
 }

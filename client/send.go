@@ -184,6 +184,10 @@ func Fetch(ctx context.Context, dir string, opts SendOptions) (*crypto.Bundle, *
 		return nil, nil, err
 	}
 	defer l.close()
+	// An explicit fetch (fieldtip init) is how a source accepts a changed
+	// epoch length: the seeds are replaced, but only if the fetch succeeds
+	// (fetchBundle saves the config only then).
+	cfg.Seeds = nil
 	b, seed, err := l.fetchBundle(ctx, dir, cfg, opts.Now())
 	if err != nil {
 		return nil, nil, err
@@ -408,7 +412,8 @@ func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked
 	frame := int64(it.FrameSize)
 	total := int64(len(it.Ciphertext))
 	var sent, acked int64
-	if it.Started {
+	resumed := it.Started
+	if resumed {
 		if err := l.send(&protocol.Resume{Version: protocol.Version, UploadID: it.UploadID, ResumeSecret: it.ResumeSecret}); err != nil {
 			return nil, err
 		}
@@ -450,7 +455,7 @@ func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked
 			return nil, err
 		}
 	}
-	gotOffset := it.Started
+	gotOffset := resumed
 	buf := make([]byte, 0, protocol.FrameHeaderSize+it.FrameSize)
 	for acked < total {
 		for sent < total && sent-acked < Window*frame {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"os"
@@ -53,7 +54,8 @@ func resign(tb testing.TB, signed []byte, k *crypto.SignerKey) []byte {
 // one of this newsroom naming this server's log key; puts a good one in
 // force for GET /bundle and for uploads; and keeps it over a restart.
 func TestPublishBundle(t *testing.T) {
-	ts := newTestServer(t, serverOptions{editors: 2})
+	// No grace for the replaced bundle here: TestBundleGrace tests it.
+	ts := newTestServer(t, serverOptions{editors: 2, config: func(c *Config) { c.BundleGrace = -1 }})
 	ts.send(t, "sealed to version 1")
 	v2 := ts.makeBundle(t, 2, nil)
 	if e := publish(t, ts, v2.Signed()); e != nil {
@@ -94,7 +96,7 @@ func TestPublishBundle(t *testing.T) {
 	}
 	// An upload sealed to the old bundle is stale now.
 	c := ts.dial(t)
-	c.text(newUpload(1, fs16, fs16))
+	c.text(ts.newUpload(t, 1, fs16, fs16))
 	if e := c.refusal(); !protocol.IsError(e, protocol.CodeStaleBundle) {
 		t.Errorf("upload sealed to version 1: %v, want code %s", e, protocol.CodeStaleBundle)
 	}
@@ -117,7 +119,7 @@ func TestPublishBundle(t *testing.T) {
 			t.Errorf("after restart (BundleFile %q) version %d is in force, want 2", file, v)
 		}
 	}
-	s, err := New(context.Background(), Config{Listen: "127.0.0.1:0"}, ts.store, ts.logKey)
+	s, err := New(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: ts.dir}, ts.store, ts.logKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +226,158 @@ func TestPublishBundleBodyLimit(t *testing.T) {
 	status, body := httpDo(t, http.MethodPost, ts.origin()+protocol.PathBundle, "", make([]byte, crypto.MaxBundleSize+1))
 	if e := httpError(t, body); status != http.StatusRequestEntityTooLarge || !protocol.IsError(e, protocol.CodeTooLarge) {
 		t.Errorf("oversized bundle: status %d, %v; want 413 %s", status, e, protocol.CodeTooLarge)
+	}
+}
+
+// uploadTo uploads ct, sealed to bundle version, on a new connection and
+// returns its checked receipt.
+func (ts *testServer) uploadTo(tb testing.TB, version int64, ct []byte) *crypto.Receipt {
+	tb.Helper()
+	c := ts.dial(tb)
+	c.sendUpload(version, ct, fs16)
+	c.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
+	r := ts.openReceipt(tb, c.readUpload(int64(len(ct)), fs16))
+	c.hangUp()
+	ts.checkStored(tb, r, ct)
+	return r
+}
+
+// refusedTo sends the first message of an upload of ct sealed to bundle
+// version on a new connection and returns the refusal.
+func (ts *testServer) refusedTo(tb testing.TB, version int64, ct []byte) *protocol.Error {
+	tb.Helper()
+	c := ts.dial(tb)
+	c.sendUpload(version, ct, fs16)
+	return c.refusal()
+}
+
+// tipBundleVersion returns the bundle version a stored tip is listed with.
+func (ts *testServer) tipBundleVersion(tb testing.TB, id [16]byte) int64 {
+	tb.Helper()
+	metas, err := ts.store.ListTips(context.Background(), 0, 1<<20)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range metas {
+		if m.ID == id {
+			return m.BundleVersion
+		}
+	}
+	tb.Fatalf("tip %s is not listed", crypto.FormatTipID(id))
+	return 0
+}
+
+// TestBundleGrace publishes a bundle that only adds an editor: uploads
+// sealed to the bundle it replaced are accepted for the grace period
+// (sources compose days before they can send), across a restart, and
+// stored as sealed to that version; after it they are stale, at the first
+// message or, for one opened within it, at the commit.
+func TestBundleGrace(t *testing.T) {
+	const grace = 3 * 24 * time.Hour
+	ts := newTestServer(t, serverOptions{config: func(c *Config) { c.BundleGrace = grace }})
+	v1 := ts.recipients(t)
+	added := newEditorKey(t, "editor-added", true)
+	v2 := ts.makeBundle(t, 2, func(b *crypto.Bundle) { b.Editors = append(b.Editors, added.Public) })
+	if e := publish(t, ts, v2.Signed()); e != nil {
+		t.Fatalf("publish v2: %v", e)
+	}
+
+	ts.clock.advance(24 * time.Hour)
+	ts.whileOthers(t, func() {
+		r := ts.uploadTo(t, 1, seal(t, "sealed to v1, a day after v2", v1, fs16))
+		if v := ts.tipBundleVersion(t, r.TipID); v != 1 {
+			t.Errorf("tip sealed to v1 stored as sealed to version %d", v)
+		}
+	})
+	ts.restart(t)
+	ts.clock.advance(24 * time.Hour)
+	ts.uploadTo(t, 1, seal(t, "sealed to v1, after a restart", v1, fs16))
+
+	late := seal(t, "opened within the grace, committed after", v1, fs16)
+	c := ts.dial(t)
+	c.sendUpload(1, late, fs16)
+	c.readOffset(0)
+	c.readAck(fs16)
+	ts.clock.advance(2 * 24 * time.Hour)
+	ts.whileOthers(t, func() {
+		c.text(&protocol.Commit{SHA256: sha256.Sum256(late)})
+		wantRefusal(t, "commit after the grace", c.refusal(), protocol.CodeStaleBundle)
+		wantRefusal(t, "upload after the grace", ts.refusedTo(t, 1, seal(t, "too late", v1, fs16)), protocol.CodeStaleBundle)
+	})
+	ts.restart(t)
+	wantRefusal(t, "upload after the grace and a restart", ts.refusedTo(t, 1, seal(t, "too late", v1, fs16)), protocol.CodeStaleBundle)
+	if res := ts.send(t, "sealed to v2"); res.BundleVersion != 2 {
+		t.Errorf("client sealed to version %d, want 2", res.BundleVersion)
+	}
+	ts.intact(t)
+}
+
+// TestBundleRevokedNoGrace: a bundle that revokes an editor ends uploads
+// sealed to the one it replaced at once, and after a restart too: the tip
+// would be readable by a key the newsroom no longer trusts.
+func TestBundleRevokedNoGrace(t *testing.T) {
+	ts := newTestServer(t, serverOptions{editors: 2})
+	v1 := ts.recipients(t)
+	v2 := ts.makeBundle(t, 2, func(b *crypto.Bundle) {
+		b.Revoked = []string{b.Editors[1].Label}
+		b.Editors = b.Editors[:1]
+	})
+	if e := publish(t, ts, v2.Signed()); e != nil {
+		t.Fatalf("publish v2: %v", e)
+	}
+	ts.whileOthers(t, func() {
+		wantRefusal(t, "upload sealed to v1", ts.refusedTo(t, 1, seal(t, "to a revoked editor", v1, fs16)), protocol.CodeStaleBundle)
+	})
+	ts.restart(t)
+	ts.whileOthers(t, func() {
+		wantRefusal(t, "upload sealed to v1 after a restart", ts.refusedTo(t, 1, seal(t, "to a revoked editor", v1, fs16)), protocol.CodeStaleBundle)
+	})
+}
+
+// TestGraceFor: the bundle a new one replaced keeps a grace period only
+// if the new one keeps every editor with the same recipient and stanza
+// type; it lasts until the day the grace ends.
+func TestGraceFor(t *testing.T) {
+	key := func(label string, classic bool) crypto.Editor { return newEditorKey(t, label, classic).Public }
+	e0, e1, extra := key("editor-0", true), key("editor-1", true), key("editor-2", true)
+	rekeyed := key("editor-1", true)
+	pq0, pq1 := key("editor-0", false), key("editor-1", false)
+	mk := func(version int64, revoked []string, eds ...crypto.Editor) *crypto.Bundle {
+		return &crypto.Bundle{Version: version, Editors: eds, Revoked: revoked}
+	}
+	prev := mk(1, nil, e0, e1)
+	const day, twoWeeks = "2026-03-01", 14 * 24 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		prev     *crypto.Bundle
+		cur      *crypto.Bundle
+		replaced string
+		grace    time.Duration
+		until    string // "" for no grace
+	}{
+		{"same_editors", prev, mk(2, nil, e0, e1), day, twoWeeks, "2026-03-15"},
+		{"editor_added", prev, mk(2, nil, e0, e1, extra), day, twoWeeks, "2026-03-15"},
+		{"editors_reordered", prev, mk(2, nil, e1, e0), day, twoWeeks, "2026-03-15"},
+		{"one_day", prev, mk(2, nil, e0, e1), "2026-02-28", 24 * time.Hour, "2026-03-01"},
+		{"editor_removed", prev, mk(2, nil, e0), day, twoWeeks, ""},
+		{"editor_revoked", prev, mk(2, []string{"editor-1"}, e0), day, twoWeeks, ""},
+		{"editor_rekeyed", prev, mk(2, nil, e0, rekeyed), day, twoWeeks, ""},
+		{"stanza_type_changed", prev, mk(2, nil, pq0, pq1), day, twoWeeks, ""},
+		{"grace_off", prev, mk(2, nil, e0, e1), day, -1, ""},
+		{"grace_zero", prev, mk(2, nil, e0, e1), day, 0, ""},
+		{"no_previous", nil, mk(2, nil, e0, e1), day, twoWeeks, ""},
+		{"bad_day", prev, mk(2, nil, e0, e1), "2026-3-1", twoWeeks, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := graceFor(tc.prev, tc.cur, tc.replaced, tc.grace)
+			switch {
+			case tc.until == "" && g != nil:
+				t.Errorf("graceFor() = grace until %s, want none", g.until)
+			case tc.until != "" && g == nil:
+				t.Errorf("graceFor() = none, want grace until %s", tc.until)
+			case g != nil && (g.until != tc.until || g.bundle != tc.prev):
+				t.Errorf("graceFor() = version %d until %s, want version %d until %s", g.bundle.Version, g.until, tc.prev.Version, tc.until)
+			}
+		})
 	}
 }

@@ -68,13 +68,28 @@ type testServer struct {
 	// receipts are the tips this server acknowledged, checked by intact.
 	receipts []*crypto.Receipt
 
-	cancel   context.CancelFunc
-	served   chan error
-	stopOnce sync.Once
+	// beforeServe is serverOptions.beforeServe, run again by restart.
+	beforeServe func(*Server)
+	cancel      context.CancelFunc
+	served      chan error
+	stopOnce    *sync.Once
+
+	// seeds caches the server's signed seed of each epoch (seed), and
+	// secrets the resume secret of each upload newUpload made.
+	mu      sync.Mutex
+	seeds   map[int64]*cachedSeed
+	secrets map[protocol.UploadID][32]byte
 }
 
+// cheapPoW is the proof-of-work cost of test servers: real Argon2id, a few
+// tries, so that tests sending many uploads stay fast. It is
+// internal/fieldtiptest.CheapPoW, which this package's tests cannot import
+// (fieldtiptest imports server); TestDefaultPoWCost runs the default cost.
+var cheapPoW = crypto.PoWParams{MemoryKiB: 64, Time: 1, Bits: 2}
+
 // testClock is the server's clock in tests: wall time plus an offset a test
-// may move forward while the server runs.
+// may move forward while the server runs. The real client of ts.send uses
+// it too, so the two agree on bundle expiry and proof-of-work epochs.
 type testClock struct{ offset atomic.Int64 }
 
 func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
@@ -92,7 +107,7 @@ func newTestServer(tb testing.TB, opts serverOptions) *testServer {
 	if logger == nil {
 		logger = testLogger(tb)
 	}
-	ts := &testServer{tb: tb, dir: tb.TempDir(), clock: &testClock{}}
+	ts := &testServer{tb: tb, dir: tb.TempDir(), clock: &testClock{}, beforeServe: opts.beforeServe}
 	ts.newsroom = newSignerKey(tb, crypto.NewsroomKeyHeader, "test-newsroom")
 	ts.logKey = newSignerKey(tb, crypto.LogKeyHeader, DefaultLogName)
 	for i := range opts.editors {
@@ -120,17 +135,34 @@ func newTestServer(tb testing.TB, opts serverOptions) *testServer {
 		Listen:     "127.0.0.1:0",
 		BundleFile: bundleFile,
 		Logger:     logger,
+		PoWParams:  cheapPoW,
 	}
 	if opts.config != nil {
 		opts.config(&ts.cfg)
 	}
+	ts.start(tb)
+	// A test runs well within an hour: keep it clear of a proof-of-work
+	// epoch boundary, which would change the seed under its feet. Moving
+	// back is safe: the client of ts.send uses this clock too.
+	epoch := ts.s.cfg.PoWEpoch
+	if untilNext := epoch - time.Duration(ts.clock.now().UnixNano())%epoch; untilNext < time.Hour {
+		ts.clock.advance(-2 * time.Hour)
+	}
+	return ts
+}
+
+// start builds a server over ts.store with ts.cfg and serves it; cleanup
+// stops it.
+func (ts *testServer) start(tb testing.TB) {
+	tb.Helper()
+	var err error
 	ts.s, err = New(context.Background(), ts.cfg, ts.store, ts.logKey)
 	if err != nil {
 		tb.Fatalf("New() = %v", err)
 	}
 	ts.s.now = ts.clock.now
-	if opts.beforeServe != nil {
-		opts.beforeServe(ts.s)
+	if ts.beforeServe != nil {
+		ts.beforeServe(ts.s)
 	}
 	ls, err := ts.s.Bind()
 	if err != nil {
@@ -143,9 +175,51 @@ func newTestServer(tb testing.TB, opts serverOptions) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel
 	ts.served = make(chan error, 1)
+	ts.stopOnce = &sync.Once{}
 	go func() { ts.served <- ts.s.Serve(ctx, ls) }()
 	tb.Cleanup(ts.stop)
-	return ts
+}
+
+// resyncCounts has the server recount its unfinished uploads and staged
+// bytes from the store, as its purge does, while nothing is in flight.
+//
+// TODO(lead): the purge loop's run at Serve stores counts read from the
+// store over those sessions keep in memory; a session between its Add and
+// its write (a frame, an open, a commit) then leaves them low, below zero
+// after a commit, until the next purge (seen: staging -16384 after a
+// restart and a resume, about one run in 40). Tests that check the counts
+// call this first, or check the store's counts instead; see the report.
+func (ts *testServer) resyncCounts(tb testing.TB) {
+	tb.Helper()
+	ts.s.purge(context.Background())
+}
+
+// storedCounts returns the store's count of unfinished uploads and their
+// received bytes.
+func (ts *testServer) storedCounts(tb testing.TB) (uploads, bytes int64) {
+	tb.Helper()
+	uploads, bytes, err := ts.store.Staged(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return uploads, bytes
+}
+
+// restart shuts the server down, closes its store, and starts a new server
+// over a new store on the same data directory, with the same config, log
+// key and clock: what an operator's restart does.
+func (ts *testServer) restart(tb testing.TB) {
+	tb.Helper()
+	ts.stop()
+	if err := ts.store.Close(); err != nil {
+		tb.Fatalf("store.Close() = %v", err)
+	}
+	var err error
+	ts.store, err = storage.Open(filepath.Join(ts.dir, "fieldtip.db"), storage.Options{Logger: ts.cfg.Logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.start(tb)
 }
 
 // stop shuts the server down and waits for Serve, which must return nil.
@@ -255,6 +329,9 @@ func (ts *testServer) send(tb testing.TB, text string) *client.Result {
 
 func (ts *testServer) sendWith(tb testing.TB, text string, opts client.SendOptions) *client.Result {
 	tb.Helper()
+	if opts.Now == nil {
+		opts.Now = ts.clock.now
+	}
 	dir := tb.TempDir()
 	if err := client.Init(dir, "http://"+ts.addr, ts.newsroom.Verifier); err != nil {
 		tb.Fatalf("client.Init() = %v", err)
@@ -322,6 +399,7 @@ func (ts *testServer) openReceipt(tb testing.TB, note []byte) *crypto.Receipt {
 // message.
 type wsConn struct {
 	tb testing.TB
+	ts *testServer
 	c  *websocket.Conn
 }
 
@@ -344,7 +422,7 @@ func (ts *testServer) dial(tb testing.TB) *wsConn {
 	}
 	c.SetReadLimit(protocol.MaxServerMessage)
 	tb.Cleanup(func() { c.Close() })
-	return &wsConn{tb: tb, c: c}
+	return &wsConn{tb: tb, ts: ts, c: c}
 }
 
 // text sends a control message: a protocol value or raw bytes.
@@ -455,14 +533,129 @@ func closeCodeFor(c protocol.Code) int {
 	return websocket.ClosePolicyViolation
 }
 
-// newUpload returns the first message of an upload of length bytes.
-func newUpload(bundleVersion, length int64, frameSize int) *protocol.Upload {
+// cachedSeed is a verified seed with its signed note.
+type cachedSeed struct {
+	seed   *crypto.PoWSeed
+	signed []byte
+}
+
+// seed returns the server's proof-of-work seed of the current epoch (by
+// ts.clock), read as a client reads it: from the answer to a bundle
+// request on a new connection, verified against the log key the verified
+// bundle names, and current. Seeds are cached by epoch: there is one per
+// epoch (TestSeedOnePerEpoch checks that without the cache).
+func (ts *testServer) seed(tb testing.TB) *crypto.PoWSeed {
+	tb.Helper()
+	return ts.seedNote(tb).seed
+}
+
+func (ts *testServer) seedNote(tb testing.TB) *cachedSeed {
+	tb.Helper()
+	epoch := crypto.EpochAt(ts.clock.now(), ts.s.epochSeconds())
+	ts.mu.Lock()
+	cs := ts.seeds[epoch]
+	ts.mu.Unlock()
+	if cs != nil {
+		return cs
+	}
+	c := ts.dial(tb)
+	defer c.hangUp()
+	c.text(&protocol.BundleRequest{Version: protocol.Version})
+	reply := expect[*protocol.BundleReply](c)
+	seed := ts.openSeed(tb, reply.Bundle, reply.Seed)
+	if seed.Epoch != epoch {
+		tb.Fatalf("seed of epoch %d, want the current epoch %d", seed.Epoch, epoch)
+	}
+	cs = &cachedSeed{seed: seed, signed: reply.Seed}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.seeds == nil {
+		ts.seeds = map[int64]*cachedSeed{}
+	}
+	ts.seeds[epoch] = cs
+	return cs
+}
+
+// openSeed verifies a signed seed as a client does: against the log key
+// of the bundle, itself verified against the newsroom key, and current by
+// ts.clock.
+func (ts *testServer) openSeed(tb testing.TB, bundle, signed []byte) *crypto.PoWSeed {
+	tb.Helper()
+	b, err := crypto.OpenBundle(bundle, ts.newsroom.Verifier)
+	if err != nil {
+		tb.Fatalf("OpenBundle() = %v", err)
+	}
+	seed, err := crypto.OpenPoWSeed(signed, b.Log)
+	if err != nil {
+		tb.Fatalf("OpenPoWSeed() = %v", err)
+	}
+	if err := seed.CheckCurrent(ts.clock.now()); err != nil {
+		tb.Fatalf("seed of epoch %d: %v", seed.Epoch, err)
+	}
+	return seed
+}
+
+// checkOffsetSeed checks the seed an offset message carries: the signed
+// seed of the current epoch, byte for byte the one every session gets.
+func (ts *testServer) checkOffsetSeed(tb testing.TB, signed []byte) {
+	tb.Helper()
+	if want := ts.seedNote(tb).signed; !bytes.Equal(signed, want) {
+		tb.Fatalf("offset carries seed %q, want the epoch's seed %q", signed, want)
+	}
+}
+
+// solve returns the proofs of work of an upload under seed.
+func solve(tb testing.TB, seed *crypto.PoWSeed, id protocol.UploadID, length int64) []uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, id, length)
+	if err != nil {
+		tb.Fatalf("SolvePoWs() = %v", err)
+	}
+	return pow
+}
+
+// newUpload returns the first message of a new upload of length bytes
+// sealed to bundleVersion: a fresh upload id and resume secret (kept for
+// resumeMsg), and proofs of work for the server's current seed.
+func (ts *testServer) newUpload(tb testing.TB, bundleVersion, length int64, frameSize int) *protocol.Upload {
+	tb.Helper()
+	up := ts.bareUpload(bundleVersion, length, frameSize)
+	seed := ts.seed(tb)
+	up.PoWEpoch = seed.Epoch
+	if length > 0 {
+		up.PoW = solve(tb, seed, up.UploadID, length)
+	}
+	return up
+}
+
+// bareUpload is newUpload without proofs of work.
+func (ts *testServer) bareUpload(bundleVersion, length int64, frameSize int) *protocol.Upload {
 	up := &protocol.Upload{Version: protocol.Version, BundleVersion: bundleVersion, Length: length, FrameSize: frameSize}
 	rand.Read(up.UploadID[:])
 	var secret [32]byte
 	rand.Read(secret[:])
 	up.ResumeHash = sha256.Sum256(secret[:])
+	ts.mu.Lock()
+	if ts.secrets == nil {
+		ts.secrets = map[protocol.UploadID][32]byte{}
+	}
+	ts.secrets[up.UploadID] = secret
+	ts.mu.Unlock()
 	return up
+}
+
+// resumeMsg returns the resume message of an upload newUpload made.
+func (ts *testServer) resumeMsg(tb testing.TB, id protocol.UploadID) *protocol.Resume {
+	tb.Helper()
+	ts.mu.Lock()
+	secret, ok := ts.secrets[id]
+	ts.mu.Unlock()
+	if !ok {
+		tb.Fatalf("no resume secret for upload %s", id)
+	}
+	return &protocol.Resume{Version: protocol.Version, UploadID: id, ResumeSecret: secret}
 }
 
 // upload sends ct as a whole upload (first message, frames, commit) without
@@ -474,28 +667,128 @@ func (w *wsConn) upload(ts *testServer, ct []byte, frameSize int) *crypto.Receip
 	return ts.openReceipt(w.tb, w.readUpload(int64(len(ct)), frameSize))
 }
 
-// sendUpload sends the first message and every frame of ct.
-func (w *wsConn) sendUpload(bundleVersion int64, ct []byte, frameSize int) {
+// sendUpload sends the first message and every frame of ct, and returns
+// the first message.
+func (w *wsConn) sendUpload(bundleVersion int64, ct []byte, frameSize int) *protocol.Upload {
 	w.tb.Helper()
-	w.text(newUpload(bundleVersion, int64(len(ct)), frameSize))
+	up := w.ts.newUpload(w.tb, bundleVersion, int64(len(ct)), frameSize)
+	w.text(up)
 	for off := int64(0); off < int64(len(ct)); off += int64(frameSize) {
 		w.frame(ct, off, frameSize)
 	}
+	return up
 }
 
-// readUpload reads the offset, the acks of a length-byte upload and the
-// receipt note.
+// readUpload reads the offset (carrying the epoch's seed), the acks of a
+// length-byte upload and the receipt note.
 func (w *wsConn) readUpload(length int64, frameSize int) []byte {
 	w.tb.Helper()
-	if o := expect[*protocol.Offset](w); o.Offset != 0 {
-		w.tb.Fatalf("offset %d for a new upload, want 0", o.Offset)
-	}
+	w.readOffset(0)
 	for want := int64(frameSize); want <= length; want += int64(frameSize) {
-		if a := expect[*protocol.Ack](w); a.Offset != want {
-			w.tb.Fatalf("ack of offset %d, want %d", a.Offset, want)
-		}
+		w.readAck(want)
 	}
 	return expect[*protocol.ReceiptReply](w).Receipt
+}
+
+// readOffset reads an offset message, which must say offset and carry the
+// current epoch's seed.
+func (w *wsConn) readOffset(offset int64) {
+	w.tb.Helper()
+	o := expect[*protocol.Offset](w)
+	if o.Offset != offset {
+		w.tb.Fatalf("offset %d, want %d", o.Offset, offset)
+	}
+	w.ts.checkOffsetSeed(w.tb, o.Seed)
+}
+
+// readAck reads an ack, which must be of offset.
+func (w *wsConn) readAck(offset int64) {
+	w.tb.Helper()
+	if a := expect[*protocol.Ack](w); a.Offset != offset {
+		w.tb.Fatalf("ack of offset %d, want %d", a.Offset, offset)
+	}
+}
+
+// drop closes the connection without a close frame, as a dropped link
+// does.
+func (w *wsConn) drop() { w.c.Close() }
+
+// hangUp sends a close frame and closes the connection, as a source does
+// when it is done: an idle connection left open would hold a shutdown for
+// the server's wait for its close frame.
+func (w *wsConn) hangUp() {
+	w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(failAfter))
+	w.c.Close()
+}
+
+// partial is an upload of ct in flight on its own connection.
+type partial struct {
+	c         *wsConn
+	up        *protocol.Upload
+	ct        []byte
+	frameSize int
+}
+
+// startUpload opens an upload of ct on a new connection, sends its first
+// acked frames and reads their acks.
+func (ts *testServer) startUpload(tb testing.TB, ct []byte, frameSize, acked int) *partial {
+	tb.Helper()
+	p := &partial{c: ts.dial(tb), ct: ct, frameSize: frameSize}
+	p.up = ts.newUpload(tb, ts.s.Bundle().Version, int64(len(ct)), frameSize)
+	p.c.text(p.up)
+	for i := range acked {
+		p.c.frame(ct, int64(i*frameSize), frameSize)
+	}
+	p.c.readOffset(0)
+	for i := range acked {
+		p.c.readAck(int64((i + 1) * frameSize))
+	}
+	return p
+}
+
+// finish sends the frames of p from offset on p.c, commits, reads the acks
+// and the receipt, checks and records the receipt, and hangs up.
+func (p *partial) finish(tb testing.TB, offset int64) *crypto.Receipt {
+	tb.Helper()
+	for off := offset; off < int64(len(p.ct)); off += int64(p.frameSize) {
+		p.c.frame(p.ct, off, p.frameSize)
+	}
+	p.c.text(&protocol.Commit{SHA256: sha256.Sum256(p.ct)})
+	for off := offset + int64(p.frameSize); off <= int64(len(p.ct)); off += int64(p.frameSize) {
+		p.c.readAck(off)
+	}
+	r := p.c.ts.openReceipt(tb, expect[*protocol.ReceiptReply](p.c).Receipt)
+	if r.SHA256 != sha256.Sum256(p.ct) || r.Length != int64(len(p.ct)) {
+		tb.Fatalf("receipt names sha256 %x length %d, not the ciphertext sent", r.SHA256, r.Length)
+	}
+	p.c.hangUp()
+	return r
+}
+
+// resumeOn resumes p on a new connection, checks that the server's offset
+// is offset, and makes that connection p's.
+func (p *partial) resumeOn(tb testing.TB, offset int64) {
+	tb.Helper()
+	p.c = p.c.ts.dial(tb)
+	p.c.text(p.c.ts.resumeMsg(tb, p.up.UploadID))
+	p.c.readOffset(offset)
+}
+
+// startOther starts an upload of two frames, sealed to the bundle in
+// force, and sends its first frame: a source whose upload runs while a
+// test provokes a refusal on another connection. other.finish(tb, fs16)
+// must then get its receipt.
+func (ts *testServer) startOther(tb testing.TB) *partial {
+	tb.Helper()
+	rs, err := ts.s.Bundle().Recipients()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ct := seal(tb, twoFrameText, rs, fs16)
+	if len(ct) != 2*fs16 {
+		tb.Fatalf("sealed %d bytes, want two frames", len(ct))
+	}
+	return ts.startUpload(tb, ct, fs16, 1)
 }
 
 // testLogger routes the server's logs to tb.Log until the test ends.

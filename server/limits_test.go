@@ -14,7 +14,7 @@ import (
 
 // A source that answers pings but sends nothing times out: pongs do not
 // extend the read deadline, so an open upload cannot hold staging space
-// for ever.
+// for ever, and its connection lets go of it for a resume.
 func TestPongsDoNotKeepASessionOpen(t *testing.T) {
 	ts := newTestServer(t, serverOptions{config: func(c *Config) {
 		c.ReadTimeout = 500 * time.Millisecond
@@ -29,8 +29,10 @@ func TestPongsDoNotKeepASessionOpen(t *testing.T) {
 		}
 		return w.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 	})
-	w.text(newUpload(ts.s.Bundle().Version, protocol.FrameSize, protocol.FrameSize))
-	expect[*protocol.Offset](w)
+	ct := sealFor(t, ts, "resumed after a timeout", protocol.FrameSize, 1)
+	up := ts.newUpload(t, ts.s.Bundle().Version, int64(len(ct)), protocol.FrameSize)
+	w.text(up)
+	w.readOffset(0)
 	// The ping handler runs inside reads, so keep reading: the session
 	// must end with a typed timeout after at least one ping was answered.
 	if e := w.refusal(); e.Code != protocol.CodeTimeout {
@@ -42,6 +44,15 @@ func TestPongsDoNotKeepASessionOpen(t *testing.T) {
 	if n := ts.s.staging.Load(); n != 0 {
 		t.Errorf("staging holds %d bytes after the session ended, want 0", n)
 	}
+	ts.s.activeMu.Lock()
+	held := len(ts.s.active)
+	ts.s.activeMu.Unlock()
+	if held != 0 {
+		t.Errorf("%d uploads held open after their session timed out, want 0", held)
+	}
+	p := &partial{c: w, up: up, ct: ct, frameSize: protocol.FrameSize}
+	p.resumeOn(t, 0)
+	p.finish(t, 0)
 	ts.send(t, "others still get through")
 	ts.intact(t)
 }
@@ -58,7 +69,7 @@ func TestSessionTimeIsCapped(t *testing.T) {
 	for {
 		// Keep the session busy with whole uploads, without ever idling
 		// for the read timeout; writes fail once the server closed.
-		if !write(websocket.TextMessage, protocol.Marshal(newUpload(ts.s.Bundle().Version, int64(len(ct)), protocol.FrameSize))) ||
+		if !write(websocket.TextMessage, protocol.Marshal(ts.newUpload(t, ts.s.Bundle().Version, int64(len(ct)), protocol.FrameSize))) ||
 			!write(websocket.BinaryMessage, protocol.AppendDataFrame(nil, 0, ct)) ||
 			!write(websocket.TextMessage, protocol.Marshal(&protocol.Commit{SHA256: sha256.Sum256(ct)})) {
 			break
@@ -113,8 +124,8 @@ func TestBundleReplacedDuringUpload(t *testing.T) {
 	w := ts.dial(t)
 	ct := seal(t, "sealed to version 1", ts.recipients(t), protocol.FrameSize)
 	w.sendUpload(1, ct, protocol.FrameSize)
-	expect[*protocol.Offset](w)
-	expect[*protocol.Ack](w)
+	w.readOffset(0)
+	w.readAck(protocol.FrameSize)
 	v2 := ts.makeBundle(t, 2, func(b *crypto.Bundle) {
 		b.Revoked = []string{b.Editors[1].Label}
 		b.Editors = b.Editors[:1]

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -78,13 +79,13 @@ func TestLogsIdentifyNoSource(t *testing.T) {
 		func(c *wsConn) { c.text([]byte(`{"type":"hello"}`)) },
 		func(c *wsConn) { c.binary(make([]byte, 20<<10)) },
 		func(c *wsConn) {
-			up := newUpload(1, fs16, fs16)
+			up := ts.newUpload(t, 1, fs16, fs16)
 			secrets = append(secrets, up.UploadID.String())
 			c.text(up)
 			c.frame(ct, 0, fs16)
 			c.text(&protocol.Commit{})
 		},
-		func(c *wsConn) { c.text(newUpload(7, fs16, fs16)) },
+		func(c *wsConn) { c.text(ts.newUpload(t, 7, fs16, fs16)) },
 	} {
 		c := ts.dial(t)
 		secrets = append(secrets, c.c.LocalAddr().String())
@@ -94,12 +95,23 @@ func TestLogsIdentifyNoSource(t *testing.T) {
 	// A commit that is accepted on a raw connection.
 	c := ts.dial(t)
 	secrets = append(secrets, c.c.LocalAddr().String())
-	up := newUpload(1, fs16, fs16)
+	up := ts.newUpload(t, 1, fs16, fs16)
 	secrets = append(secrets, up.UploadID.String())
 	c.text(up)
 	c.frame(ct, 0, fs16)
 	c.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
 	ts.openReceipt(t, c.readUpload(fs16, fs16))
+	// A dropped upload, a resume refused for its wrong secret, and one
+	// accepted.
+	p := ts.startUpload(t, sealFor(t, ts, framesText(2), fs16, 2), fs16, 1)
+	secret := ts.resumeMsg(t, p.up.UploadID).ResumeSecret
+	secrets = append(secrets, p.up.UploadID.String(), p.c.c.LocalAddr().String(),
+		base64.RawURLEncoding.EncodeToString(secret[:]), base64.RawURLEncoding.EncodeToString(p.up.ResumeHash[:]))
+	p.c.drop()
+	ts.resumeRefused(t, p.up.UploadID, [32]byte{})
+	p.resumeOn(t, fs16)
+	secrets = append(secrets, p.c.c.LocalAddr().String())
+	p.finish(t, fs16)
 
 	// Editors: a login, a refused login, list, fetch, unauthorized
 	// requests, a published and a refused bundle.
@@ -119,6 +131,12 @@ func TestLogsIdentifyNoSource(t *testing.T) {
 		t.Fatal(e)
 	}
 	publish(t, ts, ts.makeBundle(t, 1, nil).Signed())
+	// An upload left unfinished expires and is purged.
+	q := ts.startUpload(t, sealFor(t, ts, framesText(2), fs16, 2), fs16, 1)
+	secrets = append(secrets, q.up.UploadID.String(), q.c.c.LocalAddr().String())
+	q.c.drop()
+	ts.clock.advance(ts.s.cfg.UploadExpiry * 2)
+	ts.s.purge(ctx)
 	ts.stop()
 
 	d.mu.Lock()
@@ -150,7 +168,7 @@ func TestLogsIdentifyNoSource(t *testing.T) {
 		rest.Write(b)
 		rest.WriteByte('\n')
 	}
-	for _, want := range []string{"listening", "editor logged in", "bundle published", "shutting down"} {
+	for _, want := range []string{"listening", "editor logged in", "bundle published", "deleted expired uploads", "shutting down"} {
 		if !strings.Contains(strings.Join(seen, "\n"), want) {
 			t.Errorf("no %q record in the log: the test saw less than it should", want)
 		}

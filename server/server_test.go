@@ -66,7 +66,8 @@ type refusalCase struct {
 	name string
 	// server is "" for the shared server (classic keys, two editors, two
 	// uploads per connection), "pq" for one with post-quantum keys,
-	// "staging" for one with two frames of staging space.
+	// "staging" for one with two frames of staging space, "unfinished" for
+	// one that keeps one unfinished upload.
 	server string
 	// run sends the refused input on c and returns the session's typed
 	// error, usually c.refusal().
@@ -76,10 +77,22 @@ type refusalCase struct {
 	offset int64
 }
 
+// lazyMsg is a control message built for the server a case runs on: an
+// upload message needs proofs of work for its seed.
+type lazyMsg func(t *testing.T, ts *testServer) any
+
+// build returns msg, or what it builds if it is a lazyMsg.
+func build(t *testing.T, ts *testServer, msg any) any {
+	if l, ok := msg.(lazyMsg); ok {
+		return l(t, ts)
+	}
+	return msg
+}
+
 // sendText returns a run that sends one control message.
 func sendText(msg any) func(*testing.T, *testServer, *wsConn) *protocol.Error {
 	return func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
-		c.text(msg)
+		c.text(build(t, ts, msg))
 		return c.refusal()
 	}
 }
@@ -97,12 +110,12 @@ func sendBinary(b []byte) func(*testing.T, *testServer, *wsConn) *protocol.Error
 // message, anything else as a control message.
 func withUpload(frames, frameSize int, msgs ...any) func(*testing.T, *testServer, *wsConn) *protocol.Error {
 	return func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
-		c.text(newUpload(ts.s.Bundle().Version, int64(frames*frameSize), frameSize))
+		c.text(ts.newUpload(t, ts.s.Bundle().Version, int64(frames*frameSize), frameSize))
 		for _, m := range msgs {
 			if b, ok := m.([]byte); ok {
 				c.binary(b)
 			} else {
-				c.text(m)
+				c.text(build(t, ts, m))
 			}
 		}
 		return c.refusal()
@@ -135,40 +148,45 @@ func badCRC(offset int64, size int) []byte {
 	return f
 }
 
-// uploadMsg is the first message of a one-frame upload in protocol version
-// v, changed by mutate if set.
-func uploadMsg(v int, mutate func(*protocol.Upload)) *protocol.Upload {
-	up := newUpload(1, fs16, fs16)
-	up.Version = v
-	if mutate != nil {
-		mutate(up)
+// uploadMsg is the first message of a one-frame upload sealed to bundle
+// version 1, with proofs of work, in protocol version v, changed by mutate
+// if set.
+func uploadMsg(v int, mutate func(*protocol.Upload)) lazyMsg {
+	return func(t *testing.T, ts *testServer) any {
+		up := ts.newUpload(t, 1, fs16, fs16)
+		up.Version = v
+		if mutate != nil {
+			mutate(up)
+		}
+		return up
 	}
-	return up
 }
 
 var refusalCases = []refusalCase{
 	{name: "malformed_json", run: sendText([]byte(`{"type":`)), want: protocol.CodeMalformed},
 	{name: "not_json", run: sendText([]byte(`hello`)), want: protocol.CodeMalformed},
-	{name: "long_number", run: sendText([]byte(`{"type":"bundle","version":1` + strings.Repeat("0", 2000) + `}`)), want: protocol.CodeMalformed},
-	{name: "unknown_type", run: sendText([]byte(`{"type":"hello","version":1}`)), want: protocol.CodeMalformed},
+	{name: "long_number", run: sendText([]byte(`{"type":"bundle","version":2` + strings.Repeat("0", 2000) + `}`)), want: protocol.CodeMalformed},
+	{name: "unknown_type", run: sendText([]byte(`{"type":"hello","version":2}`)), want: protocol.CodeMalformed},
 	// Acknowledgements flow from the server only: a client's "ack" (in
 	// order or not) is not a client message and applies nothing.
 	{name: "client_sends_ack", run: withUpload(2, fs16, frameAt(0, fs16), &protocol.Ack{Offset: 2 * fs16}), want: protocol.CodeMalformed},
-	{name: "bundle_request_version_2", run: sendText(&protocol.BundleRequest{Version: 2}), want: protocol.CodeUnsupportedVersion},
-	{name: "upload_version_2", run: sendText(uploadMsg(2, nil)), want: protocol.CodeUnsupportedVersion},
-	{name: "upload_newer_bundle", run: sendText(uploadMsg(1, func(u *protocol.Upload) { u.BundleVersion = 2 })), want: protocol.CodeStaleBundle},
+	{name: "bundle_request_version_1", run: sendText(&protocol.BundleRequest{Version: 1}), want: protocol.CodeUnsupportedVersion},
+	{name: "bundle_request_version_3", run: sendText(&protocol.BundleRequest{Version: protocol.Version + 1}), want: protocol.CodeUnsupportedVersion},
+	{name: "upload_version_1", run: sendText(uploadMsg(1, nil)), want: protocol.CodeUnsupportedVersion},
+	{name: "upload_version_3", run: sendText(uploadMsg(protocol.Version+1, nil)), want: protocol.CodeUnsupportedVersion},
+	{name: "upload_newer_bundle", run: sendText(uploadMsg(protocol.Version, func(u *protocol.Upload) { u.BundleVersion = 2 })), want: protocol.CodeStaleBundle},
 	{name: "upload_over_max_size", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
-		c.text(newUpload(1, ts.s.cfg.MaxUploadSize+fs16, fs16))
+		c.text(ts.newUpload(t, 1, ts.s.cfg.MaxUploadSize+fs16, fs16))
 		return c.refusal()
 	}, want: protocol.CodeTooLarge},
 	{name: "upload_at_max_size_then_binary_over_limit", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
-		c.text(newUpload(1, ts.s.cfg.MaxUploadSize, fs16))
-		expect[*protocol.Offset](c)
+		c.text(ts.newUpload(t, 1, ts.s.cfg.MaxUploadSize, fs16))
+		c.readOffset(0)
 		c.binary(make([]byte, 20<<10))
 		return c.refusal()
 	}, want: protocol.CodeTooLarge},
 	{name: "binary_over_read_limit", run: sendBinary(make([]byte, 20<<10)), want: protocol.CodeTooLarge},
-	{name: "text_over_read_limit", run: sendText([]byte(`{"type":"bundle","version":1}` + strings.Repeat(" ", 20<<10))), want: protocol.CodeTooLarge},
+	{name: "text_over_read_limit", run: sendText([]byte(`{"type":"bundle","version":2}` + strings.Repeat(" ", 20<<10))), want: protocol.CodeTooLarge},
 	{name: "frame_without_upload", run: sendBinary(frameAt(0, fs16)), want: protocol.CodeUnexpected},
 	{name: "frame_shorter_than_header", run: withUpload(1, fs16, make([]byte, protocol.FrameHeaderSize-1)), want: protocol.CodeMalformed},
 	{name: "frame_header_only", run: withUpload(1, fs16, frameAt(0, 0)), want: protocol.CodeBadFrameSize},
@@ -189,7 +207,7 @@ var refusalCases = []refusalCase{
 	{name: "commit_before_any_frame", run: withUpload(1, fs16, &protocol.Commit{}), want: protocol.CodeUnexpected},
 	{name: "commit_before_last_frame", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
 		ct := sealFor(t, ts, twoFrameText, fs16, 2)
-		c.text(newUpload(1, int64(len(ct)), fs16))
+		c.text(ts.newUpload(t, 1, int64(len(ct)), fs16))
 		c.frame(ct, 0, fs16)
 		c.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
 		return c.refusal()
@@ -217,13 +235,13 @@ var refusalCases = []refusalCase{
 		rand.Read(ct)
 		return ct
 	}), want: protocol.CodeBadCiphertext},
-	{name: "second_upload_while_open", run: withUpload(2, fs16, frameAt(0, fs16), uploadMsg(1, nil)), want: protocol.CodeUnexpected},
+	{name: "second_upload_while_open", run: withUpload(2, fs16, frameAt(0, fs16), uploadMsg(protocol.Version, nil)), want: protocol.CodeUnexpected},
 	{name: "too_many_uploads", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
 		ct := sealFor(t, ts, "one of several", fs16, 1)
 		for range ts.s.cfg.MaxUploadsPerConn {
 			c.upload(ts, ct, fs16)
 		}
-		c.text(newUpload(1, int64(len(ct)), fs16))
+		c.text(ts.newUpload(t, 1, int64(len(ct)), fs16))
 		return c.refusal()
 	}, want: protocol.CodeTooManyUploads},
 	{name: "commit_replayed", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
@@ -233,22 +251,46 @@ var refusalCases = []refusalCase{
 		return c.refusal()
 	}, want: protocol.CodeUnexpected},
 	{name: "staging_space_full", server: "staging", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
-		// The holder reserves one frame of the two; an upload of two
-		// frames does not fit.
+		// Staging space is taken as frames arrive. The holder's frame
+		// takes one of the two; of an upload of two frames, the first
+		// fits and the second does not.
+		ts.resyncCounts(t)
 		holder := ts.dial(t)
 		ct := sealFor(t, ts, "holding staging space", fs16, 1)
-		holder.text(newUpload(1, int64(len(ct)), fs16))
-		expect[*protocol.Offset](holder)
-		c.text(newUpload(1, 2*fs16, fs16))
+		holder.text(ts.newUpload(t, 1, int64(len(ct)), fs16))
+		holder.frame(ct, 0, fs16)
+		holder.readOffset(0)
+		holder.readAck(fs16)
+		c.text(ts.newUpload(t, 1, 2*fs16, fs16))
+		c.binary(frameAt(0, fs16))
+		c.binary(frameAt(fs16, fs16))
 		e := c.refusal()
-		// The holder still completes, and its reservation comes back
-		// before its receipt.
+		// The holder still completes, and its frame's space comes back
+		// with its receipt; the refused upload's acknowledged frame
+		// stays staged for a resume.
+		holder.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
+		ts.openReceipt(t, expect[*protocol.ReceiptReply](holder).Receipt)
+		if got := ts.s.staging.Load(); got != fs16 {
+			t.Errorf("staging after the holder's receipt = %d, want %d", got, fs16)
+		}
+		return e
+	}, want: protocol.CodeBusy},
+	{name: "unfinished_uploads_full", server: "unfinished", run: func(t *testing.T, ts *testServer, c *wsConn) *protocol.Error {
+		// The holder's upload is the one unfinished upload the server
+		// keeps; another cannot open until it finishes.
+		ts.resyncCounts(t)
+		holder := ts.dial(t)
+		ct := sealFor(t, ts, "holding the unfinished slot", fs16, 1)
+		holder.text(ts.newUpload(t, 1, int64(len(ct)), fs16))
+		holder.readOffset(0)
+		c.text(ts.newUpload(t, 1, fs16, fs16))
+		e := c.refusal()
 		holder.frame(ct, 0, fs16)
 		holder.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
-		expect[*protocol.Ack](holder)
+		holder.readAck(fs16)
 		ts.openReceipt(t, expect[*protocol.ReceiptReply](holder).Receipt)
-		if got := ts.s.staging.Load(); got != 0 {
-			t.Errorf("staging after the holder's receipt = %d, want 0", got)
+		if got := ts.s.unfinished.Load(); got != 0 {
+			t.Errorf("unfinished uploads after the holder's receipt = %d, want 0", got)
 		}
 		return e
 	}, want: protocol.CodeBusy},
@@ -261,10 +303,17 @@ func TestSourceRefusals(t *testing.T) {
 	servers := map[string]*testServer{
 		"": newTestServer(t, serverOptions{editors: 2, config: func(c *Config) {
 			c.MaxUploadsPerConn = 2
+			// Small enough that the proofs of an upload over it are
+			// quick to compute.
+			c.MaxUploadSize = 1 << 20
 		}}),
 		"pq": newTestServer(t, serverOptions{editors: 2, pq: true}),
 		"staging": newTestServer(t, serverOptions{config: func(c *Config) {
 			c.MaxStagingBytes = 2 * fs16
+			c.MaxUploadSize = 2 * fs16
+		}}),
+		"unfinished": newTestServer(t, serverOptions{config: func(c *Config) {
+			c.MaxUnfinishedUploads = 1
 		}}),
 	}
 	for _, ts := range servers {

@@ -132,15 +132,18 @@ func TestShutdownBetweenCheckAndRead(t *testing.T) {
 }
 
 // TestShutdownMidUpload: a source in the middle of an upload when shutdown
-// begins gets shutting_down, and nothing of the upload is stored.
+// begins gets shutting_down, and nothing of the upload is stored as a tip;
+// its acknowledged frame stays staged for a resume (TestRestartKeepsAcked
+// resumes one).
 func TestShutdownMidUpload(t *testing.T) {
 	ts := newTestServer(t, serverOptions{})
 	c := ts.dial(t)
 	ct := sealFor(t, ts, twoFrameText, fs16, 2)
-	c.text(newUpload(1, int64(len(ct)), fs16))
+	up := ts.newUpload(t, 1, int64(len(ct)), fs16)
+	c.text(up)
 	c.frame(ct, 0, fs16)
-	expect[*protocol.Offset](c)
-	expect[*protocol.Ack](c)
+	c.readOffset(0)
+	c.readAck(fs16)
 	ts.cancel()
 	if e := c.refusal(); !protocol.IsError(e, protocol.CodeShuttingDown) {
 		t.Errorf("mid-upload at shutdown: %v, want code %s", e, protocol.CodeShuttingDown)
@@ -149,7 +152,10 @@ func TestShutdownMidUpload(t *testing.T) {
 	if n, err := ts.store.CountTips(t.Context()); err != nil || n != 0 {
 		t.Errorf("CountTips() = %d, %v; want 0", n, err)
 	}
-	if got := ts.s.staging.Load(); got != 0 {
-		t.Errorf("staging after shutdown = %d, want 0", got)
+	if n, staged := ts.storedCounts(t); n != 1 || staged != fs16 {
+		t.Errorf("after shutdown the store holds %d unfinished uploads of %d bytes, want 1 of %d", n, staged, fs16)
+	}
+	if u, err := ts.store.GetUpload(t.Context(), up.UploadID); err != nil || u.Received != fs16 {
+		t.Errorf("GetUpload() = %+v, %v; want the upload with %d bytes received", u, err, fs16)
 	}
 }

@@ -47,8 +47,12 @@ func (s *Store) OpenUpload(ctx context.Context, u *Upload, epoch int64) error {
 		if err != nil {
 			return fmt.Errorf("storage: open upload: %w", err)
 		}
-		if _, err := tx.Exec(`INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, expires)
-			VALUES (?, ?, ?, ?, ?, ?)`, u.ID[:], u.ResumeHash[:], u.BundleVersion, u.Length, u.FrameSize, u.Expires); err != nil {
+		_, err = tx.Exec(`INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, expires)
+			VALUES (?, ?, ?, ?, ?, ?)`, u.ID[:], u.ResumeHash[:], u.BundleVersion, u.Length, u.FrameSize, u.Expires)
+		if isUniqueViolation(err) || isPrimaryKeyViolation(err) {
+			return ErrDuplicate
+		}
+		if err != nil {
 			return fmt.Errorf("storage: open upload: %w", err)
 		}
 		return nil
@@ -101,7 +105,12 @@ func (s *Store) AppendFrame(ctx context.Context, id [16]byte, offset int64, data
 		}
 		return nil
 	})
-	return received, err
+	if err != nil {
+		// The writer may still run fn after write gave up: never read
+		// what it sets then.
+		return 0, err
+	}
+	return received, nil
 }
 
 // UploadData returns the bytes an upload has received, in order.
@@ -162,7 +171,10 @@ func (s *Store) DeleteExpiredUploads(ctx context.Context, today string) (int64, 
 		n, err = res.RowsAffected()
 		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // ForgetSpentBefore forgets spent upload ids of epochs before epoch: their
@@ -170,14 +182,17 @@ func (s *Store) DeleteExpiredUploads(ctx context.Context, today string) (int64, 
 func (s *Store) ForgetSpentBefore(ctx context.Context, epoch int64) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM spent_uploads WHERE epoch < ?`, epoch)
+		res, err := tx.Exec(`DELETE FROM spent_uploads WHERE epoch < ? AND id NOT IN (SELECT id FROM uploads)`, epoch)
 		if err != nil {
 			return fmt.Errorf("storage: forget spent uploads: %w", err)
 		}
 		n, err = res.RowsAffected()
 		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Staged returns how many unfinished uploads there are and how many bytes

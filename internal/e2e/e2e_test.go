@@ -36,9 +36,10 @@ const passphrase = "e2e passphrase, not secret"
 // random marker through the real programs, then searches every file of the
 // server's data directory and its TMPDIR (while it runs and after it
 // stopped) and all it logged for the markers, raw, hex and base64: the
-// server is trusted for availability only (DESIGN.md §2). It also checks that the server logged
-// no client address, user agent or tip id, and that the source's config
-// and the editor's cache hold no plaintext either.
+// server is trusted for availability only (DESIGN.md §2). It also checks
+// that the server logged no client address, user agent or tip id, and that
+// the source's config dir (config, outbox and codename file, after compose
+// and after send) and the editor's cache hold no plaintext either.
 func TestNoMarkerOnServer(t *testing.T) {
 	dir := t.TempDir()
 	pass := filepath.Join(dir, "pass")
@@ -57,7 +58,7 @@ func TestNoMarkerOnServer(t *testing.T) {
 	bundle := filepath.Join(data, "bundle.txt")
 	run(t, dir, "", 0, "newsdesk", "bundle", "sign", "--newsroom", "newsroom.key", "--passphrase-file", pass,
 		"--log", logKey, "--editor", "alice.key.pub", "--out", bundle)
-	srv := startServer(t, "--data", data, "--bundle", bundle, "--log-level", "debug")
+	srv := startServer(t, append([]string{"--data", data, "--bundle", bundle, "--log-level", "debug"}, cheapPoW...)...)
 
 	textMarker, attMarker := randomMarker(), randomMarker()
 	var needles [][]byte
@@ -69,10 +70,13 @@ func TestNoMarkerOnServer(t *testing.T) {
 	text := "Copper concentrate leaves the Hyesan mine by truck at night. " + textMarker
 
 	run(t, dir, "", 0, "fieldtip", "init", "--config", "src", "--server", srv.URL, "--newsroom", newsroom)
-	out, _ = run(t, dir, "", 0, "fieldtip", "send", "--config", "src", "--text", text, "--attach", "evidence.bin")
-	id := lastLine(out)
+	// Composed first, so the outbox holds the tip before the send.
+	run(t, dir, "", 0, "fieldtip", "compose", "--config", "src", "--codename-file", "src/codename", "--text", text, "--attach", "evidence.bin", "--keep-original")
+	searchTree(t, filepath.Join(dir, "src"), needles)
+	out, _ = run(t, dir, "", 0, "fieldtip", "send", "--config", "src", "--codename-file", "src/codename")
+	id := strings.TrimSuffix(out, "\n")
 	if _, err := crypto.ParseTipID(id); err != nil {
-		t.Fatalf("fieldtip send: last line %q: %v", id, err)
+		t.Fatalf("fieldtip send: stdout %q is not one tip id: %v", out, err)
 	}
 	out, _ = run(t, dir, "", 0, "newsdesk", "pull", "--server", srv.URL, "--key", "alice.key", "--passphrase-file", pass, "--cache", "cache")
 	if out != id+"\n" {
@@ -105,7 +109,8 @@ func TestNoMarkerOnServer(t *testing.T) {
 		}
 	}
 	searchTree(t, srv.TmpDir, needles)
-	// Nor does the source's config or the editor's cache hold plaintext.
+	// Nor does the source's config, outbox or codename file, or the
+	// editor's cache hold plaintext.
 	searchTree(t, filepath.Join(dir, "src"), needles)
 	searchTree(t, filepath.Join(dir, "cache"), needles)
 
@@ -255,7 +260,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) start(t *testing.T) *server {
-	return startServer(t, "--data", f.data, "--bundle", f.bundle)
+	return startServer(t, append([]string{"--data", f.data, "--bundle", f.bundle}, cheapPoW...)...)
 }
 
 // sources makes n source config dirs pinned to the fixture's newsroom and
@@ -483,9 +488,11 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 
 // TestSourceRefusesRogueServer runs the real fieldtip binary against a
 // server that is not fieldtipd (a compromised server, or a proxy in the
-// middle): a bundle with one byte changed is refused before anything is
-// uploaded, and a receipt the bundle's log key did not sign, or that does
-// not match the ciphertext sent, is refused; each exits 1 with one line.
+// middle). A bundle with one byte changed is refused by init, which stores
+// nothing, so compose has nothing to encrypt to and nothing is uploaded. A
+// receipt the bundle's log key did not sign, or that does not match the
+// ciphertext sent, is refused: no tip id is printed and the tip stays in
+// the outbox (exit 3).
 func TestSourceRefusesRogueServer(t *testing.T) {
 	logKey, err := crypto.GenerateSignerKey(crypto.LogKeyHeader, "fieldtip-log")
 	if err != nil {
@@ -518,33 +525,58 @@ func TestSourceRefusesRogueServer(t *testing.T) {
 	if bytes.Equal(tampered, bundle) {
 		t.Fatal("found no byte to change in the bundle")
 	}
+	seed := signedSeed(t, logKey)
+	const pinned = "fieldtip: pinned the newsroom key in src\n"
+	t.Run("tampered bundle", func(t *testing.T) {
+		dir := t.TempDir()
+		r := &rogue{bundle: tampered, seed: seed, receiptKey: logKey}
+		url := r.serve(t)
+		_, errOut := run(t, dir, "", 1, "fieldtip", "init", "--config", "src", "--server", url, "--newsroom", newsroom.Verifier)
+		want := pinned + "fieldtip: init: fetch the bundle: bundle from server refused: bundle: signature does not verify"
+		if !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 2 {
+			t.Errorf("init: stderr = %q, want two lines starting %q", errOut, want)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "src", client.ConfigFile)); err != nil || bytes.Contains(b, []byte("alicf")) {
+			t.Errorf("config after a refused bundle: %v, holds the tampered bundle: %t", err, bytes.Contains(b, []byte("alicf")))
+		}
+		_, errOut = run(t, dir, "", 1, "fieldtip", "send", "--config", "src", "--codename-file", "codename", "--text", "a tip for a rogue server")
+		if want := "fieldtip: send: no bundle stored: run fieldtip init while connected\n"; errOut != want {
+			t.Errorf("send: stderr = %q, want %q", errOut, want)
+		}
+		if got := r.uploads.Load(); got != 0 {
+			t.Errorf("the rogue server saw %d uploads, want 0", got)
+		}
+	})
 	for _, tc := range []struct {
-		name    string
-		rogue   *rogue
-		uploads int64
-		stderr  string
+		name   string
+		rogue  *rogue
+		stderr string
 	}{
-		{"tampered bundle", &rogue{bundle: tampered, receiptKey: logKey}, 0,
-			"fieldtip: send: not sent: bundle from server refused: bundle: signature does not verify"},
-		{"receipt by another log key", &rogue{bundle: bundle, receiptKey: otherLog}, 1,
-			"fieldtip: send: not sent: receipt refused: "},
-		{"receipt for other bytes", &rogue{bundle: bundle, receiptKey: logKey, wrongHash: true}, 1,
-			"fieldtip: send: not sent: receipt refused: it does not match the ciphertext sent"},
+		{"receipt by another log key", &rogue{bundle: bundle, seed: seed, receiptKey: otherLog},
+			"fieldtip: send: receipt refused: "},
+		{"receipt for other bytes", &rogue{bundle: bundle, seed: seed, receiptKey: logKey, wrongHash: true},
+			"fieldtip: send: receipt refused: it does not match the ciphertext sent; 1 tips "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			url := tc.rogue.serve(t)
 			run(t, dir, "", 0, "fieldtip", "init", "--config", "src", "--server", url, "--newsroom", newsroom.Verifier)
-			out, errOut := run(t, dir, "", 1, "fieldtip", "send", "--config", "src", "--text", "a tip for a rogue server")
+			out, errOut := run(t, dir, "", 3, "fieldtip", "send", "--config", "src", "--codename-file", "codename", "--text", "a tip for a rogue server")
 			t.Logf("fieldtip send: %s", errOut)
 			if out != "" {
-				t.Errorf("stdout = %q, want nothing", out)
+				t.Errorf("stdout = %q, want nothing: no tip id without a verified receipt", out)
 			}
-			if !strings.HasPrefix(errOut, tc.stderr) || strings.Count(errOut, "\n") != 1 {
-				t.Errorf("stderr = %q, want one line starting %q", errOut, tc.stderr)
+			if last := lastLine(errOut); !strings.HasPrefix(last, tc.stderr) || !strings.HasSuffix(last, "wait in the outbox: run fieldtip send again later") {
+				t.Errorf("last stderr line = %q, want it to start %q and say the tip waits", last, tc.stderr)
 			}
-			if got := tc.rogue.uploads.Load(); got != tc.uploads {
-				t.Errorf("the rogue server saw %d uploads, want %d", got, tc.uploads)
+			if !strings.Contains(errOut, "fieldtip: sent 0 tips; ") {
+				t.Errorf("stderr does not report 0 tips sent:\n%s", errOut)
+			}
+			if got := tc.rogue.uploads.Load(); got != 1 {
+				t.Errorf("the rogue server saw %d uploads, want 1", got)
+			}
+			if got := tc.rogue.commits.Load(); got < 1 {
+				t.Errorf("the rogue server saw %d commits, want at least 1", got)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,13 +137,22 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // of hanging it.
 const serverStartLimit = 60 * time.Second
 
-// startServer runs fieldtipd with args and --listen 127.0.0.1:0, and
-// returns once the server logged the address it listens on. The process
-// is killed when the test ends, if it still runs.
+// cheapPoW are the fieldtipd flags of a server whose proofs of work cost
+// a few 64 KiB Argon2id tries (fieldtiptest.CheapPoW): real proofs, checked
+// for real, at a price that keeps tests which send many tips fast. The
+// scripts that mirror the README run the defaults, as a reader would.
+var cheapPoW = []string{"--pow-memory", "64", "--pow-time", "1", "--pow-bits", "2"}
+
+// startServer runs fieldtipd with args, and --listen 127.0.0.1:0 unless
+// args has a --listen, and returns once the server logged the address it
+// listens on. The process is killed when the test ends, if it still runs.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{done: make(chan struct{}), TmpDir: t.TempDir()}
-	s.cmd = exec.Command(bin("fieldtipd"), append(args, "--listen", "127.0.0.1:0")...)
+	if !slices.Contains(args, "--listen") {
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
+	s.cmd = exec.Command(bin("fieldtipd"), args...)
 	s.cmd.Env = append(os.Environ(), "TMPDIR="+s.TmpDir)
 	s.cmd.Stdout = &s.stdout
 	pipe, err := s.cmd.StderrPipe()

@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"image/jpeg"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -10,9 +15,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"fieldtip/client"
+	"fieldtip/internal/fieldtiptest"
+
+	"github.com/armon/go-socks5"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -24,6 +34,11 @@ import (
 //	capture NAME FILE [RE]    set $NAME to FILE's last line, or to RE's first group
 //	exitcode N PROG ARGS...   run PROG, which must exit with status N
 //	replace FILE OLD NEW      replace the one occurrence of OLD in FILE
+//	samesize FILE1 FILE2      FILE1 and FILE2 have the same size
+//	phonejpeg FILE W H        write fieldtiptest.PhoneJPEG(W, H) to FILE
+//	scrubbed OUT IN           OUT is IN (a PhoneJPEG) properly scrubbed; prints OUT's size
+//	socks5                    start a SOCKS5 proxy in the test process; $SOCKS is its address
+//	socks5 requests           print the destinations asked of the proxy, one a line
 //
 // FILE may be stdout or stderr, for the last command's.
 func TestScripts(t *testing.T) {
@@ -37,6 +52,7 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("PORT", port)
+			env.Values[socksKey{}] = &socksProxy{}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -44,6 +60,10 @@ func TestScripts(t *testing.T) {
 			"capture":    cmdCapture,
 			"exitcode":   cmdExitCode,
 			"replace":    cmdReplace,
+			"samesize":   cmdSameSize,
+			"phonejpeg":  cmdPhoneJPEG,
+			"scrubbed":   cmdScrubbed,
+			"socks5":     cmdSOCKS5,
 		},
 	})
 }
@@ -141,4 +161,213 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("replace: %q occurs %d times in %s, want once", args[1], n, args[0])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(text, args[1], args[2], 1)), 0o644))
+}
+
+func cmdSameSize(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samesize FILE1 FILE2")
+	}
+	a, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	b, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	if same := a.Size() == b.Size(); same == neg {
+		ts.Fatalf("%s has %d bytes, %s has %d", args[0], a.Size(), args[1], b.Size())
+	}
+}
+
+func cmdPhoneJPEG(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: phonejpeg FILE W H")
+	}
+	w, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	h, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), fieldtiptest.PhoneJPEG(w, h), 0o644))
+}
+
+// cmdScrubbed checks that OUT is what scrubbing must make of IN, a
+// PhoneJPEG (orientation 6): IN does carry the EXIF and comment segments
+// and the markers (so the check can fail), and OUT has no APPn or COM
+// segment and none of the markers, shows IN's picture upright (the
+// corners OrientedCorners(6) gives, so portrait for a landscape IN), and is
+// at most 1600 px on its long side. It prints "W×H px, N bytes" for OUT.
+func cmdScrubbed(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: scrubbed OUT IN")
+	}
+	in, err := os.ReadFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	out, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if err := checkScrubbed(out, in); err != nil {
+		ts.Fatalf("%s from %s: %v", args[0], args[1], err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(out))
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%d×%d px, %d bytes\n", cfg.Width, cfg.Height, len(out))
+}
+
+// phoneMarkers are the strings PhoneJPEG hides in its metadata, and the
+// EXIF segment's own header.
+var phoneMarkers = []string{
+	fieldtiptest.MakerNoteMarker, fieldtiptest.CommentMarker, fieldtiptest.MakeMarker,
+	fieldtiptest.ModelMarker, fieldtiptest.DateTimeMarker, "Exif\x00\x00",
+}
+
+// maxLongSide is the long side, in pixels, that scrubbing scales photos
+// down to (issue 4).
+const maxLongSide = 1600
+
+// cornerTolerance is how far, per channel, a scrubbed corner's mean colour
+// may be from the quadrant's: PhoneJPEG's texture moves it by less than 30
+// and re-encoding by a little more; the quadrants differ by at least 130.
+const cornerTolerance = 45
+
+// checkScrubbed reports what is wrong with out as the scrubbed form of
+// in, a PhoneJPEG with orientation 6.
+func checkScrubbed(out, in []byte) error {
+	inMarkers, err := fieldtiptest.JPEGMarkers(in)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if !bytes.Contains(inMarkers, []byte{0xE1}) || !bytes.Contains(inMarkers, []byte{0xFE}) {
+		return fmt.Errorf("input has segments % X, want APP1 and COM: the check would prove nothing", inMarkers)
+	}
+	for _, m := range phoneMarkers {
+		if !bytes.Contains(in, []byte(m)) {
+			return fmt.Errorf("input lacks %q: the check would prove nothing", m)
+		}
+	}
+	markers, err := fieldtiptest.JPEGMarkers(out)
+	if err != nil {
+		return err
+	}
+	for _, m := range markers {
+		if m >= 0xE0 && m <= 0xEF || m == 0xFE {
+			return fmt.Errorf("segments % X: 0x%02X is a metadata segment (APPn or COM)", markers, m)
+		}
+	}
+	for _, m := range phoneMarkers {
+		if bytes.Contains(out, []byte(m)) {
+			return fmt.Errorf("holds %q", m)
+		}
+	}
+	img, err := jpeg.Decode(bytes.NewReader(out))
+	if err != nil {
+		return err
+	}
+	inCfg, err := jpeg.DecodeConfig(bytes.NewReader(in))
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	b := img.Bounds()
+	if max(b.Dx(), b.Dy()) > maxLongSide {
+		return fmt.Errorf("%d×%d px, longer than %d px", b.Dx(), b.Dy(), maxLongSide)
+	}
+	if (b.Dx() > b.Dy()) == (inCfg.Width > inCfg.Height) {
+		return fmt.Errorf("%d×%d px from %d×%d px with orientation 6: not turned upright", b.Dx(), b.Dy(), inCfg.Width, inCfg.Height)
+	}
+	got, want := fieldtiptest.CornerColors(img), fieldtiptest.OrientedCorners(6)
+	for c := range want {
+		if !fieldtiptest.ColorNear(got[c], want[c], cornerTolerance) {
+			return fmt.Errorf("corners (TL, TR, BL, BR) %v, want %v ±%d: not turned per orientation 6", got, want, cornerTolerance)
+		}
+	}
+	return nil
+}
+
+// socksKey is the key of a script's *socksProxy in its Values.
+type socksKey struct{}
+
+// socksProxy is a real SOCKS5 server (github.com/armon/go-socks5) on
+// loopback, in the test process. It resolves the one name proxiedName, to
+// 127.0.0.1, and no other (the tests look nothing up in DNS), and records
+// each destination it was asked to connect to: a name shows that the
+// client left the lookup to the proxy, as socks5h:// must.
+type socksProxy struct {
+	mu    sync.Mutex
+	addr  string
+	dests []string
+}
+
+// proxiedName is the only host name the test proxy resolves; .invalid
+// (RFC 2606) never resolves anywhere else.
+const proxiedName = "newsroom.invalid"
+
+func (p *socksProxy) Allow(ctx context.Context, req *socks5.Request) (context.Context, bool) {
+	dest := req.DestAddr.Address()
+	if req.DestAddr.FQDN != "" {
+		dest = net.JoinHostPort(req.DestAddr.FQDN, strconv.Itoa(req.DestAddr.Port))
+	}
+	p.mu.Lock()
+	p.dests = append(p.dests, dest)
+	p.mu.Unlock()
+	return ctx, req.Command == socks5.ConnectCommand
+}
+
+func (p *socksProxy) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
+	if name != proxiedName {
+		return ctx, nil, fmt.Errorf("the test proxy resolves only %s, not %q", proxiedName, name)
+	}
+	return ctx, net.IPv4(127, 0, 0, 1), nil
+}
+
+func cmdSOCKS5(ts *testscript.TestScript, neg bool, args []string) {
+	p := ts.Value(socksKey{}).(*socksProxy)
+	switch {
+	case !neg && len(args) == 0:
+		if p.addr != "" {
+			ts.Fatalf("socks5: already running at %s", p.addr)
+		}
+		srv, err := socks5.New(&socks5.Config{Rules: p, Resolver: p, Logger: log.New(io.Discard, "", 0)})
+		ts.Check(err)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		ts.Defer(func() { l.Close() })
+		go srv.Serve(l)
+		p.addr = l.Addr().String()
+		ts.Setenv("SOCKS", p.addr)
+	case !neg && len(args) == 1 && args[0] == "requests":
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, d := range p.dests {
+			fmt.Fprintln(ts.Stdout(), d)
+		}
+	default:
+		ts.Fatalf("usage: socks5 [requests]")
+	}
+}
+
+// TestCheckScrubbed shows that the scrubbed command can fail: it refuses
+// the photo as taken, and a copy re-encoded without its metadata but not
+// turned upright, and passes client.ScrubPhoto's output.
+func TestCheckScrubbed(t *testing.T) {
+	in := fieldtiptest.PhoneJPEG(800, 600)
+	img, err := jpeg.Decode(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bare bytes.Buffer
+	if err := jpeg.Encode(&bare, img, &jpeg.Options{Quality: 70}); err != nil {
+		t.Fatal(err)
+	}
+	scrubbed, err := client.ScrubPhoto(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		out  []byte
+		ok   bool
+	}{
+		{"as taken", in, false},
+		{"bare but not upright", bare.Bytes(), false},
+		{"ScrubPhoto", scrubbed, true},
+	} {
+		if err := checkScrubbed(tc.out, in); (err == nil) != tc.ok {
+			t.Errorf("checkScrubbed(%s) = %v, want ok %t", tc.name, err, tc.ok)
+		}
+	}
 }

@@ -232,7 +232,7 @@ func (st *sendState) pending(ob *Outbox) int {
 // those in force.
 func renewStale(ctx context.Context, ob *Outbox, seed *crypto.PoWSeed, force map[[16]byte]bool) error {
 	for _, it := range ob.Items {
-		if force[it.UploadID] || (it.PoWEpoch != seed.Epoch && it.PoWEpoch != seed.Epoch-1) {
+		if force[it.UploadID] || !seed.Accepts(it.PoWEpoch) {
 			if err := renewItem(ctx, it, seed); err != nil {
 				return err
 			}
@@ -303,7 +303,7 @@ func sendSession(ctx context.Context, dir string, cfg *Config, ob *Outbox, opts 
 			progress = true
 		}
 		for _, it := range ob.Items {
-			if st.forceRenew[it.UploadID] || (it.PoWEpoch != seed.Epoch && it.PoWEpoch != seed.Epoch-1) {
+			if st.forceRenew[it.UploadID] || !seed.Accepts(it.PoWEpoch) {
 				// Proofs of work are computed with the radio off: end
 				// this session, compute, and reconnect.
 				st.renew = seed

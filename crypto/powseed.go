@@ -178,3 +178,7 @@ func (s *PoWSeed) CheckCurrent(now time.Time) error {
 	}
 	return nil
 }
+
+// Accepts reports whether proofs of work of epoch are accepted while s is
+// the server's current seed: s's epoch or the one before (FIELD.md).
+func (s *PoWSeed) Accepts(epoch int64) bool { return epoch == s.Epoch || epoch == s.Epoch-1 }

@@ -315,7 +315,7 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	prev := s.bundle.Load()
 	s.grace.Store(graceFor(prev, b, crypto.Day(s.now()), s.cfg.BundleGrace))
 	s.bundle.Store(b)
-	s.log.Info("bundle published", attrVersion, b.Version, "grace", s.grace.Load() != nil)
+	s.log.Info("bundle published", attrVersion, b.Version, attrGrace, s.grace.Load() != nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -149,8 +149,7 @@ type logHead struct {
 	signed []byte
 }
 
-// editorialLog is a server's log state. It belongs in Server; until it has
-// a field there it hangs off the server through editorialLogs.
+// editorialLog is a server's log state (Server.elogState).
 type editorialLog struct {
 	key      note.Signer
 	verifier note.Verifier
@@ -186,13 +185,7 @@ type editorialLog struct {
 	testOnlyBeforeCommit func(n int)
 }
 
-// editorialLogs maps each *Server to its log (see editorialLog).
-var editorialLogs sync.Map
-
-func (s *Server) elog() *editorialLog {
-	l, _ := editorialLogs.Load(s)
-	return l.(*editorialLog)
-}
+func (s *Server) elog() *editorialLog { return s.elogState }
 
 // logVerifier returns the verifier of a log key. The key's name is the
 // origin line of the checkpoints it signs (torchwood.ParsePolicy expects
@@ -456,7 +449,7 @@ func (s *Server) openLog(ctx context.Context) error {
 		}
 		l.logged = b
 	}
-	editorialLogs.Store(s, l)
+	s.elogState = l
 	if _, err := s.logBundleInForce(ctx); err != nil {
 		return fmt.Errorf("server: log the bundle in force: %w", err)
 	}

@@ -26,7 +26,7 @@ type epochSeed struct {
 	signed []byte
 }
 
-// seedAt returns the seed of the epoch of s.now(), creating and storing it
+// currentSeed returns the seed of the epoch of s.now(), creating and storing it
 // if this is the epoch's first use.
 func (s *Server) currentSeed(ctx context.Context) (*epochSeed, error) {
 	epoch := crypto.EpochAt(s.now(), s.epochSeconds())

@@ -233,6 +233,7 @@ const (
 	attrEditor  = "editor"
 	attrKind    = "kind"
 	attrCount   = "count"
+	attrGrace   = "grace"
 )
 
 // Server serves one store. Create it with New, serve it with Serve or its
@@ -251,6 +252,8 @@ type Server struct {
 	// encrypted to it are accepted (grace.go), or nil.
 	grace atomic.Pointer[graceBundle]
 	seeds seeds
+	// elogState is the editorial log (log.go), set by openLog in New.
+	elogState *editorialLog
 
 	upgrader websocket.Upgrader
 	connSem  chan struct{}

@@ -227,8 +227,9 @@ var errLinkGone = &protocol.Error{Code: protocol.CodeInternal, Message: "link go
 // refuse sends a typed error, then closes the WebSocket cleanly: a close
 // frame with a matching close code, and a short wait for the peer's.
 func (ss *sourceSession) refuse(e *protocol.Error) {
-	// The open upload is abandoned: give its staging space back before the
-	// peer can read the refusal.
+	// Let go of the open upload before the peer can read the refusal, so
+	// that its resume on a new connection need not wait for this one (its
+	// bytes stay on disk).
 	ss.release()
 	if e == errLinkGone {
 		return

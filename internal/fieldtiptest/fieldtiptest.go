@@ -92,7 +92,7 @@ var CheapPoW = crypto.PoWParams{MemoryKiB: 64, Time: 1, Bits: 2}
 // StartServer runs a real server over a SQLite file in a temporary
 // directory, with the bundle bundleFor returns for its log key in force.
 // It stops the server and closes the store when the test ends.
-func StartServer(t *testing.T, bundleFor func(logKey string) []byte, opts ServerOptions) *Server {
+func StartServer(t testing.TB, bundleFor func(logKey string) []byte, opts ServerOptions) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	if opts.LogKey != nil {

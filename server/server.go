@@ -93,6 +93,16 @@ type Config struct {
 	// one revokes, removes or re-keys an editor (default 14 days; a
 	// negative value turns the grace off).
 	BundleGrace time.Duration
+	// ReceiptsPeriodDays is the length of a receipts-tree period in days
+	// (default 1; 7 for a week). See docs/audit.md, "Receipts tree".
+	ReceiptsPeriodDays int
+	// ReceiptsTreeSize is the size every receipts tree is padded to with
+	// dummy leaves, a power of two (default 1,024).
+	ReceiptsTreeSize int64
+	// RejectedRetention, if positive, is how long the ciphertext of a tip
+	// an editor marked rejected or spam is kept before the purge deletes
+	// it (default 0: kept until an editor deletes it).
+	RejectedRetention time.Duration
 	// MaxUploadsPerConn caps uploads on one connection (default 8).
 	MaxUploadsPerConn int
 	// ReadTimeout bounds the wait for each message from a source (default
@@ -415,6 +425,8 @@ func (s *Server) PublicHandler() http.Handler {
 	mux.HandleFunc("GET "+protocol.PathTips, s.serveListTips)
 	mux.HandleFunc("GET "+protocol.PathTips+"/{id}", s.serveTip)
 	s.registerLogRoutes(mux)
+	s.registerReceiptRoutes(mux)
+	s.registerCosignRoutes(mux)
 	return mux
 }
 

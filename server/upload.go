@@ -433,4 +433,5 @@ func (s *Server) purge(ctx context.Context) {
 		s.unfinished.Store(n)
 		s.staging.Store(staged)
 	}
+	s.purgeTips(ctx)
 }

@@ -274,6 +274,15 @@ func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request) {
 // servePublishBundle puts a newer bundle in force. The newsroom's signature
 // is the authority, so anyone may hand one in: it must verify against the
 // pinned newsroom key, have a higher version and name this server's log key.
+//
+// It answers success only once the bundle is in the log (logBundleInForce:
+// committed and pinned), so the bundle the log shows in force is always
+// the server's. The order is: store, put in force, log, answer. If the
+// server stops after the store, the next start loads the stored bundle and
+// openLog logs it before anything else; if it is in force and the log
+// append fails (answered as internal or busy), the next append logs it
+// first (commitLog); a retry is refused as stale_bundle, the version being
+// in force already.
 func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	msg, err := io.ReadAll(http.MaxBytesReader(w, r.Body, crypto.MaxBundleSize))
 	if err != nil {
@@ -295,15 +304,16 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.publishMu.Lock()
 	defer s.publishMu.Unlock()
-	if cur := s.bundle.Load(); b.Version <= cur.Version {
+	// The write must not be abandoned halfway because the publisher hung
+	// up: a bundle stored but not put in force would block every retry
+	// until a restart. (logBundleInForce is bounded by CommitTimeout.)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.CommitTimeout)
+	defer cancel()
+	cur := s.bundle.Load()
+	if b.Version <= cur.Version {
 		writeHTTPError(w, http.StatusConflict, protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d is not above the version in force, %d", b.Version, cur.Version))
 		return
 	}
-	// The write must not be abandoned halfway because the publisher hung
-	// up: a bundle stored but not put in force would block every retry
-	// until a restart.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.CommitTimeout)
-	defer cancel()
 	if err := s.store.PutBundle(ctx, b.Version, b.Signed(), crypto.Day(s.now())); err != nil {
 		// An earlier attempt whose outcome was unknown may have stored it.
 		if stored, lerr := s.store.LatestBundle(ctx); lerr != nil || !bytes.Equal(stored, b.Signed()) {
@@ -312,10 +322,20 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	prev := s.bundle.Load()
-	s.grace.Store(graceFor(prev, b, crypto.Day(s.now()), s.cfg.BundleGrace))
+	s.grace.Store(graceFor(cur, b, crypto.Day(s.now()), s.cfg.BundleGrace))
 	s.bundle.Store(b)
 	s.log.Info("bundle published", attrVersion, b.Version, attrGrace, s.grace.Load() != nil)
+	if _, err := s.logBundleInForce(ctx); err != nil {
+		// In force and stored, not yet logged: it is logged before the
+		// next entry, or at the next start.
+		var pe *protocol.Error
+		if !errors.As(err, &pe) {
+			pe = errLogInternal
+		}
+		s.log.Error("log the published bundle", attrVersion, b.Version, attrErr, err)
+		writeHTTPError(w, statusFor(pe.Code), pe)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

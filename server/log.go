@@ -271,6 +271,8 @@ type logScan struct {
 	head *logHead
 	// lastBundle is the last bundle entry, nil if none.
 	lastBundle []byte
+	// seeds are the proof-of-work seed entries, in log order.
+	seeds [][]byte
 }
 
 func (sc *logScan) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
@@ -334,8 +336,11 @@ func scanLog(ctx context.Context, st *storage.Store, v note.Verifier) (*logScan,
 				}
 			}
 			sc.hashes = append(sc.hashes, hs...)
-			if bytes.HasPrefix(e, []byte(crypto.BundleHeader+"\n")) {
+			switch {
+			case bytes.HasPrefix(e, []byte(crypto.BundleHeader+"\n")):
 				sc.lastBundle = e
+			case bytes.HasPrefix(e, []byte(crypto.PoWSeedHeader+"\n")):
+				sc.seeds = append(sc.seeds, e)
 			}
 		}
 	}
@@ -395,8 +400,12 @@ func checkAgainstPin(dataDir string, sc *logScan, pinned *logHead) error {
 
 // openLog opens the editorial log at start: it checks the database's log
 // against itself and against the pinned checkpoint, pins the database's
-// checkpoint if it is ahead (a crash between commit and pin), and logs the
-// bundle in force if the log does not hold it yet (a new log's entry 0).
+// checkpoint if it is ahead (a crash between commit and pin), logs the
+// bundle in force if the log does not hold it yet (a new log's entry 0, or
+// a bundle published just before a crash) or puts the log's last bundle
+// in force if it is newer than the stored ones (a recovered log), and logs
+// the stored seeds of the current and previous proof-of-work epochs that
+// the log lacks (logStoredSeeds).
 func (s *Server) openLog(ctx context.Context) error {
 	v, err := logVerifier(s.logKey.Verifier)
 	if err != nil {
@@ -448,10 +457,29 @@ func (s *Server) openLog(ctx context.Context) error {
 				Detail: fmt.Sprintf("its last bundle does not verify against the pinned newsroom key: %v", err)}
 		}
 		l.logged = b
+		if cur := s.bundle.Load(); b.Version > cur.Version {
+			// The log holds a newer bundle than the store: a database
+			// restored from an older copy, whose log RecoverLog rebuilt
+			// from a replica. The newsroom signed it and the server once
+			// put it in force: it is in force again.
+			if err := s.store.PutBundle(ctx, b.Version, b.Signed(), crypto.Day(s.now())); err != nil && !errors.Is(err, storage.ErrDuplicate) {
+				return fmt.Errorf("server: store the log's bundle: %w", err)
+			}
+			s.bundle.Store(b)
+			s.log.Warn("the log holds a newer bundle than the store; it is in force", attrVersion, b.Version)
+		}
 	}
+	s.loadLoggedSeeds(sc.seeds)
 	s.elogState = l
+	// A bundle put in force and then not logged (the server stopped
+	// between servePublishBundle's store and its log append, or the
+	// append failed) is logged here, before anything else.
 	if _, err := s.logBundleInForce(ctx); err != nil {
 		return fmt.Errorf("server: log the bundle in force: %w", err)
+	}
+	// Likewise a proof-of-work seed stored and then not logged (seeds.go).
+	if err := s.logStoredSeeds(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	s.log.Info("editorial log opened", attrSize, l.head.Load().tree.N)
 	return nil

@@ -7,10 +7,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"fieldtip/audit"
 	"fieldtip/internal/cli"
 	"fieldtip/server"
 
@@ -25,7 +29,9 @@ type serve struct {
 	cfg         server.Config
 	dev         bool
 	printLogKey bool
+	recoverLog  string
 	logLevel    string
+	fs          *pflag.FlagSet
 }
 
 func (*serve) Name() string { return "serve" }
@@ -38,8 +44,10 @@ func (*serve) Summary() string {
 
 func (c *serve) Flags(fs *pflag.FlagSet) {
 	d := server.DefaultConfig()
+	c.fs = fs
 	fs.BoolVar(&c.dev, "dev", false, "try it out: throwaway keys and a bundle under the data dir, plain HTTP on 127.0.0.1:8080")
 	fs.BoolVar(&c.printLogKey, "print-log-key", false, "create the log key if needed, print its verifier key and exit")
+	fs.StringVar(&c.recoverLog, "recover-log", "", "with the server stopped: rebuild the editorial log of --data from an editor's replica (a directory, or an http(s) URL serving the log), print what was recovered and exit (docs/log.md, \"Recovery\")")
 	fs.StringVar(&c.cfg.DataDir, "data", d.DataDir, "data directory: fieldtip.db and log.key")
 	fs.StringVar(&c.cfg.Listen, "listen", d.Listen, "address of the sources' endpoint (and of everything else without --public-listen)")
 	fs.StringVar(&c.cfg.PublicListen, "public-listen", "", "serve the bundle, health and editors' endpoints on this second address instead")
@@ -61,6 +69,9 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.Uint32Var(&c.cfg.PoWParams.Time, "pow-time", d.PoWParams.Time, "proof of work: Argon2id passes")
 	fs.IntVar(&c.cfg.PoWParams.Bits, "pow-bits", d.PoWParams.Bits, "proof of work: leading zero bits per proof (2^bits expected tries)")
 	fs.DurationVar(&c.cfg.PoWEpoch, "pow-epoch", d.PoWEpoch, "proof-of-work epoch: one signed seed per epoch, at least 24h; changing it renumbers epochs, so proofs computed before are refused as stale")
+	fs.IntVar(&c.cfg.ReceiptsPeriodDays, "receipts-period-days", defaultOr(d.ReceiptsPeriodDays, 1), fmt.Sprintf("days per receipts-tree period (UTC days, 1 to %d; 7: a week): the log gets one receipts root per finished period, and a published tip's blinded handle reveals its period; a change takes effect at the next period", audit.MaxPeriodDays))
+	fs.Int64Var(&c.cfg.ReceiptsTreeSize, "receipts-tree-size", defaultOr(d.ReceiptsTreeSize, audit.DefaultReceiptsTreeSize), fmt.Sprintf("leaves every receipts tree is padded to with dummies, a power of two up to %d (a period with more tips grows to the next power of two), so the count of tips does not show", audit.MaxReceiptsTreeSize))
+	fs.DurationVar(&c.cfg.RejectedRetention, "rejected-retention", d.RejectedRetention, "delete the ciphertext of a tip an editor marked rejected or spam once this long has passed since the day of the mark (for example 720h; the server keeps the day only) and its receipts period is logged; 0: keep it until an editor deletes it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -85,6 +96,9 @@ func (c *serve) Run(ctx context.Context, env *cli.Env, args []string) error {
 			return a
 		},
 	}))
+	if c.recoverLog != "" {
+		return c.runRecoverLog(ctx, env)
+	}
 	if c.printLogKey {
 		k, err := server.LoadOrCreateLogKey(c.cfg.DataDir)
 		if err != nil {
@@ -108,4 +122,61 @@ func (c *serve) Run(ctx context.Context, env *cli.Env, args []string) error {
 			server.PrintDevBanner(env.Stdout, c.cfg.DataDir, "http://"+l.Main.Addr().String(), newsroom)
 		}
 	})
+}
+
+// defaultOr is the flag default of a Config field whose zero value means
+// "the server's default", which is documented as def.
+func defaultOr[T int | int64](v, def T) T {
+	if v != 0 {
+		return v
+	}
+	return def
+}
+
+// recoverFlags are the flags --recover-log takes; every other flag is about
+// serving and makes no sense with it.
+var recoverFlags = map[string]bool{"recover-log": true, "data": true, "log-level": true}
+
+// runRecoverLog is fieldtipd --data DIR --recover-log REPLICA.
+func (c *serve) runRecoverLog(ctx context.Context, env *cli.Env) error {
+	var extra []string
+	c.fs.Visit(func(f *pflag.Flag) {
+		if !recoverFlags[f.Name] {
+			extra = append(extra, "--"+f.Name)
+		}
+	})
+	if len(extra) > 0 {
+		return cli.Usagef("--recover-log takes only --data: it rebuilds the log and exits without serving; drop %s", strings.Join(extra, " "))
+	}
+	// The server package's errors name the operation ("server: recover
+	// log: …", "server: replica: …").
+	replica, err := server.OpenReplica(c.recoverLog)
+	if err != nil {
+		return err
+	}
+	rc, err := server.RecoverLog(ctx, c.cfg.DataDir, replica)
+	if err != nil {
+		return err
+	}
+	printRecovery(env.Stdout, c.cfg.DataDir, c.recoverLog, rc)
+	return nil
+}
+
+// printRecovery says what RecoverLog did.
+func printRecovery(w io.Writer, dataDir, replica string, rc *server.LogRecovery) {
+	pinned := "no pinned checkpoint"
+	if rc.Pinned >= 0 {
+		pinned = fmt.Sprintf("the pinned checkpoint %d", rc.Pinned)
+	}
+	fmt.Fprintf(w, "recovered the log of %s from %s: %d entries (the database held %d, %s)\n", dataDir, replica, rc.Recovered, rc.Database, pinned)
+	fmt.Fprintf(w, "event bodies: %d\n", rc.Bodies)
+	if len(rc.MissingBodies) == 0 {
+		fmt.Fprintln(w, "missing event bodies: none")
+		return
+	}
+	idx := make([]string, len(rc.MissingBodies))
+	for i, x := range rc.MissingBodies {
+		idx[i] = strconv.FormatInt(x, 10)
+	}
+	fmt.Fprintf(w, "missing event bodies: %d, at indexes %s (the log is whole; an editor who has a body can hand it over)\n", len(idx), strings.Join(idx, " "))
 }

@@ -199,6 +199,9 @@ func (c *Config) fill() error {
 	if c.BundleGrace == 0 {
 		c.BundleGrace = d.BundleGrace
 	}
+	if err := fillReceiptsConfig(c); err != nil {
+		return err
+	}
 	if c.PoWParams == (crypto.PoWParams{}) {
 		c.PoWParams = d.PoWParams
 	}

@@ -4,7 +4,7 @@ package protocol
 // "Receipts tree"; AUDIT.md, "Corroboration model"):
 //
 //	GET  /receipts/<index>                          → ReceiptsPeriod (public, no auth)
-//	POST /editor/tips/<tip id>/delete (TipDelete)   → {}  (Authorization: Bearer <token>)
+//	POST /editor/tips/<tip id>/delete (TipDelete)   → TipDeleted  (Authorization: Bearer <token>)
 //	POST /editor/tips/<tip id>/mark   (TipMark)     → {}  (Authorization: Bearer <token>)
 //
 // <index> is the log index of a fieldtip/receipts/v1 entry, a canonical
@@ -20,14 +20,20 @@ package protocol
 //	409 conflict       the event index is beyond the published log (or names a bundle the server lacks)
 //	400 malformed      the entry at that index is not a fieldtip/event/v1 entry
 //	403 unauthorized   the event is not signed by the session's editor
-//	409 conflict       delete only: the tip's receipts period has no published root yet
+//
+// A delete of a tip whose receipts period has no published root yet is
+// answered 202 with TipDeleted{Pending: true}: the server deletes the
+// ciphertext at its first purge after the root is logged (so that every
+// tip it gave a receipt for is a leaf of its period's tree), and lists
+// the tip to editors no more. Otherwise 200 TipDeleted{} once deleted.
 const (
 	// PathReceipts is the prefix of a receipts period's sealed key and
 	// leaves, followed by the log index of its receipts entry.
 	PathReceipts = "/receipts/"
 	// PathTipDeleteSuffix ends PathTips + "/" + <tip id>: delete the tip's
 	// ciphertext after a logged delete event. 404 not_found for an
-	// unknown tip, 409 conflict while its receipts period is not rooted.
+	// unknown tip; 202 (TipDeleted.Pending) while its receipts period is
+	// not rooted.
 	PathTipDeleteSuffix = "/delete"
 	// PathTipMarkSuffix ends PathTips + "/" + <tip id>: record (or clear)
 	// the day editors rejected the tip, after a logged triage event; the
@@ -53,6 +59,13 @@ type ReceiptsPeriod struct {
 // entry's type and signer, not the body it cannot read.
 type TipDelete struct {
 	Event int64 `json:"event"`
+}
+
+// TipDeleted answers a delete: Pending is true when the ciphertext is
+// kept until its receipts period's root is logged (at most a period and a
+// purge interval), false when it is deleted already.
+type TipDeleted struct {
+	Pending bool `json:"pending"`
 }
 
 // TipMark tells the server the outcome of a triage: Rejected is true when

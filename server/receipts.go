@@ -125,8 +125,49 @@ func (s *Server) purgeTips(ctx context.Context) {
 	if err := s.logReceiptsRoots(ctx); err != nil {
 		s.log.Error("log receipts roots", attrErr, err)
 	}
+	s.purgeDeleted(ctx)
 	if s.cfg.RejectedRetention > 0 {
 		s.purgeRejected(ctx)
+	}
+}
+
+// purgeDeleted deletes the tips editors deleted before their period's
+// receipts root was logged, once it is.
+func (s *Server) purgeDeleted(ctx context.Context) {
+	head := s.elog().head.Load()
+	if head == nil {
+		return
+	}
+	n := s.deleteMarked(ctx, func() ([][16]byte, error) {
+		return s.store.PendingDeletions(ctx, head.tree.N, purgeDeleteBatch)
+	})
+	if n > 0 {
+		s.log.Info("deleted tips editors deleted before their receipts root", attrCount, n)
+	}
+}
+
+// deleteMarked deletes, in batches, the tips list returns, until it
+// returns fewer than a batch, and returns how many it deleted.
+func (s *Server) deleteMarked(ctx context.Context, list func() ([][16]byte, error)) int64 {
+	var total int64
+	for {
+		ids, err := list()
+		if err != nil {
+			s.log.Error("list tips to delete", attrErr, err)
+			return total
+		}
+		if len(ids) == 0 {
+			return total
+		}
+		n, err := s.store.DeleteTips(ctx, ids)
+		total += n
+		if err != nil {
+			s.log.Error("delete tips", attrCount, n, attrErr, err)
+			return total
+		}
+		if len(ids) < purgeDeleteBatch {
+			return total
+		}
 	}
 }
 
@@ -357,26 +398,9 @@ func (s *Server) purgeRejected(ctx context.Context) {
 	// A tip marked on day D has been marked longer than the retention R
 	// once D < the day of now − R.
 	before := crypto.Day(s.now().Add(-s.cfg.RejectedRetention))
-	var total int64
-	for {
-		ids, err := s.store.RejectedTipsBefore(ctx, before, head.tree.N, purgeDeleteBatch)
-		if err != nil {
-			s.log.Error("list rejected tips past the retention", attrErr, err)
-			break
-		}
-		if len(ids) == 0 {
-			break
-		}
-		n, err := s.store.DeleteTips(ctx, ids)
-		total += n
-		if err != nil {
-			s.log.Error("delete rejected tips past the retention", attrCount, n, attrErr, err)
-			break
-		}
-		if len(ids) < purgeDeleteBatch {
-			break
-		}
-	}
+	total := s.deleteMarked(ctx, func() ([][16]byte, error) {
+		return s.store.RejectedTipsBefore(ctx, before, head.tree.N, purgeDeleteBatch)
+	})
 	if total > 0 {
 		s.log.Info("deleted rejected tips past the retention", attrCount, total)
 	}

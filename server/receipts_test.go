@@ -357,15 +357,22 @@ func dbFilesHold(t *testing.T, dir string, secret []byte) []string {
 	return where
 }
 
-// TestTipDelete refuses every faulty deletion, leaving every tip intact,
-// then deletes a tip once its period is rooted: its bytes are gone from
-// the database and its WAL.
+// TestTipDelete refuses every faulty deletion, leaving every tip intact;
+// a deletion before the tip's period is rooted waits (202) and the purge
+// after the root completes it; a deletion after the root is immediate. In
+// both cases the bytes are gone from the database and its WAL, and the
+// tip stays a leaf of its period's tree.
 func TestTipDelete(t *testing.T) {
 	r := newReceiptsRun(t, func(c *Config) { c.ReceiptsTreeSize = 8 })
 	ctx := context.Background()
 	victim := r.send(t, "to be deleted").Receipt
 	other := r.send(t, "to be kept").Receipt
+	early := r.send(t, "deleted before its root").Receipt
 	ct, err := r.store.TipCiphertext(ctx, victim.TipID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlyCT, err := r.store.TipCiphertext(ctx, early.TipID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +405,6 @@ func TestTipDelete(t *testing.T) {
 		{"not_an_event", token0, id, protocol.TipDelete{Event: 0}, 400, protocol.CodeMalformed},
 		{"another_editors_event", token0, id, protocol.TipDelete{Event: theirs}, 403, protocol.CodeUnauthorized},
 		{"beyond_the_log", token0, id, protocol.TipDelete{Event: tree.N}, 409, protocol.CodeConflict},
-		{"period_not_rooted", token0, id, protocol.TipDelete{Event: mine}, 409, protocol.CodeConflict},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
@@ -413,10 +419,28 @@ func TestTipDelete(t *testing.T) {
 		})
 	}
 
+	// Before the period's root: accepted, pending. The tip is no longer
+	// listed or served, but its bytes stay until the root is logged.
+	status, b := r.tipAction(t, token0, early.TipIDString(), protocol.PathTipDeleteSuffix, protocol.TipDelete{Event: mine})
+	if status != http.StatusAccepted || string(b) != `{"pending":true}`+"\n" {
+		t.Fatalf("delete before the root: %d %q, want 202 {\"pending\":true}", status, b)
+	}
+	if _, err := r.store.TipCiphertext(ctx, early.TipID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("TipCiphertext(pending deletion) = %v, want ErrNotFound", err)
+	}
+	if len(dbFilesHold(t, r.dir, earlyCT)) == 0 {
+		t.Error("a deletion pending its root removed the bytes before the root")
+	}
+	r.forget(early.TipID)
+	r.intact(t)
+
 	r.nextDays(1)
+	if where := dbFilesHold(t, r.dir, earlyCT); len(where) > 0 {
+		t.Errorf("after the root and a purge, the pending deletion's bytes are still in %v", where)
+	}
 	token0 = r.lr.login(t, r.editors[0]) // the sessions expired
 	del := r.event(t, r.editors[0], token0)
-	status, b := r.tipAction(t, token0, id, protocol.PathTipDeleteSuffix, protocol.TipDelete{Event: del})
+	status, b = r.tipAction(t, token0, id, protocol.PathTipDeleteSuffix, protocol.TipDelete{Event: del})
 	if status != http.StatusOK || string(b) != "{}\n" {
 		t.Fatalf("delete: %d %q, want 200 {}", status, b)
 	}
@@ -434,7 +458,7 @@ func TestTipDelete(t *testing.T) {
 	// The deleted tip stays a leaf of its period's tree.
 	roots := r.roots(t)
 	k, rtree := r.period(t, roots[0], r.editors[1])
-	if err := audit.CheckReceipts(k, roots[0].root, rtree, [][32]byte{victim.SHA256, other.SHA256}); err != nil {
+	if err := audit.CheckReceipts(k, roots[0].root, rtree, [][32]byte{victim.SHA256, other.SHA256, early.SHA256}); err != nil {
 		t.Errorf("CheckReceipts() after the delete = %v", err)
 	}
 	r.noTipIDsLogged(t, victim.TipID, other.TipID)

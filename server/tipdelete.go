@@ -38,7 +38,6 @@ var (
 	errTipMalformed    = protocol.Errorf(protocol.CodeMalformed, "tip request malformed")
 	errTipTooLarge     = protocol.Errorf(protocol.CodeTooLarge, "tip request larger than %d bytes", protocol.MaxTipActionRequest)
 	errTipNotFound     = protocol.Errorf(protocol.CodeNotFound, "no such tip")
-	errTipNotRooted    = protocol.Errorf(protocol.CodeConflict, "the tip's receipts period has no published root yet; try again after it is logged")
 	errTipEventBeyond  = protocol.Errorf(protocol.CodeConflict, "no entry at that index in the published log")
 	errTipNotAnEvent   = protocol.Errorf(protocol.CodeMalformed, "the entry at that index is not an editorial event")
 	errTipEventNotMine = protocol.Errorf(protocol.CodeUnauthorized, "the event at that index is not signed by the editor logged in")
@@ -237,9 +236,11 @@ func eventBundleVersion(entry []byte) (int64, bool) {
 }
 
 // serveTipDelete deletes a tip's ciphertext after its delete event
-// (protocol.TipDelete): 404 for an unknown tip, 409 while its period has
-// no published receipts root. It answers 200 {} once the row is deleted
-// with secure_delete and the WAL checkpointed and truncated.
+// (protocol.TipDelete): 404 for an unknown tip. It answers 200 once the
+// row is deleted with secure_delete and the WAL checkpointed and
+// truncated. While the tip's period has no published receipts root it
+// answers 202 Pending instead, and the purge deletes the tip once the root
+// is logged: every tip the server gave a receipt for is a leaf.
 func (s *Server) serveTipDelete(w http.ResponseWriter, r *http.Request) {
 	editor, a := s.readTipAction(w, r, false)
 	if a == nil {
@@ -261,7 +262,16 @@ func (s *Server) serveTipDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if head := s.elog().head.Load(); tp.LogIndex < 0 || head == nil || tp.LogIndex >= head.tree.N {
-		writeHTTPError(w, http.StatusConflict, errTipNotRooted)
+		if err := s.store.MarkTipDeleted(context.WithoutCancel(ctx), a.tip, crypto.Day(s.now())); err != nil {
+			s.log.Error("mark a tip deleted", attrErr, err)
+			writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+			return
+		}
+		s.log.Info("tip deletion waits for its receipts root", attrEditor, editor, attrCount, 1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"pending":true}` + "\n"))
 		return
 	}
 	// The deletion must not be abandoned halfway because the editor hung

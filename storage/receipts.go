@@ -292,7 +292,8 @@ func (s *Store) MarkTip(ctx context.Context, id [16]byte, day string) error {
 			return fmt.Errorf("storage: mark tip: %w", err)
 		}
 		if day == "" {
-			_, err = tx.Exec(`DELETE FROM tip_marks WHERE seq = ?`, seq)
+			// A deletion pending its period's root stays pending.
+			_, err = tx.Exec(`DELETE FROM tip_marks WHERE seq = ? AND delete_pending = 0`, seq)
 		} else {
 			_, err = tx.Exec(`INSERT INTO tip_marks (seq, rejected_day) VALUES (?, ?) ON CONFLICT (seq) DO NOTHING`, seq, day)
 		}
@@ -303,14 +304,52 @@ func (s *Store) MarkTip(ctx context.Context, id [16]byte, day string) error {
 	})
 }
 
+// MarkTipDeleted records that an editor deleted the tip on day while its
+// receipts period had no root: PendingDeletions lists it once the root is
+// logged, and ListTips no longer does. ErrNotFound for a tip not stored.
+func (s *Store) MarkTipDeleted(ctx context.Context, id [16]byte, day string) error {
+	if err := checkDay("delete day", day); err != nil {
+		return fmt.Errorf("storage: mark tip deleted: %w", err)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRow(`SELECT seq FROM tips WHERE id = ?`, id[:]).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("storage: mark tip deleted: %w", err)
+		}
+		if _, err := tx.Exec(`INSERT INTO tip_marks (seq, rejected_day, delete_pending) VALUES (?, ?, 1)
+			ON CONFLICT (seq) DO UPDATE SET delete_pending = 1`, seq, day); err != nil {
+			return fmt.Errorf("storage: mark tip deleted: %w", err)
+		}
+		return nil
+	})
+}
+
+// PendingDeletions returns up to limit tips deleted by an editor before
+// their period's root whose root entry is now at an index below
+// rootedBelow (the published log's size).
+func (s *Store) PendingDeletions(ctx context.Context, rootedBelow int64, limit int) ([][16]byte, error) {
+	return s.markedTips(ctx, `SELECT t.id FROM tip_marks m JOIN tips t ON t.seq = m.seq
+		JOIN receipts_periods p ON p.first_day <= t.day AND t.day <= p.last_day
+		WHERE m.delete_pending = 1 AND p.log_index IS NOT NULL AND p.log_index < ?
+		ORDER BY m.seq LIMIT ?`, rootedBelow, limit)
+}
+
 // RejectedTipsBefore returns up to limit tips marked rejected on a day
 // before day whose period's root entry is at an index below rootedBelow
 // (the published log's size): those the retention purge may delete.
 func (s *Store) RejectedTipsBefore(ctx context.Context, day string, rootedBelow int64, limit int) ([][16]byte, error) {
-	rows, err := s.readDB.QueryContext(ctx, `SELECT t.id FROM tip_marks m JOIN tips t ON t.seq = m.seq
+	return s.markedTips(ctx, `SELECT t.id FROM tip_marks m JOIN tips t ON t.seq = m.seq
 		JOIN receipts_periods p ON p.first_day <= t.day AND t.day <= p.last_day
 		WHERE m.rejected_day < ? AND p.log_index IS NOT NULL AND p.log_index < ?
 		ORDER BY m.seq LIMIT ?`, day, rootedBelow, limit)
+}
+
+func (s *Store) markedTips(ctx context.Context, query string, args ...any) ([][16]byte, error) {
+	rows, err := s.readDB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: rejected tips: %w", err)
 	}

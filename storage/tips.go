@@ -50,10 +50,12 @@ func putTip(tx *sql.Tx, t *Tip) error {
 	return err
 }
 
-// ListTips returns up to limit tips with Seq greater than after, in order.
+// ListTips returns up to limit tips with Seq greater than after, in order,
+// leaving out tips whose deletion waits for their receipts root.
 func (s *Store) ListTips(ctx context.Context, after int64, limit int) ([]TipMeta, error) {
 	rows, err := s.readDB.QueryContext(ctx, `SELECT seq, id, day, bundle_version, sha256, length, receipt
-		FROM tips WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+		FROM tips WHERE seq > ? AND seq NOT IN (SELECT seq FROM tip_marks WHERE delete_pending = 1)
+		ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list tips: %w", err)
 	}
@@ -75,10 +77,12 @@ func (s *Store) ListTips(ctx context.Context, after int64, limit int) ([]TipMeta
 	return out, nil
 }
 
-// TipCiphertext returns a tip's ciphertext, or ErrNotFound.
+// TipCiphertext returns a tip's ciphertext, or ErrNotFound (also for a tip
+// whose deletion waits for its receipts root).
 func (s *Store) TipCiphertext(ctx context.Context, id [16]byte) ([]byte, error) {
 	var ct []byte
-	err := s.readDB.QueryRowContext(ctx, `SELECT ciphertext FROM tips WHERE id = ?`, id[:]).Scan(&ct)
+	err := s.readDB.QueryRowContext(ctx, `SELECT ciphertext FROM tips WHERE id = ?
+		AND seq NOT IN (SELECT seq FROM tip_marks WHERE delete_pending = 1)`, id[:]).Scan(&ct)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -24,11 +24,14 @@ CREATE TABLE receipts_periods (
 ) STRICT;
 
 -- The day an editor's triage first marked a tip rejected or spam; the
--- retention purge counts from it. A table of its own rather than a column
+-- retention purge counts from it. delete_pending is set when an editor
+-- deleted the tip before its period's receipts root was logged: the purge
+-- deletes it once the root is. A table of its own rather than a column
 -- of tips, so the rows of tips stay as they were; deleted with its tip.
 CREATE TABLE tip_marks (
-	seq          INTEGER PRIMARY KEY REFERENCES tips (seq) ON DELETE CASCADE,
-	rejected_day TEXT    NOT NULL CHECK (length(rejected_day) = 10)
+	seq            INTEGER PRIMARY KEY REFERENCES tips (seq) ON DELETE CASCADE,
+	rejected_day   TEXT    NOT NULL CHECK (length(rejected_day) = 10),
+	delete_pending INTEGER NOT NULL DEFAULT 0 CHECK (delete_pending IN (0, 1))
 ) STRICT;
 
 CREATE INDEX tip_marks_by_day ON tip_marks (rejected_day);

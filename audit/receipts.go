@@ -291,9 +291,12 @@ func CheckReceipts(k PeriodKey, root *ReceiptsRoot, t *ReceiptsTree, pulled [][3
 	if t.Size() != root.Size || t.Root() != root.Root {
 		return fmt.Errorf("receipts tree: %w of %s to %s", ErrRootMismatch, root.Period.First, root.Period.Last)
 	}
-	want := make(map[Leaf]int, len(pulled))
+	// Two tips with the same ciphertext (a source that sent one twice)
+	// are one leaf: every pulled index of a leaf counts as found.
+	want := make(map[Leaf][]int, len(pulled))
 	for i, h := range pulled {
-		want[TipLeaf(k, h)] = i
+		l := TipLeaf(k, h)
+		want[l] = append(want[l], i)
 	}
 	dummies := make(map[Leaf]bool, t.Size())
 	for i := range uint64(t.Size()) {
@@ -302,8 +305,10 @@ func CheckReceipts(k PeriodKey, root *ReceiptsRoot, t *ReceiptsTree, pulled [][3
 	found := make([]bool, len(pulled))
 	e := &ReceiptsMismatchError{Period: root.Period}
 	for i, l := range t.leaves {
-		if j, ok := want[l]; ok {
-			found[j] = true
+		if js, ok := want[l]; ok {
+			for _, j := range js {
+				found[j] = true
+			}
 		} else if !dummies[l] {
 			e.Foreign = append(e.Foreign, int64(i))
 		}

@@ -173,6 +173,10 @@ func TestCheckReceipts(t *testing.T) {
 	if err := CheckReceipts(k, signedRoot(t, p, honest, nil), honest, rev); err != nil {
 		t.Fatalf("CheckReceipts, tips in another order: %v", err)
 	}
+	// Two pulled tips with the same ciphertext are one leaf, and both found.
+	if err := CheckReceipts(k, signedRoot(t, p, honest, nil), honest, append(rev, tips[4])); err != nil {
+		t.Fatalf("CheckReceipts, a ciphertext pulled twice: %v", err)
+	}
 
 	err = CheckReceipts(k, signedRoot(t, p, cheat, nil), cheat, tips)
 	var me *ReceiptsMismatchError

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,6 +74,10 @@ type EventBody struct {
 	// most MaxTextSize bytes of UTF-8, no control characters but newline
 	// and tab.
 	Text string
+	// Ciphertext is, in a delete, SHA-256 of the deleted tip's
+	// ciphertext: editors who never pulled the tip can still account for
+	// its receipts leaf (docs/audit.md, "Receipts tree").
+	Ciphertext [32]byte
 	// To is the label of the editor a handover is for.
 	To string
 	// Bodies are a handover's re-encrypted bodies, by strictly increasing
@@ -315,7 +320,8 @@ type notePart struct {
 }
 
 type deletePart struct {
-	Tip string `json:"tip"`
+	Tip        string `json:"tip"`
+	Ciphertext string `json:"ciphertext"`
 }
 
 type handoverPart struct {
@@ -339,6 +345,8 @@ func (b *EventBody) check() error {
 		return fmt.Errorf("event body: %w: a %s names a tip", crypto.ErrMalformed, b.Kind)
 	case b.Kind != KindTriage && (b.Status != "" || len(b.Tags) > 0):
 		return fmt.Errorf("event body: %w: a %s has a status or tags", crypto.ErrMalformed, b.Kind)
+	case (b.Kind == KindDelete) != (b.Ciphertext != [32]byte{}):
+		return fmt.Errorf("event body: %w: the tip's ciphertext hash goes with a delete, and only with one", crypto.ErrMalformed)
 	case (b.Kind == KindDelete || b.Kind == KindHandover) && b.Text != "":
 		return fmt.Errorf("event body: %w: a %s has a text", crypto.ErrMalformed, b.Kind)
 	case b.Kind != KindHandover && (b.To != "" || len(b.Bodies) > 0):
@@ -417,7 +425,7 @@ func (b *EventBody) marshalParts() (public, private []byte, err error) {
 	case KindNote:
 		priv = notePart{Tip: tip, Text: body.Text}
 	case KindDelete:
-		priv = deletePart{Tip: tip}
+		priv = deletePart{Tip: tip, Ciphertext: hex.EncodeToString(body.Ciphertext[:])}
 	case KindHandover:
 		hp := handoverPart{To: body.To, Bodies: []handoverBody{}}
 		for _, h := range body.Bodies {
@@ -569,6 +577,13 @@ func parseParts(parts *Parts) (*EventBody, error) {
 		var p deletePart
 		if err = decodeJSON("private", parts.Private, &p); err == nil {
 			err = tip(p.Tip)
+		}
+		if err == nil {
+			h, herr := hex.DecodeString(p.Ciphertext)
+			if herr != nil || len(h) != 32 || hex.EncodeToString(h) != p.Ciphertext {
+				return nil, fmt.Errorf("event body: %w: a delete's ciphertext is not 64 lowercase hex digits", crypto.ErrMalformed)
+			}
+			b.Ciphertext = [32]byte(h)
 		}
 	case KindHandover:
 		var p handoverPart

@@ -47,11 +47,11 @@ func TestReplayTwoEditors(t *testing.T) {
 	l.addEvent(bob, &EventBody{Kind: KindNote, Tip: tipID(1), Text: "Trucks seen by a second source."})
 	l.addEvent(bob, &EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusUseful, Tags: []string{"copper"}})
 	l.addEvent(testAlice, &EventBody{Kind: KindTriage, Tip: tipID(2), Status: StatusNew})
-	refusedDelete := l.addEvent(bob, &EventBody{Kind: KindDelete, Tip: tipID(2)}) // status new: refused
+	refusedDelete := l.addEvent(bob, &EventBody{Kind: KindDelete, Tip: tipID(2), Ciphertext: [32]byte{2}}) // status new: refused
 	l.addEvent(bob, &EventBody{Kind: KindTriage, Tip: tipID(2), Status: StatusSpam, Text: "Advert."})
-	l.addEvent(testAlice, &EventBody{Kind: KindDelete, Tip: tipID(2)})
+	l.addEvent(testAlice, &EventBody{Kind: KindDelete, Tip: tipID(2), Ciphertext: [32]byte{2}})
 	refusedNote := l.addEvent(bob, &EventBody{Kind: KindNote, Tip: tipID(2), Text: "Too late."})
-	refusedTwice := l.addEvent(bob, &EventBody{Kind: KindDelete, Tip: tipID(2)})
+	refusedTwice := l.addEvent(bob, &EventBody{Kind: KindDelete, Tip: tipID(2), Ciphertext: [32]byte{2}})
 	handover := l.addEvent(testAlice, &EventBody{Kind: KindHandover, To: "carol", Bodies: []HandedOver{{Index: 1, Ciphertext: []byte{1}}, {Index: 2, Ciphertext: []byte{2}}}})
 
 	sa, sb := replay(t, l, testAlice.Identity, -1), replay(t, l, bob.Identity, -1)

@@ -42,7 +42,7 @@ func buildLog(t testing.TB) (*testLog, map[string]*crypto.EditorKey) {
 	l.append(signPoWSeed(t, "2920", testLogKey.Signer))
 	l.addEvent(bob, &EventBody{Kind: KindTriage, Tip: tipID(2), Status: StatusSpam})
 	l.addBundle(2, []*crypto.EditorKey{testAlice, carol}, "bob")
-	l.addEvent(carol, &EventBody{Kind: KindDelete, Tip: tipID(2)})
+	l.addEvent(carol, &EventBody{Kind: KindDelete, Tip: tipID(2), Ciphertext: [32]byte{2}})
 	l.append(signReceipts(t, Period{"2026-03-14", "2026-03-20"}, testLogKey.Signer))
 	l.addEvent(testAlice, &EventBody{Kind: KindNote, Tip: tipID(1), Text: "Confirmed."})
 	return l, map[string]*crypto.EditorKey{"alice": testAlice, "bob": bob, "carol": carol}

@@ -1,0 +1,387 @@
+package newsdesk
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"fieldtip/audit"
+	"fieldtip/crypto"
+	"fieldtip/internal/atomicfile"
+	"fieldtip/protocol"
+
+	"filippo.io/torchwood"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The replica is an editor's (or an auditor's) verified copy of the log,
+// laid out as the log's own read endpoints are (docs/log.md), so that
+// `fieldtipd --recover-log DIR` can rebuild a server from it:
+//
+//	DIR/checkpoint                  the last signed checkpoint verified
+//	DIR/tile/entries/<N>[.p/<W>]    the entries up to it, as entry bundles
+//	DIR/event-body/<index>          each event's body (its SHA-256 checked)
+//	DIR/receipts/<index>            each receipts root's sealed key and leaves
+//
+// Everything in it is public or ciphertext.
+const (
+	replicaCheckpoint = "checkpoint"
+	replicaBodies     = "event-body"
+	replicaReceipts   = "receipts"
+)
+
+// Limits on what a sync reads from the server.
+const (
+	maxCheckpoint = 4096
+	// maxEventBody is the largest event body (docs/audit.md).
+	maxEventBody = 16<<20 + 256<<10
+	// maxReceiptsAnswer bounds GET /receipts/<index>: 2^20 leaves of 32
+	// bytes in base64, and a sealed key.
+	maxReceiptsAnswer = 48<<20 + 256<<10
+)
+
+// ErrLogRollback is a checkpoint smaller than one the replica verified
+// before: the server went back in time.
+var ErrLogRollback = errors.New("the server's log is smaller than one it signed before")
+
+// ForkError is a server that signed two checkpoints no single append-only
+// log can have: a second root for a size, or a tree that does not extend
+// the one verified before. Stored and Served are both signed by the log
+// key, and together prove it.
+type ForkError struct {
+	Reason         string
+	Stored, Served []byte
+}
+
+func (e *ForkError) Error() string {
+	return fmt.Sprintf("the log forked: %s; keep both signed checkpoints below as evidence and tell the newsroom\n"+
+		"--- checkpoint verified before\n%s--- checkpoint served now\n%s---", e.Reason, e.Stored, e.Served)
+}
+
+// SyncOptions tune SyncLog and AuditVerify.
+type SyncOptions struct {
+	// Newsroom, if set, is the newsroom verifier key to pin; otherwise the
+	// key the first bundle names is pinned (trust on first use).
+	Newsroom string
+	// NoCosign skips sending the editor's cosignature.
+	NoCosign bool
+}
+
+// LogView is the editor's verified copy of the log after a sync.
+type LogView struct {
+	// Tree is the verified size and root hash.
+	Tree tlog.Tree
+	// Signed is the log-signed checkpoint of Tree, as served.
+	Signed []byte
+	// Bundle is the bundle in force at index Tree.N.
+	Bundle *crypto.Bundle
+	// Entries are the entries 0 to Tree.N−1, audited by audit.Verifier.
+	Entries [][]byte
+	// Replica is the replica directory.
+	Replica string
+
+	verifier *audit.Verifier
+	newsroom string
+}
+
+// Body returns the stored age file of the event at index, fetched and
+// checked against the event's SHA-256 at sync; an error wrapping
+// fs.ErrNotExist if there is none.
+func (v *LogView) Body(index int64) ([]byte, error) {
+	return os.ReadFile(filepath.Join(v.Replica, replicaBodies, strconv.FormatInt(index, 10)))
+}
+
+// BundleAt returns the bundle in force at index (the last bundle entry
+// before it).
+func (v *LogView) BundleAt(index int64) *crypto.Bundle { return v.verifier.BundleAt(index) }
+
+// SyncLog brings the cache's replica (DIR/log) up to the server's log and
+// returns the verified view. It fetches the server's bundle (verified
+// against the pinned newsroom key), reads the server's checkpoint and
+// verifies it with the log key the bundle names, checks it against the
+// checkpoint the replica verified before with a consistency proof (a fork
+// is a *ForkError, and nothing is stored), fetches the new entries through
+// the tiles (each checked against the checkpoint), audits every entry with
+// audit.Verifier, and fetches and checks each new event's body. Only then
+// does it store the new checkpoint. With key, it then checks the receipts
+// trees against the tips in the cache (receiptscheck.go) and sends the
+// editor's cosignature of the checkpoint (unless opts.NoCosign).
+func (c *Cache) SyncLog(ctx context.Context, server string, key *crypto.EditorKey, opts SyncOptions) (*LogView, error) {
+	b, err := c.refreshBundle(ctx, server, opts.Newsroom)
+	if err != nil {
+		return nil, err
+	}
+	v, err := syncReplica(ctx, server, filepath.Join(c.Dir, "log"), b.Newsroom, b.Log)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return v, nil
+	}
+	if err := c.checkReceipts(ctx, server, v, key); err != nil {
+		return nil, err
+	}
+	if !opts.NoCosign {
+		if err := cosign(ctx, server, v, key); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// syncReplica is SyncLog's work on a replica directory: fetch, verify,
+// store. logKey verifies checkpoints; newsroom, bundles.
+func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*LogView, error) {
+	u, err := protocol.ParseServerURL(server)
+	if err != nil {
+		return nil, err
+	}
+	logV, err := note.NewVerifier(logKey)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	policy := torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(logV.Name()), torchwood.SingleVerifierPolicy(logV))
+	if err := os.MkdirAll(filepath.Join(dir, replicaBodies), 0o700); err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: requestTimeout}
+	signed, err := get(ctx, hc, u.Origin+protocol.PathCheckpoint, maxCheckpoint)
+	if err != nil {
+		return nil, fmt.Errorf("log: fetch checkpoint: %w", err)
+	}
+	cp, _, err := torchwood.VerifyCheckpoint(signed, policy)
+	if err != nil {
+		return nil, fmt.Errorf("log: the server's checkpoint does not verify with the log key %s: %w", logV.Name(), err)
+	}
+	tf, err := torchwood.NewTileFetcher(u.Origin+"/", torchwood.WithHTTPClient(hc), torchwood.WithUserAgent("newsdesk"))
+	if err != nil {
+		return nil, err
+	}
+	var old tlog.Tree
+	stored, err := os.ReadFile(filepath.Join(dir, replicaCheckpoint))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		oc, _, err := torchwood.VerifyCheckpoint(stored, policy)
+		if err != nil {
+			return nil, fmt.Errorf("log: the replica's checkpoint %s does not verify: %w", filepath.Join(dir, replicaCheckpoint), err)
+		}
+		old = oc.Tree
+		if err := checkExtends(ctx, old, cp.Tree, tf, stored, signed); err != nil {
+			return nil, err
+		}
+	}
+
+	entries, err := readReplicaEntries(dir, old.N)
+	if err != nil {
+		return nil, fmt.Errorf("log: replica: %w", err)
+	}
+	client, err := torchwood.NewClient(tf)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range client.Entries(ctx, cp.Tree, old.N) {
+		if i != int64(len(entries)) {
+			return nil, fmt.Errorf("log: entry %d came out of order", i)
+		}
+		entries = append(entries, bytes.Clone(e))
+	}
+	if err := client.Err(); err != nil {
+		return nil, fmt.Errorf("log: fetch entries: %w", err)
+	}
+	if int64(len(entries)) != cp.N {
+		return nil, fmt.Errorf("log: got %d entries of %d", len(entries), cp.N)
+	}
+
+	vr, err := audit.NewVerifier(newsroom)
+	if err != nil {
+		return nil, err
+	}
+	if err := vr.Verify(ctx, audit.SliceReader(entries), cp.N); err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	if vr.Tree() != cp.Tree {
+		// The replica's own entries do not make the tree they were
+		// stored under: it was changed on disk.
+		return nil, fmt.Errorf("log: the entries do not hash to the checkpoint's root (replica %s changed?)", dir)
+	}
+	b := vr.BundleAt(cp.N)
+	if b == nil {
+		return nil, errors.New("log: no bundle in the log")
+	}
+	if b.Log != logKey {
+		return nil, fmt.Errorf("log: the bundle in force in the log (version %d) names log key %s, not %s", b.Version, b.Log, logKey)
+	}
+	v := &LogView{Tree: cp.Tree, Signed: signed, Bundle: b, Entries: entries, Replica: dir, verifier: vr, newsroom: newsroom}
+	if err := fetchBodies(ctx, hc, u.Origin, v, old.N); err != nil {
+		return nil, err
+	}
+	if err := writeEntryBundles(dir, entries, old.N); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Replace(filepath.Join(dir, replicaCheckpoint), signed, 0o600); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// checkExtends checks that the served tree extends the stored one, with a
+// consistency proof read through tiles that are themselves checked against
+// the served tree.
+func checkExtends(ctx context.Context, old, cur tlog.Tree, tr torchwood.TileReader, stored, served []byte) error {
+	switch {
+	case cur.N < old.N:
+		return fmt.Errorf("%w (%d entries, after %d): keep %s", ErrLogRollback, cur.N, old.N, "both checkpoints")
+	case cur.N == old.N:
+		if cur.Hash != old.Hash {
+			return &ForkError{Reason: fmt.Sprintf("two different roots for size %d", cur.N), Stored: stored, Served: served}
+		}
+		return nil
+	case old.N == 0:
+		return nil
+	}
+	proof, err := tlog.ProveTree(cur.N, old.N, torchwood.TileHashReaderWithContext(ctx, cur, tr))
+	if err != nil {
+		return fmt.Errorf("log: consistency proof from %d to %d: %w", old.N, cur.N, err)
+	}
+	if err := tlog.CheckTree(proof, cur.N, cur.Hash, old.N, old.Hash); err != nil {
+		return &ForkError{Reason: fmt.Sprintf("the tree of size %d does not extend the tree of size %d verified before", cur.N, old.N), Stored: stored, Served: served}
+	}
+	return nil
+}
+
+// fetchBodies fetches the body of every event from index start on, checks
+// it against the event's SHA-256 and stores it.
+func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView, start int64) error {
+	for i := start; i < v.Tree.N; i++ {
+		e := v.Entries[i]
+		if !strings.HasPrefix(string(e), audit.EventHeader+"\n") {
+			continue
+		}
+		ev, err := audit.OpenEvent(e, v.BundleAt(i))
+		if err != nil {
+			return fmt.Errorf("log: entry %d: %w", i, err)
+		}
+		path := filepath.Join(v.Replica, replicaBodies, strconv.FormatInt(i, 10))
+		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == ev.Ciphertext {
+			continue
+		}
+		body, err := get(ctx, hc, origin+protocol.PathEventBodies+strconv.FormatInt(i, 10), maxEventBody)
+		if err != nil {
+			return fmt.Errorf("log: fetch the body of event %d: %w", i, err)
+		}
+		if sha256.Sum256(body) != ev.Ciphertext {
+			return fmt.Errorf("log: the body the server serves for event %d does not match the event's SHA-256", i)
+		}
+		if err := atomicfile.Replace(path, body, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readReplicaEntries reads the entries 0 to n−1 from the replica's entry
+// bundles.
+func readReplicaEntries(dir string, n int64) ([][]byte, error) {
+	out := make([][]byte, 0, n)
+	for t := int64(0); int64(len(out)) < n; t++ {
+		w := min(n-t*torchwood.TileWidth, torchwood.TileWidth)
+		data, err := readBundle(dir, t, w)
+		if err != nil {
+			return nil, err
+		}
+		for range w {
+			e, rest, err := torchwood.ReadTileEntry(data)
+			if err != nil {
+				return nil, fmt.Errorf("entry bundle %d: %w", t, err)
+			}
+			out = append(out, e)
+			data = rest
+		}
+	}
+	return out, nil
+}
+
+// readBundle reads entry bundle t holding at least w entries: the partial
+// bundle of width w, or any wider one.
+func readBundle(dir string, t, w int64) ([]byte, error) {
+	for ; w <= torchwood.TileWidth; w++ {
+		p := filepath.Join(dir, torchwood.TilePath(tlog.Tile{H: torchwood.TileHeight, L: -1, N: t, W: int(w)}))
+		b, err := os.ReadFile(p)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("entry bundle %d: %w", t, fs.ErrNotExist)
+}
+
+// writeEntryBundles writes every entry bundle that holds an entry from
+// index start on, as the server serves them.
+func writeEntryBundles(dir string, entries [][]byte, start int64) error {
+	n := int64(len(entries))
+	for t := start / torchwood.TileWidth; t*torchwood.TileWidth < n; t++ {
+		end := min((t+1)*torchwood.TileWidth, n)
+		var data []byte
+		for _, e := range entries[t*torchwood.TileWidth : end] {
+			var err error
+			if data, err = torchwood.AppendTileEntry(data, e); err != nil {
+				return err
+			}
+		}
+		p := filepath.Join(dir, torchwood.TilePath(tlog.Tile{H: torchwood.TileHeight, L: -1, N: t, W: int(end - t*torchwood.TileWidth)}))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := atomicfile.Replace(p, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get fetches url and returns a 200 answer's body of at most max bytes.
+func get(ctx context.Context, hc *http.Client, url string, max int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if m, err := protocol.ParseServerMessage(b); err == nil {
+			if e, ok := m.(*protocol.Error); ok {
+				return nil, e
+			}
+		}
+		return nil, fmt.Errorf("server answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("answer larger than %d bytes", max)
+	}
+	return b, nil
+}

@@ -116,6 +116,10 @@ func (b *Bundle) Expired(now time.Time) bool { return !now.Before(b.Expires) }
 // LogVerifier returns the verifier of the server's log key.
 func (b *Bundle) LogVerifier() (note.Verifier, error) { return note.NewVerifier(b.Log) }
 
+// ParseRecipient parses an editor's age recipient as a bundle lists it:
+// hybrid post-quantum or X25519.
+func ParseRecipient(s string) (age.Recipient, error) { return parseRecipient(s) }
+
 func parseRecipient(s string) (age.Recipient, error) {
 	// age quotes its input in errors: a secret key pasted where a
 	// recipient belongs must not reach an error message.

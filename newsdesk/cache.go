@@ -204,6 +204,16 @@ type Entry struct {
 	base    string
 }
 
+// remove deletes a cached tip's ciphertext and receipt.
+func (e *Entry) remove() error {
+	for _, ext := range []string{".age", ".receipt"} {
+		if err := os.Remove(e.base + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // List returns the cached tips in arrival order, each with its receipt
 // verified against the cached bundle's log key.
 func (c *Cache) List() ([]Entry, error) {

@@ -75,6 +75,8 @@ type SyncOptions struct {
 	Newsroom string
 	// NoCosign skips sending the editor's cosignature.
 	NoCosign bool
+	// Pulled, if set, is called with each new tip id pulled.
+	Pulled func(id string)
 }
 
 // LogView is the editor's verified copy of the log after a sync.
@@ -117,6 +119,14 @@ func (v *LogView) BundleAt(index int64) *crypto.Bundle { return v.verifier.Bundl
 // trees against the tips in the cache (receiptscheck.go) and sends the
 // editor's cosignature of the checkpoint (unless opts.NoCosign).
 func (c *Cache) SyncLog(ctx context.Context, server string, key *crypto.EditorKey, opts SyncOptions) (*LogView, error) {
+	if key != nil {
+		// The receipts check compares the trees with the tips pulled:
+		// pull first, so that a tip that arrived since is not taken for
+		// one the server never handed over.
+		if _, err := c.Pull(ctx, server, key, PullOptions{Newsroom: opts.Newsroom, Pulled: opts.Pulled}); err != nil {
+			return nil, err
+		}
+	}
 	b, err := c.refreshBundle(ctx, server, opts.Newsroom)
 	if err != nil {
 		return nil, err
@@ -140,7 +150,8 @@ func (c *Cache) SyncLog(ctx context.Context, server string, key *crypto.EditorKe
 }
 
 // syncReplica is SyncLog's work on a replica directory: fetch, verify,
-// store. logKey verifies checkpoints; newsroom, bundles.
+// store. logKey verifies checkpoints; newsroom, bundles. The served
+// bundle's log key must be the one the log's own bundle in force names.
 func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*LogView, error) {
 	u, err := protocol.ParseServerURL(server)
 	if err != nil {

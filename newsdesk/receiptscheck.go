@@ -1,0 +1,173 @@
+package newsdesk
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"fieldtip/audit"
+	"fieldtip/crypto"
+	"fieldtip/internal/atomicfile"
+	"fieldtip/protocol"
+)
+
+// checkReceipts checks every receipts tree in the log against the tips
+// the cache pulled (docs/audit.md, "Receipts tree"): each pulled tip of a
+// period must be a leaf of its tree, unless a delete event logged it as
+// deleted (a tip deleted before its period's root is no leaf), and each
+// leaf must be a pulled tip, a tip an event names (one deleted before this
+// editor pulled it), or a dummy. A period whose key was not sealed to this
+// editor (one added later) is skipped.
+func (c *Cache) checkReceipts(ctx context.Context, server string, v *LogView, key *crypto.EditorKey) error {
+	var roots []int64
+	for i, e := range v.Entries {
+		if strings.HasPrefix(string(e), audit.ReceiptsHeader+"\n") {
+			roots = append(roots, int64(i))
+		}
+	}
+	if len(roots) == 0 {
+		return nil
+	}
+	pulled, err := c.List()
+	if err != nil {
+		return err
+	}
+	named, deleted, err := namedTips(v, key)
+	if err != nil {
+		return err
+	}
+	u, err := protocol.ParseServerURL(server)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: requestTimeout}
+	for _, i := range roots {
+		root, err := audit.OpenReceiptsRoot(v.Entries[i], v.BundleAt(i).Log)
+		if err != nil {
+			return fmt.Errorf("receipts root at entry %d: %w", i, err)
+		}
+		sealed, tree, err := c.receiptsPeriod(ctx, hc, u.Origin, v, i, root)
+		if err != nil {
+			return err
+		}
+		k, err := audit.OpenPeriodKey(sealed, root, key.Identity)
+		if err != nil {
+			continue // not sealed to this editor: added after the period
+		}
+		var check [][32]byte
+		mine := map[[32]byte]bool{}
+		for _, p := range pulled {
+			if root.Period.Contains(p.Receipt.Day) {
+				check = append(check, p.Receipt.SHA256)
+				mine[p.Receipt.SHA256] = true
+			}
+		}
+		for h := range named {
+			if !mine[h] {
+				check = append(check, h)
+			}
+		}
+		err = audit.CheckReceipts(k, root, tree, check)
+		var me *audit.ReceiptsMismatchError
+		if !errors.As(err, &me) {
+			if err != nil {
+				return fmt.Errorf("receipts of %s to %s (entry %d): %w", root.Period.First, root.Period.Last, i, err)
+			}
+			continue
+		}
+		// Tips that are not the editor's own pulls of this period, and
+		// tips deleted (perhaps before the root), need not be leaves.
+		var missing []string
+		for _, h := range me.Missing {
+			if mine[h] && !deleted[h] {
+				missing = append(missing, tipOf(pulled, h))
+			}
+		}
+		if len(missing) > 0 || len(me.Foreign) > 0 {
+			return fmt.Errorf("receipts of %s to %s (entry %d): the server gave receipts it did not keep: "+
+				"%d pulled tip(s) are not in its receipts tree (%s) and %d leaf (leaves) are tips this editor never got",
+				root.Period.First, root.Period.Last, i, len(missing), strings.Join(missing, ", "), len(me.Foreign))
+		}
+	}
+	return nil
+}
+
+func tipOf(pulled []Entry, h [32]byte) string {
+	for _, p := range pulled {
+		if p.Receipt.SHA256 == h {
+			return p.ID
+		}
+	}
+	return fmt.Sprintf("%x", h[:8])
+}
+
+// receiptsPeriod returns a period's sealed key and tree, from the replica
+// or else from the server, checked against the root.
+func (c *Cache) receiptsPeriod(ctx context.Context, hc *http.Client, origin string, v *LogView, i int64, root *audit.ReceiptsRoot) ([]byte, *audit.ReceiptsTree, error) {
+	path := filepath.Join(v.Replica, replicaReceipts, strconv.FormatInt(i, 10))
+	b, err := os.ReadFile(path)
+	fetched := false
+	if err != nil {
+		if b, err = get(ctx, hc, origin+protocol.PathReceipts+strconv.FormatInt(i, 10), maxReceiptsAnswer); err != nil {
+			return nil, nil, fmt.Errorf("receipts of entry %d: %w", i, err)
+		}
+		fetched = true
+	}
+	var p protocol.ReceiptsPeriod
+	if err := protocol.DecodeJSON(bytes.NewReader(b), maxReceiptsAnswer, &p); err != nil {
+		return nil, nil, fmt.Errorf("receipts of entry %d: %w", i, err)
+	}
+	if sha256.Sum256(p.SealedKey) != root.Key {
+		return nil, nil, fmt.Errorf("receipts of entry %d: the sealed period key is not the one the root names", i)
+	}
+	if len(p.Leaves)%32 != 0 || int64(len(p.Leaves)/32) != root.Size {
+		return nil, nil, fmt.Errorf("receipts of entry %d: %d bytes of leaves for a tree of %d", i, len(p.Leaves), root.Size)
+	}
+	leaves := make([]audit.Leaf, root.Size)
+	for j := range leaves {
+		copy(leaves[j][:], p.Leaves[32*j:])
+	}
+	tree, err := audit.NewReceiptsTree(leaves)
+	if err != nil {
+		return nil, nil, fmt.Errorf("receipts of entry %d: %w", i, err)
+	}
+	if tree.Root() != root.Root {
+		return nil, nil, fmt.Errorf("receipts of entry %d: the leaves do not make the logged root", i)
+	}
+	if fetched {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, err
+		}
+		if err := atomicfile.Replace(path, b, 0o600); err != nil {
+			return nil, nil, err
+		}
+	}
+	return p.SealedKey, tree, nil
+}
+
+// namedTips opens every event body the editor can read and returns the
+// ciphertext hashes of the tips events name, and of those deleted.
+func namedTips(v *LogView, key *crypto.EditorKey) (named, deleted map[[32]byte]bool, err error) {
+	named, deleted = map[[32]byte]bool{}, map[[32]byte]bool{}
+	bodies, err := openBodies(v, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ob := range bodies {
+		if h, ok := tipHash(ob.Body); ok {
+			named[h] = true
+			if ob.Body.Kind == audit.KindDelete {
+				deleted[h] = true
+			}
+		}
+	}
+	return named, deleted, nil
+}
+

@@ -170,4 +170,3 @@ func namedTips(v *LogView, key *crypto.EditorKey) (named, deleted map[[32]byte]b
 	}
 	return named, deleted, nil
 }
-

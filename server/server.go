@@ -123,6 +123,10 @@ type Config struct {
 	// SessionTTL is how long an editor session lasts (default 15 min).
 	SessionTTL time.Duration
 
+	// Now is the clock of receipts periods, proof-of-work epochs and
+	// expiries (default time.Now): tests and simulations move it.
+	Now func() time.Time
+
 	// Logger receives operational events (default: discard). Nothing that
 	// identifies a source is ever handed to it.
 	Logger *slog.Logger
@@ -323,6 +327,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		conns:    map[*websocket.Conn]struct{}{},
 		sessions: newSessions(),
 		now:      time.Now,
+	}
+	if cfg.Now != nil {
+		s.now = cfg.Now
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,

@@ -414,6 +414,11 @@ func (s *Server) purgeLoop(ctx context.Context) {
 	}
 }
 
+// Purge runs now what the purge loop runs every PurgeInterval: it
+// deletes expired uploads, logs the receipts roots of finished periods and
+// deletes the tips due for deletion.
+func (s *Server) Purge(ctx context.Context) { s.purge(ctx) }
+
 func (s *Server) purge(ctx context.Context) {
 	n, err := s.store.DeleteExpiredUploads(ctx, crypto.Day(s.now()))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode"
 
+	"fieldtip/audit"
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
 	"fieldtip/protocol"
@@ -284,8 +285,11 @@ func (e *Entry) Open(key *crypto.EditorKey) (*crypto.Tip, error) {
 	return t, nil
 }
 
-// Inbox writes one line per cached tip: id, day, size, first line of text.
-func (c *Cache) Inbox(w io.Writer, key *crypto.EditorKey) error {
+// Inbox writes one line per cached tip: id, day, size, triage status
+// ("-" before any), tags (comma-separated, "-" for none), first line of
+// text. st is the replayed editorial state, or nil before any sync of
+// the log.
+func (c *Cache) Inbox(w io.Writer, key *crypto.EditorKey, st *audit.State) error {
 	es, err := c.List()
 	if err != nil {
 		return err
@@ -301,7 +305,20 @@ func (c *Cache) Inbox(w io.Writer, key *crypto.EditorKey) error {
 				summary += fmt.Sprintf(" [+%d attachment(s)]", n)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", e.ID, e.Receipt.Day, e.Receipt.Length, summary)
+		status, tags := "-", "-"
+		var ts *audit.TipState
+		if st != nil {
+			ts = st.Tip(e.Receipt.TipID)
+		}
+		if ts != nil {
+			if ts.Status != "" {
+				status = string(ts.Status)
+			}
+			if len(ts.Tags) > 0 {
+				tags = strings.Join(ts.Tags, ",")
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Receipt.Day, e.Receipt.Length, status, tags, summary)
 	}
 	return nil
 }

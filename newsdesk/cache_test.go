@@ -139,7 +139,7 @@ func TestPull(t *testing.T) {
 	}
 
 	var inbox bytes.Buffer
-	if err := d.cache.Inbox(&inbox, d.nk.editor); err != nil {
+	if err := d.cache.Inbox(&inbox, d.nk.editor, nil); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(inbox.String(), "\n"), "\n")
@@ -386,7 +386,7 @@ func TestEntryOpenRefusesChangedFile(t *testing.T) {
 				t.Errorf("Open returned a tip (%q) with error %v", got.Text, err)
 			}
 			var inbox bytes.Buffer
-			if err := d.cache.Inbox(&inbox, d.nk.editor); err != nil {
+			if err := d.cache.Inbox(&inbox, d.nk.editor, nil); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(inbox.String(), rc.TipIDString()+"\t") || !strings.Contains(inbox.String(), "(cannot open") || strings.Contains(inbox.String(), "first line") {

@@ -19,7 +19,9 @@ func main() {
 func commands() []cli.Command {
 	return []cli.Command{
 		&newsroomInit{}, &editorNew{}, &bundleSign{}, &bundlePublish{},
-		&pull{}, &inbox{}, &read{},
+		&pull{}, &syncCmd{}, &inbox{}, &read{},
+		&triage{}, &noteCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
+		&auditVerify{},
 	}
 }
 

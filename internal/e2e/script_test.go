@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -64,6 +66,7 @@ func TestScripts(t *testing.T) {
 			"phonejpeg":  cmdPhoneJPEG,
 			"scrubbed":   cmdScrubbed,
 			"socks5":     cmdSOCKS5,
+			"grepr":      cmdGrepR,
 		},
 	})
 }
@@ -369,5 +372,36 @@ func TestCheckScrubbed(t *testing.T) {
 		if err := checkScrubbed(tc.out, in); (err == nil) != tc.ok {
 			t.Errorf("checkScrubbed(%s) = %v, want ok %t", tc.name, err, tc.ok)
 		}
+	}
+}
+
+// cmdGrepR: grepr REGEXP DIR matches REGEXP against every file under DIR;
+// with !, it fails naming the first file that matches.
+func cmdGrepR(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: grepr REGEXP DIR")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	var found string
+	err = filepath.WalkDir(ts.MkAbs(args[1]), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if re.Match(b) {
+			found = path
+		}
+		return nil
+	})
+	ts.Check(err)
+	switch {
+	case neg && found != "":
+		ts.Fatalf("%s matches %q", found, args[0])
+	case !neg && found == "":
+		ts.Fatalf("no file under %s matches %q", args[1], args[0])
 	}
 }

@@ -40,7 +40,6 @@ import (
 	"math/bits"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"fieldtip/audit"
@@ -70,17 +69,6 @@ const (
 	attrLast  = "last"
 	attrIndex = "index"
 )
-
-// receiptsLocks serializes the receipts work of each server (purgeTips
-// runs from the purge loop, and tests call purge too): a root is appended
-// only by the holder. Keyed by *Server, as Server's fields are not this
-// file's to extend.
-var receiptsLocks sync.Map
-
-func (s *Server) receiptsLock() *sync.Mutex {
-	mu, _ := receiptsLocks.LoadOrStore(s, &sync.Mutex{})
-	return mu.(*sync.Mutex)
-}
 
 // fillReceiptsConfig sets the receipts settings' defaults (a period of a
 // day, trees of audit.DefaultReceiptsTreeSize leaves; RejectedRetention
@@ -119,9 +107,8 @@ func (s *Server) purgeTips(ctx context.Context) {
 	if s.elog() == nil {
 		return
 	}
-	mu := s.receiptsLock()
-	mu.Lock()
-	defer mu.Unlock()
+	s.receiptsMu.Lock()
+	defer s.receiptsMu.Unlock()
 	if err := s.logReceiptsRoots(ctx); err != nil {
 		s.log.Error("log receipts roots", attrErr, err)
 	}

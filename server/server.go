@@ -271,6 +271,10 @@ type Server struct {
 	seeds seeds
 	// elogState is the editorial log (log.go), set by openLog in New.
 	elogState *editorialLog
+	// receiptsMu serializes the receipts work (receipts.go): the purge
+	// loop and Purge both run it, and a root is appended only by the
+	// holder.
+	receiptsMu sync.Mutex
 
 	upgrader websocket.Upgrader
 	connSem  chan struct{}

@@ -26,8 +26,9 @@ package server
 //     purge, which looks for the stored root among the entries appended
 //     since (found: it records the index; not found: it appends it then).
 //     A root is therefore logged once, and never without its leaves.
-//   - A tip can be deleted only once its period's root is published, so
-//     every tip that ever got a receipt is a leaf of its period's tree.
+//   - A tip's ciphertext is deleted only once its period's root is
+//     published (a deletion before waits: tipdelete.go), so every tip that
+//     ever got a receipt is a leaf of its period's tree.
 //
 // receipts_test.go proves these with real keys, files and sockets.
 

@@ -152,8 +152,8 @@ func TestPull(t *testing.T) {
 		"Third: the mine's guards are paid in copper [+1 attachment(s)]",
 	}
 	for i, line := range lines {
-		f := strings.SplitN(line, "\t", 4)
-		want := []string{receipts[i].TipIDString(), receipts[i].Day, strconv.FormatInt(receipts[i].Length, 10), wantSummaries[i]}
+		f := strings.SplitN(line, "\t", 6)
+		want := []string{receipts[i].TipIDString(), receipts[i].Day, strconv.FormatInt(receipts[i].Length, 10), "-", "-", wantSummaries[i]}
 		if !slices.Equal(f, want) {
 			t.Errorf("Inbox line %d = %q, want %q", i, f, want)
 		}

@@ -240,6 +240,28 @@ func HandOver(ciphertext []byte, e *Event, index int64, id age.Identity, to age.
 	return HandedOver{Index: index, Ciphertext: ct}, nil
 }
 
+// HandOverAgain re-encrypts a body handed over to this editor (h, of the
+// event e at h.Index) to another editor's recipient: an editor added
+// later can pass on what was handed over to them. It checks the
+// plaintext against e as OpenHandedOver does.
+func HandOverAgain(h HandedOver, e *Event, id age.Identity, to age.Recipient) (HandedOver, error) {
+	if len(h.Ciphertext) > MaxSealedBodySize {
+		return HandedOver{}, fmt.Errorf("event body: %w: %d bytes, more than %d", crypto.ErrMalformed, len(h.Ciphertext), MaxSealedBodySize)
+	}
+	plain, err := decrypt(h.Ciphertext, id)
+	if err != nil {
+		return HandedOver{}, err
+	}
+	if _, _, err := checkBody(plain, e); err != nil {
+		return HandedOver{}, err
+	}
+	ct, err := encrypt(plain, []age.Recipient{to})
+	if err != nil {
+		return HandedOver{}, err
+	}
+	return HandedOver{Index: h.Index, Ciphertext: ct}, nil
+}
+
 func openBody(ciphertext []byte, e *Event, id age.Identity) (*EventBody, *Parts, error) {
 	plain, err := decrypt(ciphertext, id)
 	if err != nil {

@@ -413,6 +413,29 @@ func TestHandOver(t *testing.T) {
 	if _, _, err := OpenHandedOver(hb.Bodies[0], e, bob.Identity); err == nil {
 		t.Error("bob opened a body handed over to carol")
 	}
+	// carol passes the body on to dave, added after her; the plaintext
+	// still opens the original event's commitments.
+	dave := newEditor(t, "dave")
+	daveRecipient, err := age.ParseX25519Recipient(dave.Public.Recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := HandOverAgain(hb.Bodies[0], e, carol.Identity, daveRecipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Index != i || bytes.Equal(again.Ciphertext, hb.Bodies[0].Ciphertext) {
+		t.Errorf("HandOverAgain = index %d, same ciphertext %v; want index %d, a new ciphertext", again.Index, bytes.Equal(again.Ciphertext, hb.Bodies[0].Ciphertext), i)
+	}
+	if got, _, err := OpenHandedOver(again, e, dave.Identity); err != nil || !reflect.DeepEqual(got, sorted(testBodies()[0])) {
+		t.Errorf("dave's body = %+v, %v", got, err)
+	}
+	if _, err := HandOverAgain(hb.Bodies[0], l.events[j], carol.Identity, daveRecipient); !errors.As(err, &ce) {
+		t.Errorf("HandOverAgain against another event = %v, want a *CommitmentError", err)
+	}
+	if _, err := HandOverAgain(hb.Bodies[0], e, bob.Identity, daveRecipient); err == nil {
+		t.Error("bob passed on a body handed over to carol")
+	}
 	if _, err := l.verify(); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,11 @@ const (
 	ReasonDeleted       = "the tip is deleted"
 	ReasonDeletePolicy  = "only a rejected or spam tip can be deleted"
 	ReasonAlreadyDelete = "the tip is already deleted"
+	// ReasonBadBody: the editor holds the event's body (its ciphertext
+	// hash checked) and is one of its recipients, but it does not open:
+	// it does not decrypt, has not its one form, or does not match the
+	// event's commitments. Only its author can have made it so.
+	ReasonBadBody = "the body does not open"
 )
 
 // ErrOutOfOrder: events applied out of log order.
@@ -132,6 +137,27 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 		t.Deleted, t.Tags, t.Notes = true, nil, nil
 	}
 	s.tips[b.Tip] = t
+	return nil
+}
+
+// Refuse records the event at index, whose body does not open (it is
+// bad, not merely sealed before the editor was added), as refused for
+// reason, applying nothing. Like Apply, it takes events in increasing
+// index order. Editors who open the body and editors who cannot then
+// have different digests, which is how they find out.
+func (s *State) Refuse(index int64, e *Event, reason string) error {
+	if index <= s.last {
+		return fmt.Errorf("audit: %w: index %d after %d", ErrOutOfOrder, index, s.last)
+	}
+	if e.Editor == "" {
+		return errors.New("audit: refuse: the event has no editor (not opened with OpenEvent)")
+	}
+	if reason == "" {
+		return errors.New("audit: refuse: no reason")
+	}
+	s.last = index
+	s.applied++
+	s.refused = append(s.refused, Refusal{Index: index, Editor: e.Editor, Reason: reason})
 	return nil
 }
 

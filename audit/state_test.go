@@ -121,3 +121,46 @@ func TestStateApplyRefuses(t *testing.T) {
 		t.Errorf("after refused applies, %d notes, want 1", got)
 	}
 }
+
+// An event whose body does not open is refused, in order, and changes
+// the digest.
+func TestStateRefuse(t *testing.T) {
+	s, plain := NewState(), NewState()
+	e := &Event{Editor: "bob", Day: "2026-03-14"}
+	note := &EventBody{Kind: KindNote, Tip: tipID(1), Text: "x"}
+	for _, st := range []*State{s, plain} {
+		if err := st.Apply(1, e, note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Refuse(2, e, ReasonBadBody); err != nil {
+		t.Fatal(err)
+	}
+	if want := []Refusal{{Index: 2, Editor: "bob", Reason: ReasonBadBody}}; !reflect.DeepEqual(s.Refused(), want) {
+		t.Errorf("Refused() = %+v, want %+v", s.Refused(), want)
+	}
+	if s.Digest() == plain.Digest() {
+		t.Error("a refused body left the digest unchanged")
+	}
+	if !reflect.DeepEqual(s.Tip(tipID(1)), plain.Tip(tipID(1))) {
+		t.Error("a refused body changed a tip")
+	}
+	for _, c := range []struct {
+		name   string
+		index  int64
+		e      *Event
+		reason string
+	}{
+		{"same index", 2, e, ReasonBadBody},
+		{"earlier index", 1, e, ReasonBadBody},
+		{"no editor", 3, &Event{Day: "2026-03-14"}, ReasonBadBody},
+		{"no reason", 3, e, ""},
+	} {
+		if err := s.Refuse(c.index, c.e, c.reason); err == nil {
+			t.Errorf("Refuse(%s) succeeded", c.name)
+		}
+	}
+	if err := s.Apply(2, e, note); !errors.Is(err, ErrOutOfOrder) {
+		t.Errorf("Apply at a refused index = %v, want ErrOutOfOrder", err)
+	}
+}

@@ -109,26 +109,21 @@ func checkCosigned(ctx context.Context, server string, v *LogView, n int) (tlog.
 		return tlog.Tree{}, nil, err
 	}
 	hc := &http.Client{Timeout: requestTimeout}
-	list, err := get(ctx, hc, u.Origin+protocol.PathCosigned, 64*48)
+	list, err := get(ctx, hc, u.Origin+protocol.PathCosigned, maxCosignedList)
 	if err != nil {
 		return tlog.Tree{}, nil, fmt.Errorf("cosignatures: %w", err)
 	}
-	best := 0
-	for line := range strings.Lines(string(list)) {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return tlog.Tree{}, nil, fmt.Errorf("cosignatures: malformed list line %q", FirstLine(line, 40))
-		}
-		size, err1 := strconv.ParseInt(f[0], 10, 64)
-		count, err2 := strconv.Atoi(f[1])
-		if err1 != nil || err2 != nil || size < 1 {
-			return tlog.Tree{}, nil, fmt.Errorf("cosignatures: malformed list line %q", FirstLine(line, 40))
-		}
-		best = max(best, count)
-		if count < n || size > v.Tree.N {
+	sizes, err := parseCosignedList(list)
+	if err != nil {
+		return tlog.Tree{}, nil, fmt.Errorf("cosignatures: %w", err)
+	}
+	best := int64(0)
+	for _, c := range sizes {
+		best = max(best, c.Cosigners)
+		if c.Cosigners < int64(n) || c.Size > v.Tree.N {
 			continue
 		}
-		tree, who, err := checkCosignedSize(ctx, hc, u.Origin, v, size)
+		tree, who, err := checkCosignedSize(ctx, hc, u.Origin, v, c.Size)
 		if err != nil {
 			return tlog.Tree{}, nil, err
 		}
@@ -187,4 +182,50 @@ func checkCosignedSize(ctx context.Context, hc *http.Client, origin string, v *L
 	}
 	slices.Sort(who)
 	return tlog.Tree{N: size, Hash: root}, who, nil
+}
+
+// maxCosignedList bounds GET /cosigned: protocol.MaxCosignatures lines of
+// two 19-digit numbers.
+const maxCosignedList = protocol.MaxCosignatures * 40
+
+// cosignedSize is one line of GET /cosigned.
+type cosignedSize struct {
+	Size, Cosigners int64
+}
+
+// parseCosignedList parses GET /cosigned (docs/log.md, "Cosignatures"):
+// at most protocol.MaxCosignatures lines "<size> <cosigners>\n", both
+// canonical decimal integers of at least 1, sizes strictly decreasing.
+// The counts are the server's claims; checkCosignedSize checks them.
+func parseCosignedList(b []byte) ([]cosignedSize, error) {
+	if len(b) > maxCosignedList {
+		return nil, fmt.Errorf("list of %d bytes, more than %d", len(b), maxCosignedList)
+	}
+	var out []cosignedSize
+	for line := range strings.Lines(string(b)) {
+		if len(out) == protocol.MaxCosignatures {
+			return nil, fmt.Errorf("more than %d lines", protocol.MaxCosignatures)
+		}
+		text, ok := strings.CutSuffix(line, "\n")
+		a, c, ok2 := strings.Cut(text, " ")
+		size, err1 := parsePositive(a)
+		count, err2 := parsePositive(c)
+		if !ok || !ok2 || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("malformed list line %q", FirstLine(line, 40))
+		}
+		if len(out) > 0 && size >= out[len(out)-1].Size {
+			return nil, fmt.Errorf("size %d listed after size %d: not largest first", size, out[len(out)-1].Size)
+		}
+		out = append(out, cosignedSize{Size: size, Cosigners: count})
+	}
+	return out, nil
+}
+
+// parsePositive parses a canonical decimal integer of at least 1.
+func parsePositive(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != s {
+		return 0, fmt.Errorf("not a positive integer: %q", FirstLine(s, 24))
+	}
+	return n, nil
 }

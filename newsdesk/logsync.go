@@ -199,18 +199,24 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 	if err != nil {
 		return nil, fmt.Errorf("log: replica: %w", err)
 	}
-	client, err := torchwood.NewClient(tf)
-	if err != nil {
-		return nil, err
-	}
-	for i, e := range client.Entries(ctx, cp.Tree, old.N) {
-		if i != int64(len(entries)) {
-			return nil, fmt.Errorf("log: entry %d came out of order", i)
+	// Only when there are new entries: torchwood's client fetches the
+	// partial entry bundle at the tree's edge even for none.
+	if cp.N > old.N {
+		client, err := torchwood.NewClient(tf)
+		if err != nil {
+			return nil, err
 		}
-		entries = append(entries, bytes.Clone(e))
-	}
-	if err := client.Err(); err != nil {
-		return nil, fmt.Errorf("log: fetch entries: %w", err)
+		// AllEntries, not Entries, which stops before a partial tile at
+		// the tree's edge when it has a full tile to fetch first.
+		for i, e := range client.AllEntries(ctx, cp.Tree, old.N) {
+			if i != int64(len(entries)) {
+				return nil, fmt.Errorf("log: entry %d came out of order", i)
+			}
+			entries = append(entries, bytes.Clone(e))
+		}
+		if err := client.Err(); err != nil {
+			return nil, fmt.Errorf("log: fetch entries: %w", err)
+		}
 	}
 	if int64(len(entries)) != cp.N {
 		return nil, fmt.Errorf("log: got %d entries of %d", len(entries), cp.N)
@@ -244,6 +250,9 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 	}
 	if err := atomicfile.Replace(filepath.Join(dir, replicaCheckpoint), signed, 0o600); err != nil {
 		return nil, err
+	}
+	if err := pruneEntryBundles(dir, old.N, cp.N); err != nil {
+		return nil, fmt.Errorf("log: the checkpoint of size %d is stored, but: %w", cp.N, err)
 	}
 	return v, nil
 }
@@ -304,41 +313,70 @@ func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView
 }
 
 // readReplicaEntries reads the entries 0 to n−1 from the replica's entry
-// bundles.
+// bundles. Each bundle file must hold exactly the entries its width names
+// (c2sp.org/tlog-tiles), nothing after them.
 func readReplicaEntries(dir string, n int64) ([][]byte, error) {
-	out := make([][]byte, 0, n)
+	if n < 0 {
+		return nil, fmt.Errorf("a log of %d entries", n)
+	}
+	// n comes from a signed checkpoint; the files, not n, bound the work.
+	out := make([][]byte, 0, min(n, maxEntriesPrealloc))
 	for t := int64(0); int64(len(out)) < n; t++ {
 		w := min(n-t*torchwood.TileWidth, torchwood.TileWidth)
-		data, err := readBundle(dir, t, w)
+		data, width, err := readBundle(dir, t, w)
 		if err != nil {
 			return nil, err
 		}
-		for range w {
+		for j := range width {
 			e, rest, err := torchwood.ReadTileEntry(data)
 			if err != nil {
-				return nil, fmt.Errorf("entry bundle %d: %w", t, err)
+				return nil, fmt.Errorf("entry bundle %d: entry %d: %w", t, t*torchwood.TileWidth+j, err)
 			}
-			out = append(out, e)
+			if j < w {
+				out = append(out, e)
+			}
 			data = rest
+		}
+		if len(data) != 0 {
+			return nil, fmt.Errorf("entry bundle %d: %d bytes after its %d entries", t, len(data), width)
 		}
 	}
 	return out, nil
 }
 
+// Limits on reading the replica.
+const (
+	// maxEntriesPrealloc caps the room readReplicaEntries reserves
+	// before reading anything.
+	maxEntriesPrealloc = 1 << 16
+	// maxEntryBundle is the largest entry bundle: 256 entries of 65,535
+	// bytes, each after its 2-byte length.
+	maxEntryBundle = torchwood.TileWidth * (2 + 65535)
+)
+
 // readBundle reads entry bundle t holding at least w entries: the partial
-// bundle of width w, or any wider one.
-func readBundle(dir string, t, w int64) ([]byte, error) {
+// bundle of width w, or any wider one. It returns the bundle and its width.
+func readBundle(dir string, t, w int64) ([]byte, int64, error) {
 	for ; w <= torchwood.TileWidth; w++ {
 		p := filepath.Join(dir, torchwood.TilePath(tlog.Tile{H: torchwood.TileHeight, L: -1, N: t, W: int(w)}))
-		b, err := os.ReadFile(p)
-		if err == nil {
-			return b, nil
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+		if err != nil {
+			return nil, 0, err
 		}
+		b, err := io.ReadAll(io.LimitReader(f, maxEntryBundle+1))
+		f.Close()
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(b) > maxEntryBundle {
+			return nil, 0, fmt.Errorf("entry bundle %d: %s is larger than %d bytes", t, p, maxEntryBundle)
+		}
+		return b, w, nil
 	}
-	return nil, fmt.Errorf("entry bundle %d: %w", t, fs.ErrNotExist)
+	return nil, 0, fmt.Errorf("entry bundle %d: %w", t, fs.ErrNotExist)
 }
 
 // writeEntryBundles writes every entry bundle that holds an entry from
@@ -360,6 +398,42 @@ func writeEntryBundles(dir string, entries [][]byte, start int64) error {
 		}
 		if err := atomicfile.Replace(p, data, 0o600); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// pruneEntryBundles removes the partial entry bundles that the checkpoint
+// of size n, now stored, no longer needs: in each bundle written since the
+// checkpoint of size start, every partial bundle but the one of n's width.
+// Without it each sync would leave one more partial bundle behind. It runs
+// only after the new checkpoint is stored, since the old checkpoint's
+// readers (fieldtipd --recover-log among them) look for its own width.
+func pruneEntryBundles(dir string, start, n int64) error {
+	for t := start / torchwood.TileWidth; t*torchwood.TileWidth < n; t++ {
+		// The width of bundle t in the tree of size n: TileWidth or more
+		// when it is full, and then no partial bundle is kept.
+		keep := n - t*torchwood.TileWidth
+		partials := filepath.Dir(filepath.Join(dir, torchwood.TilePath(tlog.Tile{H: torchwood.TileHeight, L: -1, N: t, W: 1})))
+		names, err := os.ReadDir(partials)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range names {
+			w, err := strconv.ParseInt(e.Name(), 10, 64)
+			if err != nil || w < 1 || w >= torchwood.TileWidth || w == keep || strconv.FormatInt(w, 10) != e.Name() {
+				continue // not a partial bundle, or the one to keep
+			}
+			if err := os.Remove(filepath.Join(partials, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove a stale entry bundle: %w", err)
+			}
+		}
+		if keep >= torchwood.TileWidth {
+			// Removes the directory only if nothing else is in it.
+			_ = os.Remove(partials)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,8 +24,9 @@ import (
 // period must be a leaf of its tree, unless a delete event logged it as
 // deleted (a tip deleted before its period's root is no leaf), and each
 // leaf must be a pulled tip, a tip an event names (one deleted before this
-// editor pulled it), or a dummy. A period whose key was not sealed to this
-// editor (one added later) is skipped.
+// editor pulled it), or a dummy. A period whose root comes before a bundle
+// listing this editor (one added later) is skipped; a period key that the
+// editor of the bundle in force at the root cannot open is an error.
 func (c *Cache) checkReceipts(ctx context.Context, server string, v *LogView, key *crypto.EditorKey) error {
 	var roots []int64
 	for i, e := range v.Entries {
@@ -59,7 +61,13 @@ func (c *Cache) checkReceipts(ctx context.Context, server string, v *LogView, ke
 		}
 		k, err := audit.OpenPeriodKey(sealed, root, key.Identity)
 		if err != nil {
-			continue // not sealed to this editor: added after the period
+			if b := v.BundleAt(i); b.Editor(key.Label) == nil || slices.Contains(b.Revoked, key.Label) {
+				continue // not sealed to this editor: added after the period
+			}
+			// Skipping it would let a server that seals the key to
+			// nobody escape every editor's check.
+			return fmt.Errorf("receipts of %s to %s (entry %d): the bundle in force (version %d) lists %s, but the period key does not open with its key: %w",
+				root.Period.First, root.Period.Last, i, v.BundleAt(i).Version, key.Label, err)
 		}
 		var check [][32]byte
 		mine := map[[32]byte]bool{}

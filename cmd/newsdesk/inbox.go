@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"fieldtip/audit"
 	"fieldtip/internal/cli"
@@ -27,6 +28,10 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cache, err := c.open(env)
+	if err != nil {
+		return err
+	}
 	var st *audit.State
 	if v != nil {
 		ed, err := newsdesk.Replay(v, key)
@@ -34,10 +39,14 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) error {
 			return err
 		}
 		st = ed.State
-	}
-	cache, err := c.open(env)
-	if err != nil {
-		return err
+		// Tips another editor deleted leave this cache too.
+		dropped, err := cache.DropDeleted(st)
+		for _, id := range dropped {
+			fmt.Fprintf(env.Stderr, "newsdesk: removed tip %s from the cache: the log deletes it\n", id)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return cache.Inbox(env.Stdout, key, st)
 }

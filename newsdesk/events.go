@@ -491,7 +491,7 @@ func (c *Cache) Delete(ctx context.Context, server string, key *crypto.EditorKey
 		return 0, false, err
 	}
 	if ts == nil || (ts.Status != audit.StatusRejected && ts.Status != audit.StatusSpam) {
-		return 0, false, fmt.Errorf("tip %s: %w", tip, ErrDeletePolicy)
+		return 0, false, ErrDeletePolicy
 	}
 	cached, err := c.Find(tip)
 	if err != nil {
@@ -556,17 +556,29 @@ func (c *Cache) Handover(ctx context.Context, server string, key *crypto.EditorK
 	if err != nil {
 		return nil, err
 	}
-	// Bodies already sealed to them (bundles that list them) or handed
-	// over to them before need nothing.
+	// Bodies already sealed to their key in force (bundles that list them
+	// with it) or handed over to it before need nothing: a handover's
+	// bodies went to the key the bundle at its index lists. What went to
+	// an older key of theirs (the newsroom re-keyed them) goes again, as
+	// Replay waits for it (sealedTo).
+	toKey := v.Bundle.Editor(to).Recipient
+	sealedToThem := func(i int64) bool {
+		var e *crypto.Editor
+		if b := v.BundleAt(i); b != nil {
+			e = b.Editor(to)
+		}
+		return e != nil && e.Recipient == toKey
+	}
 	done := map[int64]bool{}
 	for _, o := range ed.Events {
+		if !sealedToThem(o.Index) {
+			continue
+		}
+		done[o.Index] = true
 		if o.Body.Kind == audit.KindHandover && o.Body.To == to {
 			for _, h := range o.Body.Bodies {
 				done[h.Index] = true
 			}
-		}
-		if b := v.BundleAt(o.Index); b != nil && b.Editor(to) != nil {
-			done[o.Index] = true
 		}
 	}
 	var batches [][]audit.HandedOver
@@ -593,7 +605,7 @@ func (c *Cache) Handover(ctx context.Context, server string, key *crypto.EditorK
 		if n > maxHandoverBatch {
 			return nil, fmt.Errorf("hand over event %d: its body alone, %d bytes re-encrypted, is too large for a handover event", o.Index, len(h.Ciphertext))
 		}
-		if size+n > maxHandoverBatch {
+		if size+n > maxHandoverBatch && len(cur) > 0 {
 			batches, cur, size = append(batches, cur), nil, 0
 		}
 		cur, size = append(cur, h), size+n

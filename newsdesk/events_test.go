@@ -585,6 +585,57 @@ func TestEventsHandover(t *testing.T) {
 	}
 }
 
+// TestEventsHandoverRekeyed: carol, re-keyed by bundle 3 (same label, a
+// new key, as after a lost laptop), cannot open what was sealed or handed
+// over to her old key; a handover gives her all of it, and she replays
+// alice's state without warnings.
+func TestEventsHandoverRekeyed(t *testing.T) {
+	room := newEvRoom(t, true)
+	d := newEvDesk(t, room, room.alice, room.bob)
+	ctx := context.Background()
+	url, opts := d.srv.URL, d.opts
+	alice := d.newCache(t)
+	t1 := d.send(t, marker("tip"))
+	var before []int64
+	add := func(i int64, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, i)
+	}
+	add(alice.Triage(ctx, url, room.alice, t1.TipIDString(), audit.StatusUseful, nil, "before carol", opts))
+	d.publish(t, 2, []*crypto.EditorKey{room.alice, room.bob, room.carol})
+	add(alice.Note(ctx, url, room.alice, t1.TipIDString(), "sealed to carol's first key", opts))
+	hs, err := alice.Handover(ctx, url, room.alice, "carol", opts)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("Handover to carol's first key = %v, %v", hs, err)
+	}
+	before = append(before, hs[0])
+
+	newKey, err := crypto.GenerateEditorKey("carol", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.publish(t, 3, []*crypto.EditorKey{room.alice, room.bob, newKey})
+	carol := d.newCache(t)
+	edC := d.replay(t, carol, newKey)
+	if !slices.Equal(edC.Unreadable, before) || len(edC.Warnings) != 0 {
+		t.Errorf("re-keyed carol: unreadable %v, warnings %q; want %v and none", edC.Unreadable, edC.Warnings, before)
+	}
+	hs, err = alice.Handover(ctx, url, room.alice, "carol", opts)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("Handover to carol's new key = %v, %v; want one event", hs, err)
+	}
+	edA, edC := d.replay(t, alice, room.alice), d.replay(t, carol, newKey)
+	if a, c := edA.State.Marshal(), edC.State.Marshal(); !bytes.Equal(a, c) {
+		t.Errorf("re-keyed carol's state differs from alice's:\nalice %s\ncarol %s", a, c)
+	}
+	if len(edC.Unreadable) != 0 || len(edC.Warnings) != 0 {
+		t.Errorf("re-keyed carol after the handover: unreadable %v, warnings %q", edC.Unreadable, edC.Warnings)
+	}
+}
+
 // dbHolds reports which of the server's database file and WAL hold any
 // 64-byte piece (at 64-byte steps) of secret.
 func (d *evDesk) dbHolds(t testing.TB, secret []byte) []string {

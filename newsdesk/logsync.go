@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
@@ -165,7 +166,8 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 	if err := os.MkdirAll(filepath.Join(dir, replicaBodies), 0o700); err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Timeout: requestTimeout}
+	hc := bodyClient()
+	defer hc.CloseIdleConnections()
 	signed, err := get(ctx, hc, u.Origin+protocol.PathCheckpoint, maxCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("log: fetch checkpoint: %w", err)
@@ -282,9 +284,28 @@ func checkExtends(ctx context.Context, old, cur tlog.Tree, tr torchwood.TileRead
 	return nil
 }
 
+// bodyFetchers is how many event bodies a sync fetches and stores at once:
+// it overlaps the round trips and the file syncs of a first sync of a long
+// log, and bounds the bodies held in memory (each at most maxEventBody).
+const bodyFetchers = 8
+
+// bodyClient returns the HTTP client of a sync, which keeps a connection
+// per body fetcher open between requests.
+func bodyClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = bodyFetchers
+	return &http.Client{Timeout: requestTimeout, Transport: tr}
+}
+
 // fetchBodies fetches the body of every event from index start on, checks
-// it against the event's SHA-256 and stores it.
+// it against the event's SHA-256 and stores it, bodyFetchers at a time.
+// On an error it returns the first one, once every fetch has stopped.
 func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView, start int64) error {
+	type job struct {
+		index int64
+		hash  [32]byte
+	}
+	var jobs []job
 	for i := start; i < v.Tree.N; i++ {
 		e := v.Entries[i]
 		if !strings.HasPrefix(string(e), audit.EventHeader+"\n") {
@@ -294,22 +315,86 @@ func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView
 		if err != nil {
 			return fmt.Errorf("log: entry %d: %w", i, err)
 		}
-		path := filepath.Join(v.Replica, replicaBodies, strconv.FormatInt(i, 10))
-		if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == ev.Ciphertext {
-			continue
-		}
-		body, err := get(ctx, hc, origin+protocol.PathEventBodies+strconv.FormatInt(i, 10), maxEventBody)
-		if err != nil {
-			return fmt.Errorf("log: fetch the body of event %d: %w", i, err)
-		}
-		if sha256.Sum256(body) != ev.Ciphertext {
-			return fmt.Errorf("log: the body the server serves for event %d does not match the event's SHA-256", i)
-		}
-		if err := atomicfile.Replace(path, body, 0o600); err != nil {
-			return err
+		jobs = append(jobs, job{i, ev.Ciphertext})
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for range min(bodyFetchers, len(jobs)) {
+		wg.Go(func() {
+			for j := range next {
+				if err := fetchBody(ctx, hc, origin, v.Replica, j.index, j.hash); err != nil {
+					cancel(err) // the first error is the cause; later ones are not
+				}
+			}
+		})
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case next <- j:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	return syncDir(filepath.Join(v.Replica, replicaBodies))
+}
+
+// fetchBody fetches the body of event index, unless the replica holds it,
+// checks it against hash and stores it.
+func fetchBody(ctx context.Context, hc *http.Client, origin, replica string, index int64, hash [32]byte) error {
+	path := filepath.Join(replica, replicaBodies, strconv.FormatInt(index, 10))
+	if b, err := os.ReadFile(path); err == nil && sha256.Sum256(b) == hash {
+		return nil
+	}
+	body, err := get(ctx, hc, origin+protocol.PathEventBodies+strconv.FormatInt(index, 10), maxEventBody)
+	if err != nil {
+		return fmt.Errorf("log: fetch the body of event %d: %w", index, err)
+	}
+	if sha256.Sum256(body) != hash {
+		return fmt.Errorf("log: the body the server serves for event %d does not match the event's SHA-256", index)
+	}
+	return storeBody(path, body)
+}
+
+// storeBody writes a checked body to path and syncs it to disk. It needs
+// no temporary file, unlike atomicfile.Replace: until a checkpoint that
+// covers the event is stored, every sync checks the file against the
+// event's SHA-256 again and fetches it again if it is cut short.
+// fetchBodies syncs the directory once, after every body.
+func storeBody(path string, body []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncDir syncs a directory, making the files created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // readReplicaEntries reads the entries 0 to n−1 from the replica's entry

@@ -259,9 +259,16 @@ func TestSyncLogRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	index, err := d.cache.Note(ctx, d.url, nk.editor, tip, "a note", opts)
-	if err != nil {
-		t.Fatal(err)
+	// Three new events, fetched in parallel; the tests change the second.
+	var index int64
+	for i := range 3 {
+		j, err := d.cache.Note(ctx, d.url, nk.editor, tip, fmt.Sprintf("note %d", i), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			index = j
+		}
 	}
 	text, _, _ := bytes.Cut(d.get(t, protocol.PathCheckpoint), []byte("\n\n"))
 	cur, err := torchwood.ParseCheckpoint(string(text) + "\n")
@@ -310,8 +317,20 @@ func TestSyncLogRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("SyncLog = %v, want an error saying %q", err, tc.want)
 			}
-			if got := replicaFiles(t, filepath.Join(other.Dir, "log")); !maps.Equal(got, before) {
-				t.Error("the refused sync changed the replica")
+			// The checkpoint and entries stay; bodies of the new events
+			// other than the bad one may have been stored, checked.
+			after := replicaFiles(t, filepath.Join(other.Dir, "log"))
+			for path, data := range after {
+				rel, _ := filepath.Rel(filepath.Join(other.Dir, "log"), path)
+				if i, ok := strings.CutPrefix(filepath.ToSlash(rel), replicaBodies+"/"); ok && before[path] == "" && i != strconv.FormatInt(index, 10) {
+					if string(d.get(t, protocol.PathEventBodies+i)) != data {
+						t.Errorf("stored a body of event %s that is not the server's", i)
+					}
+					delete(after, path)
+				}
+			}
+			if !maps.Equal(after, before) {
+				t.Error("the refused sync changed the replica's checkpoint, entries or old bodies, or stored the bad body")
 			}
 			if got := d.get(t, protocol.PathCosigned); !bytes.Equal(got, cosigned) {
 				t.Errorf("the refused sync cosigned: %q", got)

@@ -446,6 +446,14 @@ func TestCosignatures(t *testing.T) {
 	if _, err := d.cache.Note(ctx, d.url, nk.editor, tip, "a note", opts); err != nil {
 		t.Fatal(err)
 	}
+	// With NoCosign, a sync verifies and does not cosign.
+	quiet, err := d.cache.SyncLog(ctx, d.url, nk.editor, SyncOptions{Newsroom: nk.key.Verifier, NoCosign: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(d.get(t, protocol.PathCosigned)); strings.HasPrefix(got, strconv.FormatInt(quiet.Tree.N, 10)+" ") {
+		t.Fatalf("GET /cosigned = %q after a sync with NoCosign of size %d", got, quiet.Tree.N)
+	}
 	v, err := d.cache.SyncLog(ctx, d.url, nk.editor, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,38 +49,16 @@ func AuditVerify(ctx context.Context, server, stateDir string, opts AuditOptions
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
 	}
-	newsroom := opts.Newsroom
 	pinPath := filepath.Join(stateDir, "newsroom")
-	pinned, err := os.ReadFile(pinPath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	b, pinned, err := pinnedBundle(ctx, server, pinPath, opts.Newsroom)
+	if err != nil {
 		return nil, err
-	default:
-		p := strings.TrimSpace(string(pinned))
-		if newsroom != "" && newsroom != p {
-			return nil, fmt.Errorf("%s pins newsroom key %s, not %s", stateDir, p, newsroom)
-		}
-		newsroom = p
-	}
-	msg, err := FetchBundle(ctx, server)
-	if err != nil {
-		return nil, fmt.Errorf("fetch bundle: %w", err)
-	}
-	var b *crypto.Bundle
-	if newsroom == "" {
-		b, err = crypto.OpenBundleSelfSigned(msg)
-	} else {
-		b, err = crypto.OpenBundle(msg, newsroom)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server's bundle refused: %w", err)
 	}
 	v, err := syncReplica(ctx, server, stateDir, b.Newsroom, b.Log)
 	if err != nil {
 		return nil, err
 	}
-	if len(pinned) == 0 {
+	if !pinned {
 		if err := atomicfile.Replace(pinPath, []byte(b.Newsroom+"\n"), 0o600); err != nil {
 			return nil, err
 		}

@@ -126,36 +126,47 @@ func (c *Cache) pullOne(ctx context.Context, r *Remote, b *crypto.Bundle, t prot
 	return atomicfile.Replace(base+".receipt", []byte(t.Receipt), 0o600)
 }
 
-// refreshBundle fetches the server's bundle, verifies it against the
-// pinned newsroom key (pinning it on first use) and keeps it if it is not
-// older than the cached one.
-func (c *Cache) refreshBundle(ctx context.Context, server, newsroom string) (*crypto.Bundle, error) {
-	pinned, err := os.ReadFile(filepath.Join(c.Dir, "newsroom"))
+// pinnedBundle fetches the server's bundle and verifies it against the
+// newsroom key pinned in the file pinPath, or else newsroom, or else (trust
+// on first use) the key the bundle names. pinned reports whether pinPath
+// held a key; the caller pins b.Newsroom when it did not.
+func pinnedBundle(ctx context.Context, server, pinPath, newsroom string) (b *crypto.Bundle, pinned bool, err error) {
+	pin, err := os.ReadFile(pinPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	default:
-		p := strings.TrimSpace(string(pinned))
+		p := strings.TrimSpace(string(pin))
 		if newsroom != "" && newsroom != p {
-			return nil, fmt.Errorf("this cache pins newsroom key %s, not %s", p, newsroom)
+			return nil, false, fmt.Errorf("%s pins newsroom key %s, not %s", filepath.Dir(pinPath), p, newsroom)
 		}
-		newsroom = p
+		newsroom, pinned = p, true
 	}
 	msg, err := FetchBundle(ctx, server)
 	if err != nil {
-		return nil, fmt.Errorf("fetch bundle: %w", err)
+		return nil, false, fmt.Errorf("fetch bundle: %w", err)
 	}
-	var b *crypto.Bundle
 	if newsroom == "" {
 		b, err = crypto.OpenBundleSelfSigned(msg)
 	} else {
 		b, err = crypto.OpenBundle(msg, newsroom)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("server's bundle refused: %w", err)
+		return nil, false, fmt.Errorf("server's bundle refused: %w", err)
 	}
-	if len(pinned) == 0 {
+	return b, pinned, nil
+}
+
+// refreshBundle fetches the server's bundle, verifies it against the
+// pinned newsroom key (pinning it on first use) and keeps it if it is not
+// older than the cached one.
+func (c *Cache) refreshBundle(ctx context.Context, server, newsroom string) (*crypto.Bundle, error) {
+	b, pinned, err := pinnedBundle(ctx, server, filepath.Join(c.Dir, "newsroom"), newsroom)
+	if err != nil {
+		return nil, err
+	}
+	if !pinned {
 		if err := atomicfile.Replace(filepath.Join(c.Dir, "newsroom"), []byte(b.Newsroom+"\n"), 0o600); err != nil {
 			return nil, err
 		}

@@ -20,7 +20,6 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/torchwood"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -166,11 +165,10 @@ func (r *Remote) PostEvent(ctx context.Context, v *LogView, ev *SignedEvent) (in
 
 // checkAck checks the server's answer to an event (PostEvent).
 func (r *Remote) checkAck(ctx context.Context, v *LogView, ev *SignedEvent, proof []byte) (int64, error) {
-	logV, err := note.NewVerifier(v.Bundle.Log)
+	_, policy, err := logPolicy(v.Bundle.Log)
 	if err != nil {
-		return 0, fmt.Errorf("log key: %w", err)
+		return 0, err
 	}
-	policy := torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(logV.Name()), torchwood.SingleVerifierPolicy(logV))
 	if err := torchwood.VerifyProof(policy, tlog.RecordHash(ev.Entry), proof); err != nil {
 		return 0, fmt.Errorf("the server acknowledged the event with a proof that does not verify: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fieldtip/audit"
 
 	"filippo.io/torchwood"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // LoadLog returns the log as the cache's replica holds it from the last
@@ -32,11 +31,11 @@ func (c *Cache) LoadLog(ctx context.Context) (*LogView, error) {
 	if err != nil {
 		return nil, err
 	}
-	logV, err := note.NewVerifier(b.Log)
+	_, policy, err := logPolicy(b.Log)
 	if err != nil {
 		return nil, err
 	}
-	cp, _, err := torchwood.VerifyCheckpoint(signed, torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(logV.Name()), torchwood.SingleVerifierPolicy(logV)))
+	cp, _, err := torchwood.VerifyCheckpoint(signed, policy)
 	if err != nil {
 		return nil, fmt.Errorf("log: the replica's checkpoint does not verify: %w", err)
 	}

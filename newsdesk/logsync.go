@@ -158,11 +158,10 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	logV, err := note.NewVerifier(logKey)
+	logV, policy, err := logPolicy(logKey)
 	if err != nil {
-		return nil, fmt.Errorf("log key: %w", err)
+		return nil, err
 	}
-	policy := torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(logV.Name()), torchwood.SingleVerifierPolicy(logV))
 	if err := os.MkdirAll(filepath.Join(dir, replicaBodies), 0o700); err != nil {
 		return nil, err
 	}
@@ -524,34 +523,18 @@ func pruneEntryBundles(dir string, start, n int64) error {
 	return nil
 }
 
-// get fetches url and returns a 200 answer's body of at most max bytes.
+// get fetches url with no session and returns a 2xx answer's body of at
+// most max bytes (request).
 func get(ctx context.Context, hc *http.Client, url string, max int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	return request(ctx, hc, http.MethodGet, url, "", nil, max)
+}
+
+// logPolicy returns the verifier of a log key and the policy a checkpoint
+// of that log must meet: signed by the key, with the key's name as origin.
+func logPolicy(logKey string) (note.Verifier, torchwood.Policy, error) {
+	v, err := note.NewVerifier(logKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("log key: %w", err)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("server unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if m, err := protocol.ParseServerMessage(b); err == nil {
-			if e, ok := m.(*protocol.Error); ok {
-				return nil, e
-			}
-		}
-		return nil, fmt.Errorf("server answered %s", resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("answer larger than %d bytes", max)
-	}
-	return b, nil
+	return v, torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(v.Name()), torchwood.SingleVerifierPolicy(v)), nil
 }

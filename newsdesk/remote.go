@@ -124,16 +124,23 @@ func (r *Remote) do(ctx context.Context, method, path string, body []byte, v any
 // raw makes one request and returns the body of a 2xx answer; a typed
 // error answer comes back as *protocol.Error.
 func (r *Remote) raw(ctx context.Context, method, path string, body []byte, max int64) ([]byte, error) {
+	return request(ctx, r.http, method, r.url.Origin+path, r.token, body, max)
+}
+
+// request makes one request, with a bearer token unless it is empty, and
+// returns the body of a 2xx answer of at most max bytes; a typed error
+// answer comes back as *protocol.Error.
+func request(ctx context.Context, hc *http.Client, method, url, token string, body []byte, max int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, r.url.Origin+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := r.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("server unreachable: %w", err)
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
-	"fieldtip/internal/flakylink"
+	"fieldtip/internal/testkit/fieldtiptest"
+	"fieldtip/internal/testkit/flakylink"
 	"fieldtip/protocol"
 	"fieldtip/server"
 )

@@ -13,14 +13,14 @@ import (
 	"time"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// The harness lives in internal/fieldtiptest; these names keep this
+// The harness lives in internal/testkit/fieldtiptest; these names keep this
 // package's tests short.
 type testNewsroom struct {
 	key    *crypto.SignerKey

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
-	"fieldtip/internal/flakylink"
+	"fieldtip/internal/testkit/fieldtiptest"
+	"fieldtip/internal/testkit/flakylink"
 	"fieldtip/server"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"

@@ -17,7 +17,7 @@ import (
 	"unicode/utf8"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"

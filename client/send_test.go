@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 

@@ -19,7 +19,7 @@ import (
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 	"fieldtip/storage"

@@ -23,7 +23,7 @@ import (
 
 	"fieldtip/client"
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 

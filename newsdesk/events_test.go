@@ -20,7 +20,7 @@ import (
 	"fieldtip/audit"
 	"fieldtip/client"
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
 	"fieldtip/server"
 	"fieldtip/storage"

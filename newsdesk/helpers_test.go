@@ -4,10 +4,10 @@ import (
 	"testing"
 
 	"fieldtip/crypto"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 )
 
-// The harness lives in internal/fieldtiptest; these names keep this
+// The harness lives in internal/testkit/fieldtiptest; these names keep this
 // package's tests short.
 type testNewsroom struct {
 	key    *crypto.SignerKey

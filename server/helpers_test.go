@@ -83,8 +83,9 @@ type testServer struct {
 
 // cheapPoW is the proof-of-work cost of test servers: real Argon2id, a few
 // tries, so that tests sending many uploads stay fast. It is
-// internal/fieldtiptest.CheapPoW, which this package's tests cannot import
-// (fieldtiptest imports server); TestDefaultPoWCost runs the default cost.
+// internal/testkit/fieldtiptest.CheapPoW, which this package's tests cannot
+// import (fieldtiptest imports server); TestDefaultPoWCost runs the default
+// cost.
 var cheapPoW = crypto.PoWParams{MemoryKiB: 64, Time: 1, Bits: 2}
 
 // testClock is the server's clock in tests: wall time plus an offset a test

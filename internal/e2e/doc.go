@@ -8,9 +8,10 @@
 // in the test process for --proxy); that no plaintext marker reaches any
 // file or log line of the server, nor the source's outbox; that a server
 // killed with SIGKILL keeps every tip it acknowledged and no partial one,
-// and that SIGTERM lets commits in flight finish and answer; and, through
-// a throttled internal/flakylink relay that counts the bytes it carries,
-// that fieldtip send --budget stops with exit status 3 and the next send
-// resumes from the server's offset, also after the server was killed mid
-// upload and restarted, sending only what the server did not hold.
+// and that SIGTERM lets commits in flight finish and answer; and, through a
+// throttled internal/testkit/flakylink relay that counts the bytes it
+// carries, that fieldtip send --budget stops with exit status 3 and the
+// next send resumes from the server's offset, also after the server was
+// killed mid upload and restarted, sending only what the server did not
+// hold.
 package e2e

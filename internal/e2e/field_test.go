@@ -17,7 +17,7 @@ import (
 
 	"fieldtip/client"
 	"fieldtip/crypto"
-	"fieldtip/internal/flakylink"
+	"fieldtip/internal/testkit/flakylink"
 	"fieldtip/newsdesk"
 	"fieldtip/protocol"
 )

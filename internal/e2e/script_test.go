@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"fieldtip/client"
-	"fieldtip/internal/fieldtiptest"
+	"fieldtip/internal/testkit/fieldtiptest"
 
 	"github.com/armon/go-socks5"
 	"github.com/rogpeppe/go-internal/testscript"

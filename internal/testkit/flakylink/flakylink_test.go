@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/internal/flakylink"
+	"fieldtip/internal/testkit/flakylink"
 )
 
 // testDeadline bounds every blocking socket call of a test, so that a relay

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	"fieldtip/crypto"
 	"fieldtip/internal/cli"
 	"fieldtip/newsdesk"
 
@@ -56,4 +57,13 @@ func (f *editorFlags) open(env *cli.Env) (*newsdesk.Cache, error) {
 		}
 	}
 	return &newsdesk.Cache{Dir: dir}, nil
+}
+
+// loadKey asks for the passphrase and opens the editor key.
+func loadKey(env *cli.Env, f *editorFlags) (*crypto.EditorKey, error) {
+	pass, err := env.Passphrase(f.passphraseFile, "Editor key passphrase", false)
+	if err != nil {
+		return nil, err
+	}
+	return newsdesk.LoadEditorKey(f.key, pass)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"fieldtip/crypto"
 	"fieldtip/internal/cli"
 	"fieldtip/newsdesk"
 
@@ -48,12 +47,4 @@ func (c *pull) Run(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "newsdesk: pulled %d new tip(s)\n", n)
 	return nil
-}
-
-func loadKey(env *cli.Env, f *editorFlags) (*crypto.EditorKey, error) {
-	pass, err := env.Passphrase(f.passphraseFile, "Editor key passphrase", false)
-	if err != nil {
-		return nil, err
-	}
-	return newsdesk.LoadEditorKey(f.key, pass)
 }

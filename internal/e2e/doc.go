@@ -1,4 +1,7 @@
 // Package e2e holds only end-to-end tests; it has no code of its own.
+// One program's command line is tested in-process by its cmd/*/testdata
+// scripts (internal/testkit/scripttest); the tests here are the walks
+// across programs, and what needs separate processes to kill and restart.
 //
 // Its tests build the three real binaries (fieldtipd and newsdesk with
 // SQLite, fieldtip with CGO_ENABLED=0, as a phone build would) once, and run

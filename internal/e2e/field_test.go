@@ -18,6 +18,7 @@ import (
 	"fieldtip/client"
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/flakylink"
+	"fieldtip/internal/testkit/scripttest"
 	"fieldtip/newsdesk"
 	"fieldtip/protocol"
 )
@@ -282,7 +283,7 @@ const killTipSize = 512 << 10
 // and completes; the editor reads the tip intact.
 func TestServerKilledMidUploadResumes(t *testing.T) {
 	d := newDesk(t)
-	port, err := freePort()
+	port, err := scripttest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,20 +3,20 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"fieldtip/internal/testkit/scripttest"
 )
 
 // binDir holds the binaries TestMain builds: fieldtipd, fieldtip, newsdesk.
@@ -31,46 +31,15 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir); err != nil {
+	// The server and the editors' tool with SQLite, the source's client
+	// with CGO_ENABLED=0, which proves the static phone build DESIGN.md §3
+	// promises.
+	if err := scripttest.Build(dir, scripttest.Programs...); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	binDir = dir
 	return m.Run()
-}
-
-// buildBinaries builds the three programs into dir, once for every test:
-// the server and the editors' tool with SQLite, the source's client with
-// CGO_ENABLED=0, which proves the static phone build DESIGN.md §3 promises.
-func buildBinaries(dir string) error {
-	builds := []struct {
-		env  []string
-		pkgs []string
-	}{
-		{nil, []string{"fieldtip/cmd/fieldtipd", "fieldtip/cmd/newsdesk"}},
-		{[]string{"CGO_ENABLED=0"}, []string{"fieldtip/cmd/fieldtip"}},
-	}
-	for _, b := range builds {
-		args := append([]string{"build", "-tags", "sqlite_omit_load_extension", "-o", dir + string(os.PathSeparator)}, b.pkgs...)
-		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), b.env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s go %s: %w\n%s", strings.Join(b.env, " "), strings.Join(args, " "), err, out)
-		}
-	}
-	if runtime.GOOS == "linux" {
-		f, err := elf.Open(filepath.Join(dir, "fieldtip"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				return errors.New("fieldtip built with CGO_ENABLED=0 is dynamically linked")
-			}
-		}
-	}
-	return nil
 }
 
 // bin returns the path of a built binary.

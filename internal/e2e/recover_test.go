@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"fieldtip/audit"
+	"fieldtip/internal/testkit/scripttest"
 	"fieldtip/protocol"
 
 	"filippo.io/torchwood"
@@ -22,7 +23,8 @@ import (
 
 // TestRecoverScripts runs testdata/recover/*.txt as TestScripts runs
 // testdata/*.txt (the built binaries first on PATH, $PORT a free loopback
-// port), with one more command, which stands in for an editor's replica:
+// port, the commands of internal/testkit/scripttest), with one more
+// command, which stands in for an editor's replica:
 //
 //	logreplica URL DIR    copy the log served at URL into DIR, laid out as
 //	                      an editor's replica (docs/log.md, "Recovery"):
@@ -32,22 +34,9 @@ import (
 // The scripts live in their own directory because TestScripts does not
 // know logreplica.
 func TestRecoverScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                filepath.Join("testdata", "recover"),
-		RequireUniqueNames: true,
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
-			env.Setenv("PORT", port)
-			return nil
-		},
+	scripttest.RunBuilt(t, binDir, testscript.Params{
+		Dir: filepath.Join("testdata", "recover"),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitserver": cmdWaitServer,
-			"capture":    cmdCapture,
-			"exitcode":   cmdExitCode,
 			"logreplica": cmdLogReplica,
 		},
 	})

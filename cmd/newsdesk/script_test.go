@@ -1,0 +1,19 @@
+package main
+
+import (
+	"testing"
+
+	"fieldtip/internal/testkit/scripttest"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain links newsdesk into the test binary, so that the scripts run it
+// in-process; scripttest builds the other two programs.
+func TestMain(m *testing.M) { scripttest.Main(m, "newsdesk", main) }
+
+// TestScripts runs testdata/*.txt, one scenario of newsdesk's command line
+// each, with the commands internal/testkit/scripttest describes.
+func TestScripts(t *testing.T) {
+	scripttest.Run(t, testscript.Params{Dir: "testdata"})
+}

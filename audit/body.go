@@ -83,6 +83,73 @@ type EventBody struct {
 	// Bodies are a handover's re-encrypted bodies, by strictly increasing
 	// index (HandOver makes them).
 	Bodies []HandedOver
+
+	// The fields of the events on claims (docs/claims.md, "Event kinds").
+	// Text is also a claim's text and a correction's text (1 to
+	// MaxClaimText bytes); Tip and Ciphertext are also a link's tip and
+	// its ciphertext hash (private), Tip an unlink's (private).
+
+	// Claim is the claim a claim, link, unlink, signoff, publish or
+	// correct event is about.
+	Claim ClaimID
+	// Scope is a claim's scope: 0 to MaxScope bytes.
+	Scope string
+	// Stance, Cluster (1 to MaxClusterName bytes), Reliability ("A" to
+	// "F"), Credibility (1 to 6), Access, Why (public), Handle and
+	// Receipts are a link's public fields; PrivateWhy its private why.
+	// Exactly one of Why and PrivateWhy is set, each at most MaxWhy bytes.
+	Stance      Stance
+	Cluster     string
+	Reliability string
+	Credibility int
+	Access      Access
+	Why         string
+	PrivateWhy  string
+	// Handle is the linked tip's receipts-tree leaf; Receipts the log
+	// index of its period's receipts root.
+	Handle   Leaf
+	Receipts int64
+	// Link is the log index of the link event an unlink withdraws.
+	Link int64
+	// Version (the log index of a claim event), Evidence (an evidence
+	// hash) and Changes (a count of change events, 1 to MaxClaimEvents)
+	// name the state of the claim a signoff or publish is over.
+	Version  int64
+	Evidence [32]byte
+	Changes  int64
+	// Events is, in a publish, the number of events of the claim before
+	// it (1 to MaxClaimEvents).
+	Events int64
+	// Decision is a signoff's; Note its private note (0 to MaxWhy bytes).
+	Decision Decision
+	Note     string
+	// Correction is a correct event's type.
+	Correction CorrectionType
+}
+
+// Public returns a copy of b with only the fields of its public part: what
+// a revealed public part says (ParsePublicPart). The policy and claim
+// replay decide from these alone.
+func (b *EventBody) Public() *EventBody {
+	p := &EventBody{Kind: b.Kind, Claim: b.Claim}
+	switch b.Kind {
+	case KindClaim:
+		p.Text, p.Scope = b.Text, b.Scope
+	case KindLink:
+		p.Stance, p.Cluster, p.Reliability, p.Credibility, p.Access = b.Stance, b.Cluster, b.Reliability, b.Credibility, b.Access
+		p.Why, p.Handle, p.Receipts = b.Why, b.Handle, b.Receipts
+	case KindUnlink:
+		p.Link = b.Link
+	case KindSignoff:
+		p.Version, p.Evidence, p.Changes, p.Decision = b.Version, b.Evidence, b.Changes, b.Decision
+	case KindPublish:
+		p.Version, p.Evidence, p.Changes, p.Events = b.Version, b.Evidence, b.Changes, b.Events
+	case KindCorrect:
+		p.Correction, p.Text = b.Correction, b.Text
+	default:
+		p.Claim = ClaimID{}
+	}
+	return p
 }
 
 // HandedOver is an earlier event's body plaintext re-encrypted to a new
@@ -356,23 +423,165 @@ type handoverBody struct {
 	Ciphertext []byte `json:"ciphertext"`
 }
 
+// The public and private parts of the events on claims (docs/claims.md,
+// "Event kinds").
+type claimPublic struct {
+	Kind  Kind   `json:"kind"`
+	Claim string `json:"claim"`
+	Text  string `json:"text"`
+	Scope string `json:"scope"`
+}
+
+type linkPublic struct {
+	Kind        Kind   `json:"kind"`
+	Claim       string `json:"claim"`
+	Stance      Stance `json:"stance"`
+	Cluster     string `json:"cluster"`
+	Reliability string `json:"reliability"`
+	Credibility int    `json:"credibility"`
+	Access      Access `json:"access"`
+	Why         string `json:"why"`
+	Handle      string `json:"handle"`
+	Receipts    int64  `json:"receipts"`
+}
+
+type linkPrivate struct {
+	Tip        string `json:"tip"`
+	Ciphertext string `json:"ciphertext"`
+	Why        string `json:"why"`
+}
+
+type unlinkPublic struct {
+	Kind  Kind   `json:"kind"`
+	Claim string `json:"claim"`
+	Link  int64  `json:"link"`
+}
+
+type tipPrivate struct {
+	Tip string `json:"tip"`
+}
+
+type signoffPublic struct {
+	Kind     Kind     `json:"kind"`
+	Claim    string   `json:"claim"`
+	Version  int64    `json:"version"`
+	Evidence string   `json:"evidence"`
+	Changes  int64    `json:"changes"`
+	Decision Decision `json:"decision"`
+}
+
+type signoffPrivate struct {
+	Note string `json:"note"`
+}
+
+type publishPublic struct {
+	Kind     Kind   `json:"kind"`
+	Claim    string `json:"claim"`
+	Version  int64  `json:"version"`
+	Evidence string `json:"evidence"`
+	Changes  int64  `json:"changes"`
+	Events   int64  `json:"events"`
+}
+
+type correctPublic struct {
+	Kind  Kind           `json:"kind"`
+	Claim string         `json:"claim"`
+	Type  CorrectionType `json:"type"`
+	Text  string         `json:"text"`
+}
+
+// emptyPart is the private part of the kinds that keep nothing private.
+type emptyPart struct{}
+
+// kindFields are the fields of EventBody each kind uses; every other
+// field must be zero. publicFields are those of its public part.
+var (
+	kindFields = map[Kind][]string{
+		KindTriage:   {"Tip", "Status", "Tags", "Text"},
+		KindNote:     {"Tip", "Text"},
+		KindDelete:   {"Tip", "Ciphertext"},
+		KindHandover: {"To", "Bodies"},
+		KindClaim:    {"Claim", "Text", "Scope"},
+		KindLink: {"Claim", "Stance", "Cluster", "Reliability", "Credibility", "Access", "Why", "Handle", "Receipts",
+			"Tip", "Ciphertext", "PrivateWhy"},
+		KindUnlink:  {"Claim", "Link", "Tip"},
+		KindSignoff: {"Claim", "Version", "Evidence", "Changes", "Decision", "Note"},
+		KindPublish: {"Claim", "Version", "Evidence", "Changes", "Events"},
+		KindCorrect: {"Claim", "Correction", "Text"},
+		KindPeriod:  {},
+	}
+	publicFields = map[Kind][]string{
+		KindClaim:   {"Claim", "Text", "Scope"},
+		KindLink:    {"Claim", "Stance", "Cluster", "Reliability", "Credibility", "Access", "Why", "Handle", "Receipts"},
+		KindUnlink:  {"Claim", "Link"},
+		KindSignoff: {"Claim", "Version", "Evidence", "Changes", "Decision"},
+		KindPublish: {"Claim", "Version", "Evidence", "Changes", "Events"},
+		KindCorrect: {"Claim", "Correction", "Text"},
+	}
+)
+
+const kindList = "triage, note, delete, handover, claim, link, unlink, signoff, publish, correct, period"
+
+// setFields returns the names of the fields of b, besides Kind, that are
+// not zero.
+func (b *EventBody) setFields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Tip", b.Tip != [crypto.TipIDSize]byte{}},
+		{"Status", b.Status != ""},
+		{"Tags", len(b.Tags) > 0},
+		{"Text", b.Text != ""},
+		{"Ciphertext", b.Ciphertext != [32]byte{}},
+		{"To", b.To != ""},
+		{"Bodies", len(b.Bodies) > 0},
+		{"Claim", b.Claim != ClaimID{}},
+		{"Scope", b.Scope != ""},
+		{"Stance", b.Stance != ""},
+		{"Cluster", b.Cluster != ""},
+		{"Reliability", b.Reliability != ""},
+		{"Credibility", b.Credibility != 0},
+		{"Access", b.Access != ""},
+		{"Why", b.Why != ""},
+		{"PrivateWhy", b.PrivateWhy != ""},
+		{"Handle", b.Handle != Leaf{}},
+		{"Receipts", b.Receipts != 0},
+		{"Link", b.Link != 0},
+		{"Version", b.Version != 0},
+		{"Evidence", b.Evidence != [32]byte{}},
+		{"Changes", b.Changes != 0},
+		{"Events", b.Events != 0},
+		{"Decision", b.Decision != ""},
+		{"Note", b.Note != ""},
+		{"Correction", b.Correction != ""},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // check checks a body's fields for its kind.
-func (b *EventBody) check() error {
-	var zeroTip [crypto.TipIDSize]byte
-	usesTip := b.Kind == KindTriage || b.Kind == KindNote || b.Kind == KindDelete
-	switch {
-	case b.Kind != KindTriage && b.Kind != KindNote && b.Kind != KindDelete && b.Kind != KindHandover:
-		return fmt.Errorf("event body: %w: kind %q is not one of triage, note, delete, handover", crypto.ErrMalformed, clip(string(b.Kind)))
-	case !usesTip && b.Tip != zeroTip:
-		return fmt.Errorf("event body: %w: a %s names a tip", crypto.ErrMalformed, b.Kind)
-	case b.Kind != KindTriage && (b.Status != "" || len(b.Tags) > 0):
-		return fmt.Errorf("event body: %w: a %s has a status or tags", crypto.ErrMalformed, b.Kind)
-	case (b.Kind == KindDelete) != (b.Ciphertext != [32]byte{}):
-		return fmt.Errorf("event body: %w: the tip's ciphertext hash goes with a delete, and only with one", crypto.ErrMalformed)
-	case (b.Kind == KindDelete || b.Kind == KindHandover) && b.Text != "":
-		return fmt.Errorf("event body: %w: a %s has a text", crypto.ErrMalformed, b.Kind)
-	case b.Kind != KindHandover && (b.To != "" || len(b.Bodies) > 0):
-		return fmt.Errorf("event body: %w: a %s has handover fields", crypto.ErrMalformed, b.Kind)
+func (b *EventBody) check() error { return b.checkFields(false) }
+
+// checkFields checks a body's fields for its kind; with publicOnly, a
+// body of public fields only (ParsePublicPart), whose private fields
+// are unknown and must be zero.
+func (b *EventBody) checkFields(publicOnly bool) error {
+	used, ok := kindFields[b.Kind]
+	if !ok {
+		return fmt.Errorf("event body: %w: kind %q is not one of %s", crypto.ErrMalformed, clip(string(b.Kind)), kindList)
+	}
+	if publicOnly {
+		used = publicFields[b.Kind]
+	}
+	for _, f := range b.setFields() {
+		if !slices.Contains(used, f) {
+			return fmt.Errorf("event body: %w: a %s has a %s field", crypto.ErrMalformed, b.Kind, f)
+		}
 	}
 	switch b.Kind {
 	case KindTriage:
@@ -385,6 +594,10 @@ func (b *EventBody) check() error {
 		return checkText(b.Text, true)
 	case KindNote:
 		return checkText(b.Text, false)
+	case KindDelete:
+		if b.Ciphertext == [32]byte{} {
+			return fmt.Errorf("event body: %w: a delete without the tip's ciphertext hash", crypto.ErrMalformed)
+		}
 	case KindHandover:
 		if !crypto.ValidLabel(b.To) {
 			return fmt.Errorf("event body: %w: handover to %q, not an editor label", crypto.ErrMalformed, clip(b.To))
@@ -399,6 +612,125 @@ func (b *EventBody) check() error {
 			if len(h.Ciphertext) == 0 || len(h.Ciphertext) > MaxSealedBodySize {
 				return fmt.Errorf("event body: %w: handover of index %d has %d bytes of ciphertext", crypto.ErrMalformed, h.Index, len(h.Ciphertext))
 			}
+		}
+	case KindClaim:
+		if err := checkClaimText("claim text", b.Text, 1, MaxClaimText, true); err != nil {
+			return err
+		}
+		return checkClaimText("scope", b.Scope, 0, MaxScope, true)
+	case KindLink:
+		return b.checkLink(publicOnly)
+	case KindUnlink:
+		return checkIndex("link", b.Link)
+	case KindSignoff, KindPublish:
+		if err := checkIndex("version", b.Version); err != nil {
+			return err
+		}
+		if b.Evidence == [32]byte{} {
+			return fmt.Errorf("event body: %w: a %s without an evidence hash", crypto.ErrMalformed, b.Kind)
+		}
+		if b.Changes < 1 || b.Changes > MaxClaimEvents {
+			return fmt.Errorf("event body: %w: changes %d is not 1 to %d", crypto.ErrMalformed, b.Changes, MaxClaimEvents)
+		}
+		if b.Kind == KindPublish {
+			if b.Events < 1 || b.Events > MaxClaimEvents {
+				return fmt.Errorf("event body: %w: events %d is not 1 to %d", crypto.ErrMalformed, b.Events, MaxClaimEvents)
+			}
+			return nil
+		}
+		switch b.Decision {
+		case DecisionApprove, DecisionReject, DecisionNeedsWork:
+		default:
+			return fmt.Errorf("event body: %w: decision %q is not one of approve, reject, needs-work", crypto.ErrMalformed, clip(string(b.Decision)))
+		}
+		return checkClaimText("note", b.Note, 0, MaxWhy, true)
+	case KindCorrect:
+		switch b.Correction {
+		case CorrectionCorrection, CorrectionClarification, CorrectionRetraction:
+		default:
+			return fmt.Errorf("event body: %w: correction type %q is not one of correction, clarification, retraction", crypto.ErrMalformed, clip(string(b.Correction)))
+		}
+		return checkClaimText("correction text", b.Text, 1, MaxClaimText, true)
+	}
+	return nil
+}
+
+func (b *EventBody) checkLink(publicOnly bool) error {
+	switch b.Stance {
+	case StanceSupports, StanceContradicts, StanceContext:
+	default:
+		return fmt.Errorf("event body: %w: stance %q is not one of supports, contradicts, context", crypto.ErrMalformed, clip(string(b.Stance)))
+	}
+	if err := checkClaimText("cluster name", b.Cluster, 1, MaxClusterName, false); err != nil {
+		return err
+	}
+	if len(b.Reliability) != 1 || b.Reliability[0] < 'A' || b.Reliability[0] > 'F' {
+		return fmt.Errorf("event body: %w: reliability %q is not one of A to F", crypto.ErrMalformed, clip(b.Reliability))
+	}
+	if b.Credibility < 1 || b.Credibility > 6 {
+		return fmt.Errorf("event body: %w: credibility %d is not 1 to 6", crypto.ErrMalformed, b.Credibility)
+	}
+	switch b.Access {
+	case AccessFirstHand, AccessSecondHand, AccessHearsay, AccessDocument:
+	default:
+		return fmt.Errorf("event body: %w: access %q is not one of first-hand, second-hand, hearsay, document", crypto.ErrMalformed, clip(string(b.Access)))
+	}
+	if err := checkClaimText("why", b.Why, 0, MaxWhy, true); err != nil {
+		return err
+	}
+	if err := checkClaimText("private why", b.PrivateWhy, 0, MaxWhy, true); err != nil {
+		return err
+	}
+	if !publicOnly && (b.Why == "") == (b.PrivateWhy == "") {
+		return fmt.Errorf("event body: %w: a link needs exactly one why, public or private", crypto.ErrMalformed)
+	}
+	if b.Handle == (Leaf{}) {
+		return fmt.Errorf("event body: %w: a link without the tip's handle", crypto.ErrMalformed)
+	}
+	if err := checkIndex("receipts", b.Receipts); err != nil {
+		return err
+	}
+	if !publicOnly && b.Ciphertext == [32]byte{} {
+		return fmt.Errorf("event body: %w: a link without the tip's ciphertext hash", crypto.ErrMalformed)
+	}
+	return nil
+}
+
+// checkIndex checks a log index an event names: 1 to 2^53 − 1 (entry 0 is
+// always a bundle).
+func checkIndex(what string, i int64) error {
+	if i < 1 || i >= maxTreeSize {
+		return fmt.Errorf("event body: %w: %s index %d is not 1 to 2^53 − 1", crypto.ErrMalformed, what, i)
+	}
+	return nil
+}
+
+// checkClaimText checks a string of a claim event (docs/claims.md, "Event
+// kinds"): min to max bytes of valid UTF-8 without control characters
+// (but newline where lines is set), Unicode format characters (Cf, which
+// includes bidirectional overrides) or the line and paragraph
+// separators; a name (lines unset) neither starts nor ends with white
+// space.
+func checkClaimText(what, s string, min, max int, lines bool) error {
+	if len(s) < min || len(s) > max {
+		return fmt.Errorf("event body: %w: %s of %d bytes, want %d to %d", crypto.ErrMalformed, what, len(s), min, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("event body: %w: %s is not valid UTF-8", crypto.ErrMalformed, what)
+	}
+	for _, r := range s {
+		if r == '\n' && lines {
+			continue
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("event body: %w: %s holds the character %U", crypto.ErrMalformed, what, r)
+		}
+	}
+	if !lines && s != "" {
+		first, _ := utf8.DecodeRuneInString(s)
+		last, _ := utf8.DecodeLastRuneInString(s)
+		if unicode.IsSpace(first) || unicode.IsSpace(last) {
+			return fmt.Errorf("event body: %w: %s %q starts or ends with white space", crypto.ErrMalformed, what, clip(s))
 		}
 	}
 	return nil
@@ -439,29 +771,56 @@ func (b *EventBody) marshalParts() (public, private []byte, err error) {
 	if err := body.check(); err != nil {
 		return nil, nil, err
 	}
-	tip := crypto.FormatTipID(body.Tip)
-	var priv any
-	switch body.Kind {
-	case KindTriage:
-		priv = triagePart{Tip: tip, Status: body.Status, Tags: append([]string{}, body.Tags...), Note: body.Text}
-	case KindNote:
-		priv = notePart{Tip: tip, Text: body.Text}
-	case KindDelete:
-		priv = deletePart{Tip: tip, Ciphertext: hex.EncodeToString(body.Ciphertext[:])}
-	case KindHandover:
-		hp := handoverPart{To: body.To, Bodies: []handoverBody{}}
-		for _, h := range body.Bodies {
-			hp.Bodies = append(hp.Bodies, handoverBody(h))
-		}
-		priv = hp
-	}
-	if public, err = json.Marshal(publicPart{Kind: body.Kind}); err != nil {
+	pub, priv := body.partValues()
+	if public, err = json.Marshal(pub); err != nil {
 		return nil, nil, fmt.Errorf("event body: %w", err)
 	}
 	if private, err = json.Marshal(priv); err != nil {
 		return nil, nil, fmt.Errorf("event body: %w", err)
 	}
 	return public, private, nil
+}
+
+// partValues returns the JSON values of a checked body's parts.
+func (b *EventBody) partValues() (pub, priv any) {
+	tip := crypto.FormatTipID(b.Tip)
+	claim := b.Claim.String()
+	pub = publicPart{Kind: b.Kind}
+	switch b.Kind {
+	case KindTriage:
+		priv = triagePart{Tip: tip, Status: b.Status, Tags: append([]string{}, b.Tags...), Note: b.Text}
+	case KindNote:
+		priv = notePart{Tip: tip, Text: b.Text}
+	case KindDelete:
+		priv = deletePart{Tip: tip, Ciphertext: hex32String(b.Ciphertext)}
+	case KindHandover:
+		hp := handoverPart{To: b.To, Bodies: []handoverBody{}}
+		for _, h := range b.Bodies {
+			hp.Bodies = append(hp.Bodies, handoverBody(h))
+		}
+		priv = hp
+	case KindClaim:
+		pub, priv = claimPublic{Kind: b.Kind, Claim: claim, Text: b.Text, Scope: b.Scope}, emptyPart{}
+	case KindLink:
+		pub = linkPublic{Kind: b.Kind, Claim: claim, Stance: b.Stance, Cluster: b.Cluster, Reliability: b.Reliability,
+			Credibility: b.Credibility, Access: b.Access, Why: b.Why, Handle: hex32String(b.Handle), Receipts: b.Receipts}
+		priv = linkPrivate{Tip: tip, Ciphertext: hex32String(b.Ciphertext), Why: b.PrivateWhy}
+	case KindUnlink:
+		pub, priv = unlinkPublic{Kind: b.Kind, Claim: claim, Link: b.Link}, tipPrivate{Tip: tip}
+	case KindSignoff:
+		pub = signoffPublic{Kind: b.Kind, Claim: claim, Version: b.Version, Evidence: hex32String(b.Evidence),
+			Changes: b.Changes, Decision: b.Decision}
+		priv = signoffPrivate{Note: b.Note}
+	case KindPublish:
+		pub = publishPublic{Kind: b.Kind, Claim: claim, Version: b.Version, Evidence: hex32String(b.Evidence),
+			Changes: b.Changes, Events: b.Events}
+		priv = emptyPart{}
+	case KindCorrect:
+		pub, priv = correctPublic{Kind: b.Kind, Claim: claim, Type: b.Correction, Text: b.Text}, emptyPart{}
+	case KindPeriod:
+		priv = emptyPart{}
+	}
+	return pub, priv
 }
 
 // marshalEventBody encodes a body with the salts in parts, filling in the
@@ -559,13 +918,117 @@ func decodeJSON(what string, data []byte, v any) error {
 	return nil
 }
 
-// parseParts interprets committed parts.
-func parseParts(parts *Parts) (*EventBody, error) {
-	var pub publicPart
-	if err := decodeJSON("public", parts.Public, &pub); err != nil {
+// ParsePublicPart parses a revealed public part on its own (a trail's):
+// it must be in its one form, and the body it returns holds the public
+// fields of its kind only (EventBody.Public). Errors wrap
+// crypto.ErrMalformed.
+func ParsePublicPart(public []byte) (*EventBody, error) {
+	if len(public) > MaxPublicPart {
+		return nil, fmt.Errorf("event body: %w: public part of %d bytes, more than %d", crypto.ErrMalformed, len(public), MaxPublicPart)
+	}
+	b, err := parsePublic(public)
+	if err != nil {
 		return nil, err
 	}
-	b := &EventBody{Kind: pub.Kind}
+	if err := b.checkFields(true); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parsePublic interprets a public part, without checking the fields'
+// values.
+func parsePublic(data []byte) (*EventBody, error) {
+	// The kind first, leniently; then the strict form of that kind, which
+	// must re-encode to the same bytes (so the kind is the first member).
+	var head struct {
+		Kind Kind `json:"kind"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("event body: %w: public part: %w", crypto.ErrMalformed, err)
+	}
+	b := &EventBody{Kind: head.Kind}
+	var err error
+	switch head.Kind {
+	case KindClaim:
+		var p claimPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Text, b.Scope = p.Text, p.Scope
+			b.Claim, err = parsePartClaim(p.Claim)
+		}
+	case KindLink:
+		var p linkPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Stance, b.Cluster, b.Reliability, b.Credibility, b.Access = p.Stance, p.Cluster, p.Reliability, p.Credibility, p.Access
+			b.Why, b.Receipts = p.Why, p.Receipts
+			if b.Claim, err = parsePartClaim(p.Claim); err == nil {
+				var h [32]byte
+				h, err = parsePartHex("handle", p.Handle)
+				b.Handle = Leaf(h)
+			}
+		}
+	case KindUnlink:
+		var p unlinkPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Link = p.Link
+			b.Claim, err = parsePartClaim(p.Claim)
+		}
+	case KindSignoff:
+		var p signoffPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Version, b.Changes, b.Decision = p.Version, p.Changes, p.Decision
+			if b.Claim, err = parsePartClaim(p.Claim); err == nil {
+				b.Evidence, err = parsePartHex("evidence", p.Evidence)
+			}
+		}
+	case KindPublish:
+		var p publishPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Version, b.Changes, b.Events = p.Version, p.Changes, p.Events
+			if b.Claim, err = parsePartClaim(p.Claim); err == nil {
+				b.Evidence, err = parsePartHex("evidence", p.Evidence)
+			}
+		}
+	case KindCorrect:
+		var p correctPublic
+		if err = decodeJSON("public", data, &p); err == nil {
+			b.Correction, b.Text = p.Type, p.Text
+			b.Claim, err = parsePartClaim(p.Claim)
+		}
+	case KindTriage, KindNote, KindDelete, KindHandover, KindPeriod:
+		var p publicPart
+		err = decodeJSON("public", data, &p)
+	default:
+		return nil, fmt.Errorf("event body: %w: kind %q is not one of %s", crypto.ErrMalformed, clip(string(head.Kind)), kindList)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func parsePartClaim(s string) (ClaimID, error) {
+	id, err := ParseClaimID(s)
+	if err != nil {
+		return id, fmt.Errorf("event body: %w", err)
+	}
+	return id, nil
+}
+
+func parsePartHex(what, s string) ([32]byte, error) {
+	h, err := hex.DecodeString(s)
+	if err != nil || len(h) != 32 || hex.EncodeToString(h) != s {
+		return [32]byte{}, fmt.Errorf("event body: %w: %s is not 64 lowercase hex digits", crypto.ErrMalformed, what)
+	}
+	return [32]byte(h), nil
+}
+
+// parseParts interprets committed parts.
+func parseParts(parts *Parts) (*EventBody, error) {
+	b, err := parsePublic(parts.Public)
+	if err != nil {
+		return nil, err
+	}
 	tip := func(s string) error {
 		id, err := crypto.ParseTipID(s)
 		if err != nil {
@@ -574,8 +1037,7 @@ func parseParts(parts *Parts) (*EventBody, error) {
 		b.Tip = id
 		return nil
 	}
-	var err error
-	switch pub.Kind {
+	switch b.Kind {
 	case KindTriage:
 		var p triagePart
 		if err = decodeJSON("private", parts.Private, &p); err == nil {
@@ -598,14 +1060,9 @@ func parseParts(parts *Parts) (*EventBody, error) {
 	case KindDelete:
 		var p deletePart
 		if err = decodeJSON("private", parts.Private, &p); err == nil {
-			err = tip(p.Tip)
-		}
-		if err == nil {
-			h, herr := hex.DecodeString(p.Ciphertext)
-			if herr != nil || len(h) != 32 || hex.EncodeToString(h) != p.Ciphertext {
-				return nil, fmt.Errorf("event body: %w: a delete's ciphertext is not 64 lowercase hex digits", crypto.ErrMalformed)
+			if err = tip(p.Tip); err == nil {
+				b.Ciphertext, err = parsePartHex("a delete's ciphertext", p.Ciphertext)
 			}
-			b.Ciphertext = [32]byte(h)
 		}
 	case KindHandover:
 		var p handoverPart
@@ -615,8 +1072,27 @@ func parseParts(parts *Parts) (*EventBody, error) {
 				b.Bodies = append(b.Bodies, HandedOver(h))
 			}
 		}
-	default:
-		return nil, fmt.Errorf("event body: %w: kind %q is not one of triage, note, delete, handover", crypto.ErrMalformed, clip(string(pub.Kind)))
+	case KindLink:
+		var p linkPrivate
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			b.PrivateWhy = p.Why
+			if err = tip(p.Tip); err == nil {
+				b.Ciphertext, err = parsePartHex("a link's ciphertext", p.Ciphertext)
+			}
+		}
+	case KindUnlink:
+		var p tipPrivate
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			err = tip(p.Tip)
+		}
+	case KindSignoff:
+		var p signoffPrivate
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			b.Note = p.Note
+		}
+	case KindClaim, KindPublish, KindCorrect, KindPeriod:
+		var p emptyPart
+		err = decodeJSON("private", parts.Private, &p)
 	}
 	if err != nil {
 		return nil, err

@@ -125,7 +125,7 @@ func auditDocExample(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	out["receipts"] = string(rmsg) + "\n" +
-		fmt.Sprintf("period key %s\ntip leaf %x, index %d\n", b64url(k[:]), leaf, index)
+		fmt.Sprintf("period key %s\ntip leaf %s, index %d\n", b64url(k[:]), leaf, index)
 	return out
 }
 

@@ -419,3 +419,38 @@ func openReceiptsRoot(msg []byte, log note.Verifiers) (*ReceiptsRoot, error) {
 	}
 	return r, nil
 }
+
+// String returns the leaf in 64 lowercase hex digits, as a link's handle
+// is written.
+func (l Leaf) String() string { return hex.EncodeToString(l[:]) }
+
+// MarshalText makes a Leaf a JSON string of 64 lowercase hex digits.
+func (l Leaf) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText parses 64 lowercase hex digits, and nothing else.
+func (l *Leaf) UnmarshalText(b []byte) error {
+	h, err := hex.DecodeString(string(b))
+	if err != nil || len(h) != 32 || hex.EncodeToString(h) != string(b) {
+		return fmt.Errorf("%w: a leaf is 64 lowercase hex digits", crypto.ErrMalformed)
+	}
+	*l = Leaf(h)
+	return nil
+}
+
+// ParseLeaf parses a handle written as Leaf.String writes it.
+func ParseLeaf(s string) (Leaf, error) {
+	var l Leaf
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// ProveLeaf returns the index of leaf in the receipts tree of leaves (as
+// the server stores them: sorted, distinct, a power of two) and its
+// inclusion proof: a link's handle and what a trail carries for it.
+func ProveLeaf(leaves []Leaf, leaf Leaf) (int64, tlog.RecordProof, error) {
+	t, err := NewReceiptsTree(leaves)
+	if err != nil {
+		return 0, nil, fmt.Errorf("receipts tree: %w", err)
+	}
+	return t.Prove(leaf)
+}

@@ -20,6 +20,14 @@ type State struct {
 	handovers []HandoverRecord
 	applied   int64
 	last      int64
+	// claims are replayed from public parts; private holds what the
+	// editors' private parts add (link tips, sign-off notes), by index.
+	claims  map[ClaimID]*claimReplay
+	private map[int64]*EventBody
+	periods []Act
+	// bundles are the bundles publish events are checked against, by
+	// version (AddBundle).
+	bundles map[int64]*crypto.Bundle
 }
 
 // TipState is what the events say about one tip.
@@ -78,8 +86,15 @@ var ErrOutOfOrder = errors.New("event applied out of log order")
 
 // NewState returns the state of a log without events.
 func NewState() *State {
-	return &State{tips: map[[crypto.TipIDSize]byte]*TipState{}, last: -1}
+	return &State{tips: map[[crypto.TipIDSize]byte]*TipState{}, last: -1,
+		claims: map[ClaimID]*claimReplay{}, private: map[int64]*EventBody{}, bundles: map[int64]*crypto.Bundle{}}
 }
+
+// AddBundle makes a bundle known to the state: a publish event is checked
+// against the policy of the bundle it names (docs/claims.md, "Replay"),
+// so every bundle of the log that a publish event may name must be added
+// before it is applied. Adding changes nothing else.
+func (s *State) AddBundle(b *crypto.Bundle) { s.bundles[b.Version] = b }
 
 // Apply applies the event at log index index, opened with OpenEvent and
 // its body with OpenEventBody (or OpenHandedOver). Events must come in
@@ -96,10 +111,23 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 	if err := b.check(); err != nil {
 		return fmt.Errorf("audit: apply: %w", err)
 	}
+	if b.Kind == KindPublish && s.bundles[e.Bundle] == nil {
+		return fmt.Errorf("audit: apply: publish event %d names bundle %d, which was not added (AddBundle)", index, e.Bundle)
+	}
 	s.last = index
 	s.applied++
 	refuse := func(reason string) error {
 		s.refused = append(s.refused, Refusal{Index: index, Editor: e.Editor, Reason: reason})
+		return nil
+	}
+	switch b.Kind {
+	case KindClaim, KindLink, KindUnlink, KindSignoff, KindPublish, KindCorrect:
+		if reason := s.applyClaim(index, e, b); reason != "" {
+			return refuse(reason)
+		}
+		return nil
+	case KindPeriod:
+		s.periods = append(s.periods, Act{Index: index, Editor: e.Editor, Day: e.Day})
 		return nil
 	}
 	if b.Kind == KindHandover {
@@ -139,6 +167,87 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 	s.tips[b.Tip] = t
 	return nil
 }
+
+// applyClaim applies an event on a claim from its public part, and keeps
+// its private fields aside; it returns the reason it is refused, or "".
+func (s *State) applyClaim(index int64, e *Event, b *EventBody) string {
+	r := s.claims[b.Claim]
+	if r == nil {
+		if b.Kind != KindClaim {
+			return ReasonUnknownClaim
+		}
+		r = newClaimReplay(b.Claim)
+		s.claims[b.Claim] = r
+	}
+	if reason := r.apply(ClaimEvent{Index: index, Editor: e.Editor, Day: e.Day, Body: b.Public()}, s.bundles[e.Bundle]); reason != "" {
+		return reason
+	}
+	switch b.Kind {
+	case KindLink:
+		s.private[index] = &EventBody{Tip: b.Tip, Ciphertext: b.Ciphertext, PrivateWhy: b.PrivateWhy}
+	case KindSignoff:
+		if b.Note != "" {
+			s.private[index] = &EventBody{Note: b.Note}
+		}
+	}
+	return ""
+}
+
+// Claims returns the ids of the claims, sorted.
+func (s *State) Claims() []ClaimID {
+	ids := make([]ClaimID, 0, len(s.claims))
+	for id := range s.claims {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b ClaimID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Claim returns a copy of a claim as the events made it, with the private
+// fields the editor's bodies hold (link tips and private whys, sign-off
+// notes), or nil.
+func (s *State) Claim(id ClaimID) *ClaimState {
+	r := s.claims[id]
+	if r == nil {
+		return nil
+	}
+	c := *r.c
+	c.Versions = slices.Clone(c.Versions)
+	c.Links = slices.Clone(c.Links)
+	c.Signoffs = slices.Clone(c.Signoffs)
+	c.Corrections = slices.Clone(c.Corrections)
+	if c.Published != nil {
+		p := *c.Published
+		c.Published = &p
+	}
+	for i := range c.Links {
+		if p := s.private[c.Links[i].Index]; p != nil {
+			c.Links[i].Tip, c.Links[i].Ciphertext, c.Links[i].PrivateWhy = p.Tip, p.Ciphertext, p.PrivateWhy
+		}
+	}
+	for i := range c.Signoffs {
+		if p := s.private[c.Signoffs[i].Index]; p != nil {
+			c.Signoffs[i].Note = p.Note
+		}
+	}
+	return &c
+}
+
+// ClaimEvents returns the events of a claim, applied or refused, from the
+// claim event that created it, in log order, with public fields only: the
+// input of EvaluatePolicy and what a trail reveals. The bodies are the
+// state's: the caller must not modify them.
+func (s *State) ClaimEvents(id ClaimID) []ClaimEvent {
+	r := s.claims[id]
+	if r == nil {
+		return nil
+	}
+	return slices.Clone(r.events)
+}
+
+// Periods returns the period events (early closes of a receipts period),
+// in log order.
+func (s *State) Periods() []Act { return slices.Clone(s.periods) }
 
 // Refuse records the event at index, whose body does not open (it is
 // bad, not merely sealed before the editor was added), as refused for
@@ -203,9 +312,15 @@ func (s *State) Marshal() []byte {
 		Tips      []tipJSON        `json:"tips"`
 		Refused   []Refusal        `json:"refused"`
 		Handovers []HandoverRecord `json:"handovers"`
+		Claims    []*ClaimState    `json:"claims"`
+		Periods   []Act            `json:"periods"`
 	}
 	out := stateJSON{Applied: s.applied, Last: s.last, Tips: []tipJSON{},
-		Refused: append([]Refusal{}, s.refused...), Handovers: append([]HandoverRecord{}, s.handovers...)}
+		Refused: append([]Refusal{}, s.refused...), Handovers: append([]HandoverRecord{}, s.handovers...),
+		Claims: []*ClaimState{}, Periods: append([]Act{}, s.periods...)}
+	for _, id := range s.Claims() {
+		out.Claims = append(out.Claims, s.Claim(id))
+	}
 	for _, id := range s.Tips() {
 		t := s.tips[id]
 		out.Tips = append(out.Tips, tipJSON{Tip: crypto.FormatTipID(id), Status: t.Status,

@@ -67,21 +67,6 @@ func (e *ReplayedError) Error() string {
 
 func (e *ReplayedError) Unwrap() error { return e.Err }
 
-// replayedIndex reads the index out of a replayed refusal's message,
-// "event id already logged at index N"; -1 if there is none.
-func replayedIndex(msg string) int64 {
-	const prefix = " at index "
-	i := strings.LastIndex(msg, prefix)
-	if i < 0 {
-		return -1
-	}
-	n, err := parseEventIndex(msg[i+len(prefix):])
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // parseEventIndex parses a canonical non-negative decimal index (no sign, no
 // leading zero).
 func parseEventIndex(s string) (int64, error) {
@@ -155,7 +140,11 @@ func (r *Remote) PostEvent(ctx context.Context, v *LogView, ev *SignedEvent) (in
 	proof, err := r.raw(ctx, http.MethodPost, protocol.PathEvent, req, maxProof)
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Code == protocol.CodeReplayed {
-		return 0, &ReplayedError{Index: replayedIndex(pe.Message), Err: pe}
+		index := pe.Index
+		if index < 1 {
+			index = -1 // not said: find looks for the entry
+		}
+		return 0, &ReplayedError{Index: index, Err: pe}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("log the event: %w", err)

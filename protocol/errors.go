@@ -82,19 +82,30 @@ var knownCodes = map[Code]bool{
 
 func (c Code) known() bool         { return knownCodes[c] }
 func (c Code) carriesOffset() bool { return c == CodeConflict || c == CodeBadChecksum }
+func (c Code) carriesIndex() bool  { return c == CodeReplayed }
 
 // Error is a typed refusal: a stable Code, a human Message that never
-// carries internal detail, and for CodeConflict and CodeBadChecksum the
-// server's current Offset.
+// carries internal detail, for CodeConflict and CodeBadChecksum the
+// server's current Offset, and for CodeReplayed, when the editorial log
+// holds the replayed event, its Index.
 type Error struct {
 	Code    Code
 	Message string
 	Offset  int64
+	// Index is, for CodeReplayed from the editors' POST /event, the log
+	// index of the event already logged; 0 when the server does not say
+	// (an event sent twice in one batch, a replayed upload, a server older
+	// than the field). Index 0 of a log is its first bundle, never an
+	// event.
+	Index int64
 }
 
 func (e *Error) Error() string {
-	if e.Code.carriesOffset() {
+	switch {
+	case e.Code.carriesOffset():
 		return fmt.Sprintf("%s (%s, server offset %d)", e.Message, e.Code, e.Offset)
+	case e.Code.carriesIndex() && e.Index > 0:
+		return fmt.Sprintf("%s (%s, index %d)", e.Message, e.Code, e.Index)
 	}
 	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
 }

@@ -30,7 +30,9 @@
 // server answers with its offset and the client continues from there.
 //
 // Any refusal is {"type":"error","code":"…","message":"…"} (plus "offset"
-// for conflict and bad_checksum), followed by a WebSocket close.
+// for conflict and bad_checksum), followed by a WebSocket close. (The
+// editors' endpoints answer refusals with the same error message, where a
+// replayed event also carries its "index".)
 package protocol
 
 import (
@@ -213,6 +215,7 @@ type wire struct {
 	FrameSize     *int    `json:"frame_size,omitempty"`
 	SHA256        *string `json:"sha256,omitempty"`
 	Offset        *int64  `json:"offset,omitempty"`
+	Index         *int64  `json:"index,omitempty"`
 	Receipt       *string `json:"receipt,omitempty"`
 	Code          *string `json:"code,omitempty"`
 	Message       *string `json:"message,omitempty"`
@@ -252,6 +255,9 @@ func Marshal(msg any) []byte {
 		w = wire{Type: TypeError, Code: ptr(string(m.Code)), Message: ptr(m.Message)}
 		if m.Code.carriesOffset() {
 			w.Offset = ptr(m.Offset)
+		}
+		if m.Code.carriesIndex() && m.Index > 0 {
+			w.Index = ptr(m.Index)
 		}
 	default:
 		panic(fmt.Sprintf("protocol: Marshal of %T", msg))
@@ -495,6 +501,9 @@ func ParseServerMessage(b []byte) (any, error) {
 		if code.carriesOffset() {
 			fields = append(fields, "offset")
 		}
+		if code.carriesIndex() && w.Index != nil {
+			fields = append(fields, "index")
+		}
 		if err := w.only(fields...); err != nil {
 			return nil, err
 		}
@@ -510,6 +519,12 @@ func ParseServerMessage(b []byte) (any, error) {
 				return nil, malformed("negative offset %d", *w.Offset)
 			}
 			e.Offset = *w.Offset
+		}
+		if w.Index != nil {
+			if *w.Index < 1 {
+				return nil, malformed("replayed index %d is not an event's (≥ 1)", *w.Index)
+			}
+			e.Index = *w.Index
 		}
 		return e, nil
 	default:
@@ -537,7 +552,7 @@ func decodeWire(b []byte) (*wire, error) {
 var wireKeys = map[string]bool{
 	"type": true, "version": true, "bundle": true, "bundle_version": true,
 	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
-	"sha256": true, "offset": true, "receipt": true, "code": true, "message": true,
+	"sha256": true, "offset": true, "index": true, "receipt": true, "code": true, "message": true,
 	"pow_epoch": true, "pow": true, "resume_secret": true, "seed": true,
 }
 
@@ -565,6 +580,10 @@ func checkKeys(b []byte) error {
 		if err := dec.Decode(&v); err != nil {
 			return malformed("not a control message: %v", err)
 		}
+		if string(v) == "null" {
+			// The decoder leaves a null member unset, as if absent.
+			return malformed("field %q is null", k)
+		}
 	}
 	return nil
 }
@@ -576,7 +595,7 @@ func (w *wire) only(names ...string) error {
 		"bundle_version": w.BundleVersion != nil, "upload_id": w.UploadID != nil,
 		"resume_hash": w.ResumeHash != nil, "length": w.Length != nil,
 		"frame_size": w.FrameSize != nil, "sha256": w.SHA256 != nil,
-		"offset": w.Offset != nil, "receipt": w.Receipt != nil,
+		"offset": w.Offset != nil, "index": w.Index != nil, "receipt": w.Receipt != nil,
 		"code": w.Code != nil, "message": w.Message != nil,
 		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil,
 		"resume_secret": w.ResumeSecret != nil, "seed": w.Seed != nil,

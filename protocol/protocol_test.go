@@ -293,6 +293,8 @@ var serverTests = []messageTest{
 	{"error_bad_pow", `{"type":"error","code":"bad_pow","message":"proof of work 0 does not verify"}`, &protocol.Error{Code: protocol.CodeBadPoW, Message: "proof of work 0 does not verify"}, "version 2: compute the proofs again"},
 	{"error_stale_pow", `{"type":"error","code":"stale_pow","message":"epoch 2930"}`, &protocol.Error{Code: protocol.CodeStalePoW, Message: "epoch 2930"}, "version 2: compute the proofs again with the current seed"},
 	{"error_replayed", `{"type":"error","code":"replayed","message":"upload id already used"}`, &protocol.Error{Code: protocol.CodeReplayed, Message: "upload id already used"}, "version 2: a new upload id and new proofs"},
+	{"error_replayed_index", `{"type":"error","index":12,"code":"replayed","message":"event id already logged at index 12"}`, &protocol.Error{Code: protocol.CodeReplayed, Message: "event id already logged at index 12", Index: 12}, "POST /event: the index of the event the log holds"},
+	{"error_replayed_index_last", `{"type":"error","code":"replayed","message":"m","index":9223372036854775807}`, &protocol.Error{Code: protocol.CodeReplayed, Message: "m", Index: 1<<63 - 1}, "members in any order; the largest index"},
 	{"error_expired", `{"type":"error","code":"expired","message":"the upload expired"}`, &protocol.Error{Code: protocol.CodeExpired, Message: "the upload expired"}, "version 2: send the upload anew under a new id"},
 	{"error_not_found", `{"type":"error","code":"not_found","message":"no unfinished upload with this id"}`, &protocol.Error{Code: protocol.CodeNotFound, Message: "no unfinished upload with this id"}, "the answer to a resume of an unknown upload"},
 
@@ -334,6 +336,14 @@ var serverTests = []messageTest{
 	{"error_busy_with_offset", `{"type":"error","code":"busy","message":"no","offset":0}`, nil, "only conflict and bad_checksum carry an offset"},
 	{"error_bad_pow_with_offset", `{"type":"error","code":"bad_pow","message":"no","offset":0}`, nil, "only conflict and bad_checksum carry an offset"},
 	{"error_conflict_negative_offset", `{"type":"error","code":"conflict","message":"no","offset":-1}`, nil, "negative offset"},
+	{"error_replayed_index_zero", `{"type":"error","index":0,"code":"replayed","message":"no"}`, nil, "index 0 is the log's first bundle, never an event: absent means not said"},
+	{"error_replayed_index_negative", `{"type":"error","index":-1,"code":"replayed","message":"no"}`, nil, "negative index"},
+	{"error_replayed_index_string", `{"type":"error","index":"12","code":"replayed","message":"no"}`, nil, "the index is a number"},
+	{"error_replayed_index_null", `{"type":"error","index":null,"code":"replayed","message":"no"}`, nil, "null member"},
+	{"error_conflict_with_index", `{"type":"error","offset":0,"index":3,"code":"conflict","message":"no"}`, nil, "only replayed carries an index"},
+	{"error_busy_with_index", `{"type":"error","index":3,"code":"busy","message":"no"}`, nil, "only replayed carries an index"},
+	{"error_replayed_with_offset", `{"type":"error","offset":3,"code":"replayed","message":"no"}`, nil, "replayed carries an index, not an offset"},
+	{"ack_with_index", `{"type":"ack","offset":0,"index":1}`, nil, "only errors carry an index"},
 	{"error_message_too_long", `{"type":"error","code":"busy","message":"` + strings.Repeat("m", protocol.MaxMessageLength+1) + `"}`, nil, "one byte past MaxMessageLength"},
 	{"error_message_number", `{"type":"error","code":"busy","message":1}`, nil, "the text is a string"},
 	{"trailing_data", `{"type":"ack","offset":0} {}`, nil, "a second JSON value"},
@@ -482,6 +492,9 @@ func TestRoundTrip(t *testing.T) {
 			e.Offset = 3 * protocol.FrameSize
 		}
 		server = append(server, e)
+		if c == protocol.CodeReplayed {
+			server = append(server, &protocol.Error{Code: c, Message: "logged", Index: 1})
+		}
 	}
 	check := func(fn string, parse func([]byte) (any, error), msg any) {
 		b := protocol.Marshal(msg)
@@ -515,6 +528,18 @@ func TestMarshalErrorOffset(t *testing.T) {
 	b := protocol.Marshal(&protocol.Error{Code: protocol.CodeBusy, Message: "busy", Offset: 7})
 	if want := `{"type":"error","code":"busy","message":"busy"}`; string(b) != want {
 		t.Errorf("Marshal(busy with offset 7) = %s, want %s", b, want)
+	}
+	b = protocol.Marshal(&protocol.Error{Code: protocol.CodeBusy, Message: "busy", Index: 7})
+	if want := `{"type":"error","code":"busy","message":"busy"}`; string(b) != want {
+		t.Errorf("Marshal(busy with index 7) = %s, want %s", b, want)
+	}
+	b = protocol.Marshal(&protocol.Error{Code: protocol.CodeReplayed, Message: "r"})
+	if want := `{"type":"error","code":"replayed","message":"r"}`; string(b) != want {
+		t.Errorf("Marshal(replayed without index) = %s, want %s", b, want)
+	}
+	b = protocol.Marshal(&protocol.Error{Code: protocol.CodeReplayed, Message: "r", Index: 12})
+	if want := `{"type":"error","index":12,"code":"replayed","message":"r"}`; string(b) != want {
+		t.Errorf("Marshal(replayed at 12) = %s, want %s", b, want)
 	}
 	b = protocol.Marshal(&protocol.Error{Code: protocol.CodeConflict, Message: "c"})
 	if want := `{"type":"error","offset":0,"code":"conflict","message":"c"}`; string(b) != want {

@@ -173,7 +173,7 @@ func (s *Server) servePostCosignature(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCosignRequest))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, errCosignTooLarge)
+		writeRefusal(w, errCosignTooLarge)
 		return
 	}
 	if err != nil {
@@ -182,7 +182,7 @@ func (s *Server) servePostCosignature(w http.ResponseWriter, r *http.Request) {
 	l := s.elog()
 	req, tree, perr := openCosignature(b, l.verifier, s.bundle.Load().Editor(label))
 	if perr != nil {
-		writeHTTPError(w, statusFor(perr.Code), perr)
+		writeRefusal(w, perr)
 		return
 	}
 	// A checkpoint of this log's key is of this log's tree only if the
@@ -190,34 +190,25 @@ func (s *Server) servePostCosignature(w http.ResponseWriter, r *http.Request) {
 	// anything else is a fork the editor holds evidence of, or an old key.
 	head := l.head.Load()
 	if head == nil || tree.N < 1 || tree.N > head.tree.N {
-		writeHTTPError(w, http.StatusConflict, errCosignNotOurs)
+		writeRefusal(w, errCosignNotOurs)
 		return
 	}
 	if tree != head.tree {
 		h, err := tlog.TreeHash(tree.N, s.store.LogHashes(r.Context()))
 		if err != nil {
-			s.log.Error("tree hash of a cosigned checkpoint", attrErr, err)
-			writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+			writeRefusal(w, s.failed("tree hash of a cosigned checkpoint", err))
 			return
 		}
 		if h != tree.Hash {
-			writeHTTPError(w, http.StatusConflict, errCosignNotOurs)
+			writeRefusal(w, errCosignNotOurs)
 			return
 		}
 	}
 	err = s.store.PutCosignature(r.Context(), tree.N, req.signed, storage.Cosignature{
 		Editor: label, Name: req.sig.Name, Line: req.line,
 	})
-	switch {
-	case errors.Is(err, storage.ErrBusy):
-		writeHTTPError(w, http.StatusServiceUnavailable, errLogBusy)
-		return
-	case errors.Is(err, storage.ErrClosed):
-		writeHTTPError(w, http.StatusServiceUnavailable, errLogStopping)
-		return
-	case err != nil:
-		s.log.Error("store cosignature", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+	if err != nil {
+		writeRefusal(w, s.failed("store cosignature", err))
 		return
 	}
 	s.log.Debug("checkpoint cosigned", attrEditor, label, attrSize, tree.N)
@@ -229,8 +220,7 @@ func (s *Server) servePostCosignature(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveCosignedList(w http.ResponseWriter, r *http.Request) {
 	sizes, err := s.store.CosignedSizes(r.Context(), protocol.MaxCosignatures)
 	if err != nil {
-		s.log.Error("list cosigned sizes", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("list cosigned sizes", err))
 		return
 	}
 	var out []byte
@@ -249,17 +239,16 @@ func (s *Server) serveCosignedList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveCosigned(w http.ResponseWriter, r *http.Request) {
 	size, err := parseIndex(r.PathValue("size"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "not a tree size"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeMalformed, "not a tree size"))
 		return
 	}
 	signed, cosigs, err := s.store.Cosigned(r.Context(), size)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, errCosignNotFound)
+		writeRefusal(w, errCosignNotFound)
 		return
 	}
 	if err != nil {
-		s.log.Error("read cosignatures", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("read cosignatures", err))
 		return
 	}
 	out := append([]byte(nil), signed...)

@@ -139,22 +139,39 @@ var (
 	errBadLogin  = protocol.Errorf(protocol.CodeUnauthorized, "login note malformed")
 	errNonce     = protocol.Errorf(protocol.CodeUnauthorized, "login challenge unknown, used or expired")
 	errOrigin    = protocol.Errorf(protocol.CodeUnauthorized, "login note made for another origin")
+
+	errLoginTooLarge   = protocol.Errorf(protocol.CodeTooLarge, "login note larger than %d bytes", crypto.MaxLoginSize)
+	errTooManySessions = protocol.Errorf(protocol.CodeBusy, "too many editor sessions")
+	// errLogInFirst and errSessionLost are 401 (statusExceptions).
+	errLogInFirst  = protocol.Errorf(protocol.CodeUnauthorized, "log in first")
+	errSessionLost = protocol.Errorf(protocol.CodeUnauthorized, "session unknown or expired; log in again")
+)
+
+// Refusals of the editors' tip list and fetch, and of bundle publication.
+var (
+	errTipListQuery   = protocol.Errorf(protocol.CodeMalformed, "after must be a cursor and limit 1 to %d", protocol.MaxTipList)
+	errNotTipID       = protocol.Errorf(protocol.CodeMalformed, "not a tip id")
+	errBundleTooLarge = protocol.Errorf(protocol.CodeTooLarge, "bundle larger than %d bytes", crypto.MaxBundleSize)
+	errBundleNewsroom = protocol.Errorf(protocol.CodeUnauthorized, "bundle does not verify against this server's newsroom key")
+	// errBundleLogKey is 409 (statusExceptions).
+	errBundleLogKey  = protocol.Errorf(protocol.CodeMalformed, "bundle names another log key than this server's")
+	errBundleExpired = protocol.Errorf(protocol.CodeStaleBundle, "bundle has expired")
 )
 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	msg, err := io.ReadAll(http.MaxBytesReader(w, r.Body, crypto.MaxLoginSize))
 	if err != nil {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, protocol.Errorf(protocol.CodeTooLarge, "login note larger than %d bytes", crypto.MaxLoginSize))
+		writeRefusal(w, errLoginTooLarge)
 		return
 	}
 	b := s.bundle.Load()
 	l, err := crypto.OpenLogin(msg, b)
 	switch {
 	case errors.Is(err, crypto.ErrUnknownSigner), errors.Is(err, crypto.ErrBadSignature):
-		writeHTTPError(w, http.StatusForbidden, errNotEditor)
+		writeRefusal(w, errNotEditor)
 		return
 	case err != nil:
-		writeHTTPError(w, http.StatusBadRequest, errBadLogin)
+		writeRefusal(w, errBadLogin)
 		return
 	}
 	now := s.now()
@@ -162,17 +179,17 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	defer s.sessions.mu.Unlock()
 	// A nonce is used once, whatever the outcome after this point.
 	if !s.sessions.useNonce(l.Nonce, l.Expires, now) {
-		writeHTTPError(w, http.StatusForbidden, errNonce)
+		writeRefusal(w, errNonce)
 		return
 	}
 	if l.Origin != s.Origin() {
-		writeHTTPError(w, http.StatusForbidden, errOrigin)
+		writeRefusal(w, errOrigin)
 		return
 	}
 	if len(s.sessions.tokens) >= maxSessions {
 		s.sessions.prune(now)
 		if len(s.sessions.tokens) >= maxSessions {
-			writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeBusy, "too many editor sessions"))
+			writeRefusal(w, errTooManySessions)
 			return
 		}
 	}
@@ -195,14 +212,14 @@ func (s *Server) editor(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if !ok || err != nil || len(raw) != 32 {
-		writeHTTPError(w, http.StatusUnauthorized, protocol.Errorf(protocol.CodeUnauthorized, "log in first"))
+		writeRefusal(w, errLogInFirst)
 		return "", false
 	}
 	s.sessions.mu.Lock()
 	sess, ok := s.sessions.tokens[sha256.Sum256(raw)]
 	s.sessions.mu.Unlock()
 	if e := s.bundle.Load().Editor(sess.editor); !ok || !s.now().Before(sess.expires) || e == nil || e.Sign != sess.sign {
-		writeHTTPError(w, http.StatusUnauthorized, protocol.Errorf(protocol.CodeUnauthorized, "session unknown or expired; log in again"))
+		writeRefusal(w, errSessionLost)
 		return "", false
 	}
 	return sess.editor, true
@@ -221,13 +238,12 @@ func (s *Server) serveListTips(w http.ResponseWriter, r *http.Request) {
 		limit, err2 = protocol.MaxTipList, nil
 	}
 	if err1 != nil || err2 != nil || after < 0 || limit < 1 || limit > protocol.MaxTipList {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "after must be a cursor and limit 1 to %d", protocol.MaxTipList))
+		writeRefusal(w, errTipListQuery)
 		return
 	}
 	tips, err := s.store.ListTips(r.Context(), after, limit)
 	if err != nil {
-		s.log.Error("list tips", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
+		writeRefusal(w, s.failed("list tips", err))
 		return
 	}
 	out := &protocol.TipList{Tips: []protocol.TipInfo{}}
@@ -246,17 +262,16 @@ func (s *Server) serveTip(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := crypto.ParseTipID(r.PathValue("id"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "not a tip id"))
+		writeRefusal(w, errNotTipID)
 		return
 	}
 	ct, err := s.store.TipCiphertext(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, protocol.Errorf(protocol.CodeNotFound, "no such tip"))
+		writeRefusal(w, errTipNotFound)
 		return
 	}
 	if err != nil {
-		s.log.Error("read tip", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
+		writeRefusal(w, s.failed("read tip", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -286,20 +301,20 @@ func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request) {
 func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	msg, err := io.ReadAll(http.MaxBytesReader(w, r.Body, crypto.MaxBundleSize))
 	if err != nil {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, protocol.Errorf(protocol.CodeTooLarge, "bundle larger than %d bytes", crypto.MaxBundleSize))
+		writeRefusal(w, errBundleTooLarge)
 		return
 	}
 	b, err := crypto.OpenBundle(msg, s.newsroom)
 	if err != nil {
-		writeHTTPError(w, http.StatusForbidden, protocol.Errorf(protocol.CodeUnauthorized, "bundle does not verify against this server's newsroom key"))
+		writeRefusal(w, errBundleNewsroom)
 		return
 	}
 	if b.Log != s.logKey.Verifier {
-		writeHTTPError(w, http.StatusConflict, protocol.Errorf(protocol.CodeMalformed, "bundle names another log key than this server's"))
+		writeRefusal(w, errBundleLogKey)
 		return
 	}
 	if b.Expired(s.now()) {
-		writeHTTPError(w, http.StatusConflict, protocol.Errorf(protocol.CodeStaleBundle, "bundle has expired"))
+		writeRefusal(w, errBundleExpired)
 		return
 	}
 	s.publishMu.Lock()
@@ -311,14 +326,13 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	cur := s.bundle.Load()
 	if b.Version <= cur.Version {
-		writeHTTPError(w, http.StatusConflict, protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d is not above the version in force, %d", b.Version, cur.Version))
+		writeRefusal(w, protocol.Errorf(protocol.CodeStaleBundle, "bundle version %d is not above the version in force, %d", b.Version, cur.Version))
 		return
 	}
 	if err := s.store.PutBundle(ctx, b.Version, b.Signed(), crypto.Day(s.now())); err != nil {
 		// An earlier attempt whose outcome was unknown may have stored it.
 		if stored, lerr := s.store.LatestBundle(ctx); lerr != nil || !bytes.Equal(stored, b.Signed()) {
-			s.log.Error("store bundle", attrErr, err)
-			writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
+			writeRefusal(w, s.failed("store bundle", err))
 			return
 		}
 	}
@@ -328,12 +342,8 @@ func (s *Server) servePublishBundle(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.logBundleInForce(ctx); err != nil {
 		// In force and stored, not yet logged: it is logged before the
 		// next entry, or at the next start.
-		var pe *protocol.Error
-		if !errors.As(err, &pe) {
-			pe = errLogInternal
-		}
 		s.log.Error("log the published bundle", attrVersion, b.Version, attrErr, err)
-		writeHTTPError(w, statusFor(pe.Code), pe)
+		writeRefusal(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -344,7 +354,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	b, err := jsonMarshal(v)
 	if err != nil {
-		writeHTTPError(w, http.StatusInternalServerError, protocol.Errorf(protocol.CodeInternal, "internal error"))
+		writeRefusal(w, err)
 		return
 	}
 	w.Write(b)

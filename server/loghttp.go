@@ -29,9 +29,6 @@ var (
 	errEventRevoked   = protocol.Errorf(protocol.CodeUnauthorized, "event signed by an editor the bundle in force revokes")
 	errEventNotYours  = protocol.Errorf(protocol.CodeUnauthorized, "event signed by another editor than the one logged in")
 	errEventBodyHash  = protocol.Errorf(protocol.CodeBadHash, "body does not hash to the event's ciphertext hash")
-	errLogBusy        = protocol.Errorf(protocol.CodeBusy, "log busy, try again")
-	errLogStopping    = protocol.Errorf(protocol.CodeShuttingDown, "server shutting down")
-	errLogInternal    = protocol.Errorf(protocol.CodeInternal, "internal error")
 )
 
 func errEventStale(inForce int64) *protocol.Error {
@@ -42,7 +39,9 @@ func errEventReplayed(index int64) *protocol.Error {
 	if index < 0 {
 		return protocol.Errorf(protocol.CodeReplayed, "event id sent twice")
 	}
-	return protocol.Errorf(protocol.CodeReplayed, "event id already logged at index %d", index)
+	e := protocol.Errorf(protocol.CodeReplayed, "event id already logged at index %d", index)
+	e.Index = index
+	return e
 }
 
 // errEventNotPrefix carries the log's size as the offset: fetch the
@@ -65,7 +64,7 @@ var errNoSuchTile = protocol.Errorf(protocol.CodeNotFound, "no such tile in the 
 func (s *Server) serveCheckpoint(w http.ResponseWriter, r *http.Request) {
 	head := s.elog().head.Load()
 	if head == nil {
-		writeHTTPError(w, http.StatusNotFound, protocol.Errorf(protocol.CodeNotFound, "the log is empty"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeNotFound, "the log is empty"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -102,12 +101,12 @@ func tileAvailable(t tlog.Tile, n int64) bool {
 func (s *Server) serveTile(w http.ResponseWriter, r *http.Request) {
 	t, err := parseTilePath(strings.TrimPrefix(r.URL.Path, "/"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "not a tile path"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeMalformed, "not a tile path"))
 		return
 	}
 	head := s.elog().head.Load()
 	if head == nil || !tileAvailable(t, head.tree.N) {
-		writeHTTPError(w, http.StatusNotFound, errNoSuchTile)
+		writeRefusal(w, errNoSuchTile)
 		return
 	}
 	var data []byte
@@ -122,13 +121,11 @@ func (s *Server) serveTile(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if err != nil {
-			s.log.Error("read entry bundle", attrErr, err)
-			writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+			writeRefusal(w, s.failed("read entry bundle", err))
 			return
 		}
 	} else if data, err = tlog.ReadTileData(t, s.store.LogHashes(r.Context())); err != nil {
-		s.log.Error("read tile", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("read tile", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -149,7 +146,7 @@ func parseIndex(s string) (int64, error) {
 func (s *Server) serveEventBody(w http.ResponseWriter, r *http.Request) {
 	index, err := parseIndex(r.PathValue("index"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "not an entry index"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeMalformed, "not an entry index"))
 		return
 	}
 	head := s.elog().head.Load()
@@ -160,12 +157,11 @@ func (s *Server) serveEventBody(w http.ResponseWriter, r *http.Request) {
 		err = storage.ErrNotFound
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, protocol.Errorf(protocol.CodeNotFound, "no event body at that index"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeNotFound, "no event body at that index"))
 		return
 	}
 	if err != nil {
-		s.log.Error("read event body", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("read event body", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -203,7 +199,7 @@ func (s *Server) servePostEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.shuttingDown() {
-		writeHTTPError(w, http.StatusServiceUnavailable, errLogStopping)
+		writeRefusal(w, errStopping)
 		return
 	}
 	l := s.elog()
@@ -216,7 +212,7 @@ func (s *Server) servePostEvent(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventRequest))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, errEventTooLarge)
+		writeRefusal(w, errEventTooLarge)
 		return
 	}
 	if err != nil {
@@ -224,48 +220,43 @@ func (s *Server) servePostEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	entry, body, err := splitEventRequest(b)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, errEventMalformed)
+		writeRefusal(w, errEventMalformed)
 		return
 	}
 	inForce := s.bundle.Load()
 	ev, err := audit.OpenEvent(entry, inForce)
 	switch {
 	case errors.Is(err, audit.ErrRevokedEditor):
-		writeHTTPError(w, http.StatusForbidden, errEventRevoked)
+		writeRefusal(w, errEventRevoked)
 		return
 	case errors.Is(err, crypto.ErrUnknownSigner), errors.Is(err, crypto.ErrBadSignature):
-		writeHTTPError(w, http.StatusForbidden, errEventSigner)
+		writeRefusal(w, errEventSigner)
 		return
 	case errors.Is(err, audit.ErrWrongBundle):
-		writeHTTPError(w, http.StatusConflict, errEventStale(inForce.Version))
+		writeRefusal(w, errEventStale(inForce.Version))
 		return
 	case err != nil:
-		writeHTTPError(w, http.StatusBadRequest, errEventMalformed)
+		writeRefusal(w, errEventMalformed)
 		return
 	}
 	if ev.Editor != editor {
-		writeHTTPError(w, http.StatusForbidden, errEventNotYours)
+		writeRefusal(w, errEventNotYours)
 		return
 	}
 	if sha256.Sum256(body) != ev.Ciphertext {
-		writeHTTPError(w, http.StatusBadRequest, errEventBodyHash)
+		writeRefusal(w, errEventBodyHash)
 		return
 	}
 	a := s.sequence(&logRequest{entries: [][]byte{entry}, event: ev, body: body})
 	if a.err != nil {
-		var pe *protocol.Error
-		if !errors.As(a.err, &pe) {
-			pe = errLogInternal
-		}
-		writeHTTPError(w, statusFor(pe.Code), pe)
+		writeRefusal(w, a.err)
 		return
 	}
 	proof, err := tlog.ProveRecord(a.head.tree.N, a.index, s.store.LogHashes(r.Context()))
 	if err != nil {
 		// Logged, but the proof could not be read: the client finds its
 		// event in the log by its id.
-		s.log.Error("prove a logged event", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("prove a logged event", err))
 		return
 	}
 	s.log.Debug("event logged", attrEditor, editor, attrSize, a.head.tree.N)
@@ -274,25 +265,6 @@ func (s *Server) servePostEvent(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.Write(out)
-}
-
-// statusFor is the HTTP status of each refusal of the log's endpoints.
-func statusFor(c protocol.Code) int {
-	switch c {
-	case protocol.CodeMalformed, protocol.CodeBadHash:
-		return http.StatusBadRequest
-	case protocol.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case protocol.CodeUnauthorized:
-		return http.StatusForbidden
-	case protocol.CodeNotFound:
-		return http.StatusNotFound
-	case protocol.CodeStaleBundle, protocol.CodeReplayed, protocol.CodeConflict:
-		return http.StatusConflict
-	case protocol.CodeBusy, protocol.CodeShuttingDown:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 func clipString(s string) string {

@@ -99,7 +99,7 @@ type logCommit struct {
 func (s *Server) commitLog(l *editorialLog, batch []*logRequest) *logCommit {
 	c := &logCommit{head: l.committed}
 	if l.broken != nil {
-		c.waiters, c.err = batch, errLogInternal
+		c.waiters, c.err = batch, errInternal
 		return c
 	}
 	if l.testOnlyBeforeCommit != nil {
@@ -145,21 +145,15 @@ func (s *Server) commitLog(l *editorialLog, batch []*logRequest) *logCommit {
 	})
 	if err != nil {
 		var se *storage.LogSizeError
-		switch {
-		case errors.Is(err, storage.ErrBusy):
-			c.err = errLogBusy
-		case errors.Is(err, storage.ErrClosed):
-			c.err = errLogStopping
-		case errors.As(err, &se), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		if errors.As(err, &se) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			// The outcome of this append, or of an earlier one, is
 			// unknown: nothing more is appended until a restart.
 			l.broken = err
 			s.log.Error("editorial log stopped: an append's outcome is unknown; restart fieldtipd", attrErr, err)
-			c.err = errLogInternal
-		default:
-			s.log.Error("append to the editorial log", attrErr, err)
-			c.err = errLogInternal
+			c.err = errInternal
+			return c
 		}
+		c.err = s.failed("append to the editorial log", err)
 		return c
 	}
 	l.size, l.logged = tree.N, bundle
@@ -183,7 +177,7 @@ func (s *Server) publishLog(l *editorialLog, c *logCommit) {
 				// served beyond the pinned checkpoint; the next commit,
 				// or a restart, pins a later one.
 				s.log.Error("editorial log committed but not pinned", attrSize, c.head.tree.N, attrErr, perr)
-				err = errLogInternal
+				err = errInternal
 			} else {
 				l.pinned = c.head.tree.N
 				l.head.Store(c.head)
@@ -220,8 +214,7 @@ func (s *Server) checkEvent(ctx context.Context, ev *audit.Event, bundle *crypto
 		return errEventReplayed(idx)
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
-		s.log.Error("check event id", attrErr, err)
-		return errLogInternal
+		return s.failed("check event id", err)
 	}
 	// A base is a checkpoint the author verified: a prefix of the
 	// committed log (docs/audit.md, "Event entry").
@@ -231,8 +224,7 @@ func (s *Server) checkEvent(ctx context.Context, ev *audit.Event, bundle *crypto
 	root, ok := roots[ev.Base.N]
 	if !ok {
 		if root, err = tlog.TreeHash(ev.Base.N, hashes); err != nil {
-			s.log.Error("tree hash of an event's base", attrErr, err)
-			return errLogInternal
+			return s.failed("tree hash of an event's base", err)
 		}
 		roots[ev.Base.N] = root
 	}

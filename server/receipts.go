@@ -399,7 +399,7 @@ func (s *Server) purgeRejected(ctx context.Context) {
 func (s *Server) serveReceipts(w http.ResponseWriter, r *http.Request) {
 	index, err := parseIndex(r.PathValue("index"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, protocol.Errorf(protocol.CodeMalformed, "not an entry index"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeMalformed, "not an entry index"))
 		return
 	}
 	head := s.elog().head.Load()
@@ -410,18 +410,16 @@ func (s *Server) serveReceipts(w http.ResponseWriter, r *http.Request) {
 		err = storage.ErrNotFound
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, protocol.Errorf(protocol.CodeNotFound, "no receipts root at that index"))
+		writeRefusal(w, protocol.Errorf(protocol.CodeNotFound, "no receipts root at that index"))
 		return
 	}
 	if err != nil {
-		s.log.Error("read receipts period", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("read receipts period", err))
 		return
 	}
 	b, err := jsonMarshal(&protocol.ReceiptsPeriod{SealedKey: p.SealedKey, Leaves: p.Leaves})
 	if err != nil {
-		s.log.Error("encode receipts period", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errLogInternal)
+		writeRefusal(w, s.failed("encode receipts period", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

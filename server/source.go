@@ -5,19 +5,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"
 )
 
+var errTooManyConns = protocol.Errorf(protocol.CodeBusy, "too many connections; try again later")
+
 // serveSource runs one source's WebSocket session (protocol package doc).
 func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 	if s.shuttingDown() {
-		writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+		writeRefusal(w, errStopping)
 		return
 	}
 	// The connection limit is checked before the upgrade, so a refused
@@ -26,7 +26,7 @@ func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 	case s.connSem <- struct{}{}:
 		defer func() { <-s.connSem }()
 	default:
-		writeHTTPError(w, http.StatusServiceUnavailable, protocol.Errorf(protocol.CodeBusy, "too many connections; try again later"))
+		writeRefusal(w, errTooManyConns)
 		return
 	}
 	s.handlers.Add(1)
@@ -100,7 +100,7 @@ func (ss *sourceSession) run() {
 	defer ss.release()
 	for {
 		if ss.s.shuttingDown() {
-			ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+			ss.refuse(errStopping)
 			return
 		}
 		if ss.s.testOnlyBeforeRead != nil {
@@ -111,7 +111,7 @@ func (ss *sourceSession) run() {
 		if err != nil {
 			switch {
 			case ss.s.shuttingDown():
-				ss.refuse(protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping"))
+				ss.refuse(errStopping)
 			case errors.Is(err, errTooLarge):
 				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
 			case isTimeout(err):
@@ -237,15 +237,7 @@ func (ss *sourceSession) refuse(e *protocol.Error) {
 	if ss.send(clipMessage(e)) != nil {
 		return
 	}
-	code := websocket.ClosePolicyViolation
-	switch e.Code {
-	case protocol.CodeTooLarge:
-		code = websocket.CloseMessageTooBig
-	case protocol.CodeBusy, protocol.CodeShuttingDown:
-		code = websocket.CloseTryAgainLater
-	case protocol.CodeInternal:
-		code = websocket.CloseInternalServerErr
-	}
+	code := refusal(e).closeCode
 	deadline := time.Now().Add(ss.s.cfg.WriteTimeout)
 	if ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, string(e.Code)), deadline) != nil {
 		return
@@ -257,40 +249,4 @@ func (ss *sourceSession) refuse(e *protocol.Error) {
 			return
 		}
 	}
-}
-
-// clipMessage returns e with its text cut to protocol.MaxMessageLength
-// bytes of valid UTF-8: a client refuses a longer error message as
-// malformed, and a parser's text can quote the client's input at any length
-// (encoding/json's "cannot unmarshal number 1111…" carries the whole
-// number).
-func clipMessage(e *protocol.Error) *protocol.Error {
-	m := strings.ToValidUTF8(e.Message, "\uFFFD")
-	if len(m) > protocol.MaxMessageLength {
-		const ellipsis = "…"
-		n := protocol.MaxMessageLength - len(ellipsis)
-		for n > 0 && !utf8.RuneStart(m[n]) {
-			n--
-		}
-		m = m[:n] + ellipsis
-	}
-	c := *e
-	c.Message = m
-	return &c
-}
-
-func asProtocolError(err error) *protocol.Error {
-	var e *protocol.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return protocol.Errorf(protocol.CodeMalformed, "malformed message")
-}
-
-// writeHTTPError answers a plain HTTP request with a typed error.
-func writeHTTPError(w http.ResponseWriter, status int, e *protocol.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(protocol.Marshal(e), '\n'))
 }

@@ -41,7 +41,6 @@ var (
 	errTipEventBeyond  = protocol.Errorf(protocol.CodeConflict, "no entry at that index in the published log")
 	errTipNotAnEvent   = protocol.Errorf(protocol.CodeMalformed, "the entry at that index is not an editorial event")
 	errTipEventNotMine = protocol.Errorf(protocol.CodeUnauthorized, "the event at that index is not signed by the editor logged in")
-	errTipInternal     = protocol.Errorf(protocol.CodeInternal, "internal error")
 )
 
 // tipAction is a parsed delete or mark request.
@@ -148,7 +147,7 @@ func (s *Server) readTipAction(w http.ResponseWriter, r *http.Request, mark bool
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxTipActionRequest))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, errTipTooLarge)
+		writeRefusal(w, errTipTooLarge)
 		return "", nil
 	}
 	if err != nil {
@@ -156,7 +155,7 @@ func (s *Server) readTipAction(w http.ResponseWriter, r *http.Request, mark bool
 	}
 	a, err := parseTipAction(r.PathValue("id"), b, mark)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, errTipMalformed)
+		writeRefusal(w, errTipMalformed)
 		return "", nil
 	}
 	return editor, a
@@ -165,24 +164,23 @@ func (s *Server) readTipAction(w http.ResponseWriter, r *http.Request, mark bool
 // checkTipEvent checks that the entry at index is a published editorial
 // event signed by editor, against the bundle it names (the bundle in
 // force at its index: the log checked that when it appended it). It
-// returns nil, or the refusal and its status.
-func (s *Server) checkTipEvent(ctx context.Context, index int64, editor string) (int, *protocol.Error) {
+// returns nil, or the refusal.
+func (s *Server) checkTipEvent(ctx context.Context, index int64, editor string) *protocol.Error {
 	head := s.elog().head.Load()
 	if head == nil || index >= head.tree.N {
-		return http.StatusConflict, errTipEventBeyond
+		return errTipEventBeyond
 	}
 	entries, err := s.store.ReadEntries(ctx, index, index+1)
 	if err != nil {
-		s.log.Error("read a tip request's event", attrErr, err)
-		return http.StatusInternalServerError, errTipInternal
+		return s.failed("read a tip request's event", err)
 	}
 	entry := entries[0]
 	if !bytes.HasPrefix(entry, []byte(audit.EventHeader+"\n")) || len(entry) > audit.MaxEventSize {
-		return http.StatusBadRequest, errTipNotAnEvent
+		return errTipNotAnEvent
 	}
 	version, ok := eventBundleVersion(entry)
 	if !ok {
-		return http.StatusBadRequest, errTipNotAnEvent
+		return errTipNotAnEvent
 	}
 	b := s.bundle.Load()
 	if b.Version != version {
@@ -192,27 +190,26 @@ func (s *Server) checkTipEvent(ctx context.Context, index int64, editor string) 
 			// it is stored unless the database was restored from an older
 			// copy.
 			s.log.Warn("a tip request's event names a bundle not in the database", attrVersion, version)
-			return http.StatusConflict, protocol.Errorf(protocol.CodeConflict, "the event's bundle, version %d, is not stored on this server", version)
+			return protocol.Errorf(protocol.CodeConflict, "the event's bundle, version %d, is not stored on this server", version)
 		}
 		if err != nil {
-			s.log.Error("read a tip request's bundle", attrErr, err)
-			return http.StatusInternalServerError, errTipInternal
+			return s.failed("read a tip request's bundle", err)
 		}
 		if b, err = crypto.OpenBundle(signed, s.newsroom); err != nil {
 			s.log.Error("open a stored bundle", attrVersion, version, attrErr, err)
-			return http.StatusInternalServerError, errTipInternal
+			return errInternal
 		}
 	}
 	ev, err := audit.OpenEvent(entry, b)
 	switch {
 	case errors.Is(err, crypto.ErrUnknownSigner), errors.Is(err, crypto.ErrBadSignature):
-		return http.StatusForbidden, errTipEventNotMine
+		return errTipEventNotMine
 	case err != nil:
-		return http.StatusBadRequest, errTipNotAnEvent
+		return errTipNotAnEvent
 	case ev.Editor != editor:
-		return http.StatusForbidden, errTipEventNotMine
+		return errTipEventNotMine
 	}
-	return 0, nil
+	return nil
 }
 
 // eventBundleVersion reads, without verifying, the bundle version an event
@@ -249,22 +246,20 @@ func (s *Server) serveTipDelete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tp, err := s.store.TipPeriodOf(ctx, a.tip)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, errTipNotFound)
+		writeRefusal(w, errTipNotFound)
 		return
 	}
 	if err != nil {
-		s.log.Error("read a tip's period", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+		writeRefusal(w, s.failed("read a tip's period", err))
 		return
 	}
-	if status, perr := s.checkTipEvent(ctx, a.event, editor); perr != nil {
-		writeHTTPError(w, status, perr)
+	if perr := s.checkTipEvent(ctx, a.event, editor); perr != nil {
+		writeRefusal(w, perr)
 		return
 	}
 	if head := s.elog().head.Load(); tp.LogIndex < 0 || head == nil || tp.LogIndex >= head.tree.N {
 		if err := s.store.MarkTipDeleted(context.WithoutCancel(ctx), a.tip, crypto.Day(s.now())); err != nil {
-			s.log.Error("mark a tip deleted", attrErr, err)
-			writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+			writeRefusal(w, s.failed("mark a tip deleted", err))
 			return
 		}
 		s.log.Info("tip deletion waits for its receipts root", attrEditor, editor, attrCount, 1)
@@ -278,12 +273,11 @@ func (s *Server) serveTipDelete(w http.ResponseWriter, r *http.Request) {
 	// up: the checkpoint after it is what takes the bytes off the disk.
 	err = s.store.DeleteTip(context.WithoutCancel(ctx), a.tip)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, errTipNotFound)
+		writeRefusal(w, errTipNotFound)
 		return
 	}
 	if err != nil {
-		s.log.Error("delete a tip", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+		writeRefusal(w, s.failed("delete a tip", err))
 		return
 	}
 	s.log.Info("tip deleted by an editor", attrEditor, editor, attrCount, 1)
@@ -299,15 +293,14 @@ func (s *Server) serveTipMark(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if _, err := s.store.TipPeriodOf(ctx, a.tip); errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, errTipNotFound)
+		writeRefusal(w, errTipNotFound)
 		return
 	} else if err != nil {
-		s.log.Error("read a tip", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+		writeRefusal(w, s.failed("read a tip", err))
 		return
 	}
-	if status, perr := s.checkTipEvent(ctx, a.event, editor); perr != nil {
-		writeHTTPError(w, status, perr)
+	if perr := s.checkTipEvent(ctx, a.event, editor); perr != nil {
+		writeRefusal(w, perr)
 		return
 	}
 	day := ""
@@ -316,12 +309,11 @@ func (s *Server) serveTipMark(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.store.MarkTip(ctx, a.tip, day)
 	if errors.Is(err, storage.ErrNotFound) {
-		writeHTTPError(w, http.StatusNotFound, errTipNotFound)
+		writeRefusal(w, errTipNotFound)
 		return
 	}
 	if err != nil {
-		s.log.Error("mark a tip", attrErr, err)
-		writeHTTPError(w, http.StatusInternalServerError, errTipInternal)
+		writeRefusal(w, s.failed("mark a tip", err))
 		return
 	}
 	writeEmptyJSON(w)

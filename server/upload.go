@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -31,7 +32,14 @@ type upload struct {
 	released chan struct{}
 }
 
-var errReplayed = protocol.Errorf(protocol.CodeReplayed, "upload id already used: its proofs of work are spent; pick a new id")
+// Refusals of uploads.
+var (
+	errReplayed      = protocol.Errorf(protocol.CodeReplayed, "upload id already used: its proofs of work are spent; pick a new id")
+	errUploadExpired = protocol.Errorf(protocol.CodeExpired, "the upload expired and was deleted; send it anew with a new upload id")
+	// errCommitUnknown is the internal refusal of a commit whose durable
+	// write failed: it may have happened.
+	errCommitUnknown = protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; resume to find out")
+)
 
 // takeOverTimeout bounds how long a resume waits for the dead connection
 // that held its upload to let go.
@@ -42,8 +50,7 @@ func (ss *sourceSession) seed() (*epochSeed, *protocol.Error) {
 	defer cancel()
 	es, err := ss.s.currentSeed(ctx)
 	if err != nil {
-		ss.s.log.Error("pow seed", attrErr, err)
-		return nil, protocol.Errorf(protocol.CodeInternal, "internal error")
+		return nil, ss.s.failed("pow seed", err)
 	}
 	return es, nil
 }
@@ -76,8 +83,7 @@ func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
 	// A replayed upload message is refused before its proofs cost anything:
 	// a read, where checking them costs an Argon2id each.
 	if spent, err := ss.s.store.UploadIDSpent(ctx, m.UploadID); err != nil {
-		ss.s.log.Error("upload id spent", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("upload id spent", err)
 	} else if spent {
 		return errReplayed
 	}
@@ -94,14 +100,10 @@ func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
 		Length: m.Length, FrameSize: m.FrameSize, Expires: ss.s.uploadExpiry()}
 	if err := ss.s.store.OpenUpload(ctx, u, m.PoWEpoch); err != nil {
 		ss.s.unfinished.Add(-1)
-		switch {
-		case errors.Is(err, storage.ErrDuplicate):
+		if errors.Is(err, storage.ErrDuplicate) {
 			return errReplayed
-		case errors.Is(err, storage.ErrBusy):
-			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
 		}
-		ss.s.log.Error("open upload", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("open upload", err)
 	}
 	seed, perr := ss.seed()
 	if perr != nil {
@@ -136,15 +138,14 @@ func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 		return protocol.Errorf(protocol.CodeStalePoW, "this server issued no seed for epoch %d", m.PoWEpoch)
 	}
 	if err != nil {
-		ss.s.log.Error("pow seed", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("pow seed", err)
 	}
 	// Each check holds MemoryKiB and a core: bound how many run at once.
 	select {
 	case ss.s.powSem <- struct{}{}:
 		defer func() { <-ss.s.powSem }()
 	case <-ctx.Done():
-		return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
+		return errBusy
 	}
 	if err := crypto.CheckPoWs(es.seed.Params, es.seed.Seed, m.UploadID, m.Length, m.PoW); err != nil {
 		return protocol.Errorf(protocol.CodeBadPoW, "%v", err)
@@ -163,8 +164,7 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 		return protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, or expired")
 	}
 	if err != nil {
-		ss.s.log.Error("get upload", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("get upload", err)
 	}
 	sum := sha256.Sum256(m.ResumeSecret[:])
 	if subtle.ConstantTimeCompare(sum[:], u.ResumeHash[:]) != 1 {
@@ -188,8 +188,7 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 		return protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, or expired")
 	}
 	if err != nil {
-		ss.s.log.Error("get upload", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("get upload", err)
 	}
 	up.received = u.Received
 	seed, perr := ss.seed()
@@ -290,12 +289,9 @@ func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 		up.received = conflict.Offset
 		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: conflict.Offset}
 	case errors.Is(err, storage.ErrNotFound):
-		return protocol.Errorf(protocol.CodeExpired, "the upload expired and was deleted; send it anew with a new upload id")
-	case errors.Is(err, storage.ErrBusy):
-		return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
+		return errUploadExpired
 	case err != nil:
-		ss.s.log.Error("append frame", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("append frame", err)
 	}
 	up.received = received
 	return ss.send(&protocol.Ack{Offset: received})
@@ -319,9 +315,11 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
 	data, err := ss.s.store.UploadData(ctx, up.id)
-	if err != nil || int64(len(data)) != up.length {
-		ss.s.log.Error("read upload", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+	if err == nil && int64(len(data)) != up.length {
+		err = fmt.Errorf("%d bytes stored, want %d", len(data), up.length)
+	}
+	if err != nil {
+		return ss.s.failed("read upload", err)
 	}
 	sum := sha256.Sum256(data)
 	if sum != m.SHA256 {
@@ -352,7 +350,7 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	t.Day = crypto.Day(ss.s.now())
 	for {
 		if _, err := rand.Read(t.ID[:]); err != nil {
-			return protocol.Errorf(protocol.CodeInternal, "internal error")
+			return ss.s.failed("draw a tip id", err)
 		}
 		// Editors type the id on command lines (newsdesk read ID), where a
 		// word that starts with '-' reads as flags: draw again when its
@@ -363,22 +361,20 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	}
 	receipt, err := crypto.SignReceipt(&crypto.Receipt{TipID: t.ID, SHA256: sum, Length: t.Length, Day: t.Day}, ss.s.logKey.Signer)
 	if err != nil {
-		ss.s.log.Error("sign receipt", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "internal error")
+		return ss.s.failed("sign receipt", err)
 	}
 	t.Receipt = receipt
 	if ss.s.testOnlyBeforeStore != nil {
 		ss.s.testOnlyBeforeStore()
 	}
 	if err := ss.s.store.CommitUpload(ctx, up.id, t); err != nil {
-		switch {
-		case errors.Is(err, storage.ErrBusy):
-			return protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
-		case errors.Is(err, storage.ErrNotFound):
-			return protocol.Errorf(protocol.CodeExpired, "the upload expired and was deleted; send it anew with a new upload id")
+		if errors.Is(err, storage.ErrNotFound) {
+			return errUploadExpired
 		}
-		ss.s.log.Error("store tip", attrErr, err)
-		return protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; resume to find out")
+		if perr := ss.s.failed("store tip", err); perr != errInternal {
+			return perr
+		}
+		return errCommitUnknown
 	}
 	ss.s.staging.Add(-up.length)
 	ss.s.unfinished.Add(-1)

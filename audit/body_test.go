@@ -15,12 +15,32 @@ import (
 )
 
 func testBodies() []*EventBody {
-	return []*EventBody{
+	bodies := []*EventBody{
 		{Kind: KindTriage, Tip: tipID(1), Status: StatusUseful, Tags: []string{"hyesan", "copper"}, Text: "Matches the\ttruck count.\nSecond line."},
 		{Kind: KindTriage, Tip: tipID(2), Status: StatusNew},
 		{Kind: KindNote, Tip: tipID(1), Text: "Called back <&> \u2028 ✓"},
 		{Kind: KindDelete, Tip: tipID(3), Ciphertext: [32]byte{3}},
 		{Kind: KindHandover, To: "carol", Bodies: []HandedOver{{Index: 1, Ciphertext: []byte("age…")}, {Index: 7, Ciphertext: []byte{0, 1, 2}}}},
+	}
+	return append(bodies, claimBodies()...)
+}
+
+// claimBodies are valid bodies of every kind of event on claims.
+func claimBodies() []*EventBody {
+	id := ClaimID{7, 7, 7}
+	return []*EventBody{
+		{Kind: KindClaim, Claim: id, Text: "Copper leaves <Hyesan> by truck & at night.\nTwice a week.", Scope: "Hyesan, March 2026"},
+		{Kind: KindClaim, Claim: id, Text: "x"},
+		{Kind: KindLink, Claim: id, Stance: StanceSupports, Cluster: "mine workers", Reliability: "B", Credibility: 2,
+			Access: AccessFirstHand, Why: "Saw the trucks.", Handle: Leaf{1}, Receipts: 4, Tip: tipID(1), Ciphertext: [32]byte{9}},
+		{Kind: KindLink, Claim: id, Stance: StanceContext, Cluster: "é", Reliability: "F", Credibility: 6,
+			Access: AccessDocument, PrivateWhy: "Same cousin as tip 3.", Handle: Leaf{2}, Receipts: 1 << 52, Tip: tipID(2), Ciphertext: [32]byte{8}},
+		{Kind: KindUnlink, Claim: id, Link: 9, Tip: tipID(1)},
+		{Kind: KindSignoff, Claim: id, Version: 3, Evidence: [32]byte{5}, Changes: 4, Decision: DecisionApprove},
+		{Kind: KindSignoff, Claim: id, Version: 3, Evidence: [32]byte{5}, Changes: MaxClaimEvents, Decision: DecisionNeedsWork, Note: "Call the driver."},
+		{Kind: KindPublish, Claim: id, Version: 3, Evidence: [32]byte{5}, Changes: 4, Events: 7},
+		{Kind: KindCorrect, Claim: id, Correction: CorrectionRetraction, Text: "The trucks carried zinc."},
+		{Kind: KindPeriod},
 	}
 }
 

@@ -317,6 +317,9 @@ type claimReplay struct {
 	// history[n-1] is the claim after n change events.
 	history []claimPoint
 	refused []Refusal
+	// atPublication is the policy as evaluated when the publication
+	// applied.
+	atPublication *PolicyResult
 }
 
 // claimPoint is the state of a claim after a change event.
@@ -439,9 +442,11 @@ func (r *claimReplay) decide(ev ClaimEvent, bundle *crypto.Bundle) string {
 		if len(diff) > 0 {
 			return ReasonPublishMismatch + ": " + strings.Join(diff, "; ")
 		}
-		if res := r.evaluate(bundle); !res.Met {
+		res := r.evaluate(bundle)
+		if !res.Met {
 			return ReasonPolicy + ": " + strings.Join(res.Lacking, "; ")
 		}
+		r.atPublication = res
 	case KindCorrect:
 		if !published {
 			return ReasonNotPublished

@@ -133,7 +133,10 @@ func TestSealClaimBodyRefuses(t *testing.T) {
 	}
 	ok := []EventBody{
 		{Kind: KindClaim, Claim: id, Text: strings.Repeat("x", MaxClaimText), Scope: strings.Repeat("s", MaxScope)},
-		link(func(l *EventBody) { l.Cluster = strings.Repeat("c", MaxClusterName); l.Why = strings.Repeat("w", MaxWhy) }),
+		link(func(l *EventBody) {
+			l.Cluster = strings.Repeat("c", MaxClusterName)
+			l.Why = strings.Repeat("w", MaxWhy)
+		}),
 		link(func(l *EventBody) { l.Receipts = 1<<53 - 1 }),
 		signoff(func(s *EventBody) { s.Changes = MaxClaimEvents; s.Note = strings.Repeat("n", MaxWhy) }),
 	}

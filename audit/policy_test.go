@@ -52,7 +52,9 @@ func TestReplayClaimRefusals(t *testing.T) {
 	r := c.receipts("2026-03-13", tipHash(1), tipHash(2), tipHash(3))
 	id, other := ClaimID{1}, ClaimID{2}
 	want := []Refusal{}
-	refused := func(i int64, editor, reason string) { want = append(want, Refusal{Index: i, Editor: editor, Reason: reason}) }
+	refused := func(i int64, editor, reason string) {
+		want = append(want, Refusal{Index: i, Editor: editor, Reason: reason})
+	}
 
 	refused(c.link("alice", id, r, 1, StanceSupports, "a"), "alice", ReasonUnknownClaim)
 	c.claim("alice", id, "The claim.")

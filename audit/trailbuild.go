@@ -110,6 +110,7 @@ func buildTrail(ctx context.Context, log TrailLog, newsroom string, head []byte,
 	}
 	t := &Trail{Claim: claim, Head: head}
 	events := make([]*trailEvent, len(revealed))
+	byIndex := map[int64]TrailEvent{}
 	for i, rv := range revealed {
 		b, _, err := bundles.at(rv.Index)
 		if err != nil {
@@ -118,11 +119,14 @@ func buildTrail(ctx context.Context, log TrailLog, newsroom string, head []byte,
 		if events[i], err = openTrailEvent(rv.Index, entries[i], rv.Public, rv.Salt, b, claim); err != nil {
 			return nil, err
 		}
-		t.Events = append(t.Events, TrailEvent{TrailEntry: TrailEntry{Index: rv.Index, Entry: entries[i]}, Salt: rv.Salt, Public: rv.Public})
+		byIndex[rv.Index] = TrailEvent{TrailEntry: TrailEntry{Index: rv.Index, Entry: entries[i]}, Salt: rv.Salt, Public: rv.Public}
 	}
-	_, pub, err := replayTrail(events)
+	_, events, pub, err := replayTrail(events, true)
 	if err != nil {
 		return nil, err
+	}
+	for _, te := range events {
+		t.Events = append(t.Events, byIndex[te.index])
 	}
 	publication, pb := events[pub].index, events[pub].bundle
 

@@ -54,6 +54,8 @@ type trailEvent struct {
 	event  *Event
 	bundle *crypto.Bundle
 	body   *EventBody
+	// keep: replay applied it.
+	keep bool
 }
 
 // openTrailEvent opens one revealed event: its signature by an editor of
@@ -88,8 +90,31 @@ func openTrailEvent(index int64, entry, public []byte, salt [SaltSize]byte, b *c
 
 // replayTrail replays a trail's events: they must start with the claim's
 // creation, reach a publication, and after it hold only corrections that
-// apply. It returns the replay and the position of the publication.
-func replayTrail(events []*trailEvent) (*claimReplay, int, error) {
+// apply. It returns the replay and the position of the publication. With
+// drop (BuildTrail), events after the publication that are not
+// corrections that apply are dropped from events instead (the editor
+// reveals all of the claim's events; refused ones after the publication
+// are not part of its trail).
+func replayTrail(events []*trailEvent, drop bool) (*claimReplay, []*trailEvent, int, error) {
+	r, pub, err := replayTrailKeep(events, drop)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if !drop {
+		return r, events, pub, nil
+	}
+	// Replay the kept events again, so that the replay is the trail's.
+	var kept []*trailEvent
+	for i, te := range events {
+		if i <= pub || te.body.Kind == KindCorrect && te.keep {
+			kept = append(kept, te)
+		}
+	}
+	r, pub, err = replayTrailKeep(kept, false)
+	return r, kept, pub, err
+}
+
+func replayTrailKeep(events []*trailEvent, drop bool) (*claimReplay, int, error) {
 	if len(events) == 0 {
 		return nil, 0, trailErr(ErrTrailReplay, -1, "no events")
 	}
@@ -102,8 +127,13 @@ func replayTrail(events []*trailEvent) (*claimReplay, int, error) {
 	lastRefusedAt := int64(-1)
 	for i, te := range events {
 		ev := ClaimEvent{Index: te.index, Editor: te.event.Editor, Day: te.event.Day, Body: te.body}
+		if pub >= 0 && drop && te.body.Kind != KindCorrect {
+			continue
+		}
 		reason := r.apply(ev, te.bundle)
+		te.keep = reason == ""
 		switch {
+		case pub >= 0 && drop:
 		case pub >= 0 && te.body.Kind != KindCorrect:
 			return nil, 0, trailErr(ErrTrailReplay, te.index, "a %s after the publication (only corrections follow it)", te.body.Kind)
 		case pub >= 0 && reason != "":
@@ -207,7 +237,7 @@ func checkTrail(t *Trail, newsroom string) (*TrailReport, error) {
 			return nil, err
 		}
 	}
-	r, pub, err := replayTrail(events)
+	r, _, pub, err := replayTrail(events, false)
 	// Replay decides on public parts alone; report its verdict only once
 	// the parts are known to be the log's.
 	publication := int64(-1)

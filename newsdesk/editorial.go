@@ -59,6 +59,9 @@ func Replay(v *LogView, key *crypto.EditorKey) (*Editorial, error) {
 				return nil, err
 			}
 		}
+		// A publish is checked against the bundle it names, the one in
+		// force at its index (audit.State.AddBundle).
+		st.AddBundle(v.BundleAt(o.Index))
 		if err := st.Apply(o.Index, o.Event, o.Body); err != nil {
 			return nil, fmt.Errorf("replay event %d: %w", o.Index, err)
 		}

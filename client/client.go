@@ -1,14 +1,23 @@
 // Package client is the source's side of fieldtip: it pins the newsroom's
-// key, fetches and verifies the key bundle, seals a tip to every editor in
-// it and uploads it to the server over one WebSocket.
+// key, fetches and verifies the key bundle, composes tips offline into an
+// encrypted outbox and sends them to the server in short sessions over one
+// WebSocket at a time.
 //
-// It promises that a tip is reported sent only after the server's receipt
+// It promises that a tip leaves the outbox only after the server's receipt
 // verified against the log key named in a bundle that verified against the
 // pinned newsroom key, was not expired and was not older than the newest
-// bundle this client has seen; and that nothing it writes to disk holds tip
-// plaintext (its config holds the server URL, the pinned key and that
-// version number). It imports neither storage nor server and builds with
-// CGO_ENABLED=0.
+// bundle this client has seen (or, for a tip that can never be delivered,
+// after such a bundle confirmed it); that nothing it writes to disk holds
+// tip plaintext (its config holds the server URL, the pinned key, the
+// newest bundle and seeds, and the proxy to use; the outbox is encrypted
+// under the codename); and that a failed Init changes nothing on disk. It
+// imports neither storage nor server and builds with CGO_ENABLED=0.
+//
+// Its files: client.go the config; fetch.go Init and the verified bundle
+// and seeds; compose.go sealing a tip offline; outbox.go the outbox
+// container; session.go the send session (SendOutbox); link.go the
+// WebSocket transport of one session; seed.go the proof-of-work seeds;
+// scrub.go and attach.go attachments; proxy.go SOCKS5.
 package client
 
 import (
@@ -20,9 +29,6 @@ import (
 	"path/filepath"
 
 	"fieldtip/internal/atomicfile"
-	"fieldtip/protocol"
-
-	"golang.org/x/mod/sumdb/note"
 )
 
 // ConfigFile is the name of the client's state file in its config dir.
@@ -42,11 +48,12 @@ var (
 
 // Config is the client's state, kept in DIR/config.json:
 //
-//	{"version":2,"server":"https://…","newsroom":"<verifier key>","highest_bundle_version":3,
-//	 "bundle":"<signed bundle>","seeds":["<signed proof-of-work seed>",…]}
+//	{"version":3,"server":"https://…","newsroom":"<verifier key>","highest_bundle_version":3,
+//	 "bundle":"<signed bundle>","seeds":["<signed proof-of-work seed>",…],"proxy":"socks5h://…"}
 //
 // Everything in it is public: the newsroom's key and bundle, the server's
-// URL and seeds. It holds no tip, no codename and nothing derived from one.
+// URL and seeds, the proxy's address. It holds no tip, no codename and
+// nothing derived from one.
 type Config struct {
 	Version              int    `json:"version"`
 	Server               string `json:"server"`
@@ -60,11 +67,21 @@ type Config struct {
 	// of work with no network, and a second, different seed for a known
 	// epoch is caught.
 	Seeds []string `json:"seeds,omitempty"`
+	// Proxy, if set, is the SOCKS5 proxy every connection goes through
+	// (socks5h://HOST:PORT): once given it stays, so that forgetting the
+	// flag once never connects without Tor. Empty: connect directly.
+	Proxy string `json:"proxy,omitempty"`
+
+	// dir is the config dir the config was loaded from or is saved to.
+	dir string
 }
 
 // configVersion is the version this program writes. Version 1 (before the
-// outbox: no bundle, no seeds) is read and upgraded on the next save.
-const configVersion = 2
+// outbox: no bundle, no seeds) and version 2 (no proxy) are read and
+// upgraded on the next save. Version 3 added the proxy: a program that
+// knows only version 2 would ignore it and connect without Tor, so it
+// must refuse the file instead, which a new version number makes it do.
+const configVersion = 3
 
 // DefaultConfigDir returns the default config dir, fieldtip under the
 // user's config directory.
@@ -74,38 +91,6 @@ func DefaultConfigDir() (string, error) {
 		return "", fmt.Errorf("config dir: %w (use --config)", err)
 	}
 	return filepath.Join(d, "fieldtip"), nil
-}
-
-// Init pins the newsroom verifier key and the server URL in dir. Running it
-// again with the same newsroom key keeps the highest bundle version seen;
-// a different newsroom key is refused unless the old config is removed by
-// hand, so a tampered instruction cannot silently repin.
-func Init(dir, server, newsroom string) error {
-	if _, err := protocol.ParseServerURL(server); err != nil {
-		return err
-	}
-	if _, err := note.NewVerifier(newsroom); err != nil {
-		return fmt.Errorf("newsroom key %q is not a verifier key: %w", newsroom, err)
-	}
-	cfg := &Config{Version: configVersion, Server: server, Newsroom: newsroom}
-	old, err := LoadConfig(dir)
-	switch {
-	case errors.Is(err, ErrNotInitialized):
-	case err != nil:
-		return err
-	case old.Newsroom != newsroom:
-		return fmt.Errorf("%s already pins another newsroom key; remove it first if you mean to change newsrooms", filepath.Join(dir, ConfigFile))
-	default:
-		// The bundle, seeds and highest version stay (a rollback stays
-		// refused, and compose keeps working if the fetch that follows
-		// fails); Fetch replaces the seeds when it succeeds.
-		cfg.HighestBundleVersion = old.HighestBundleVersion
-		cfg.Bundle, cfg.Seeds = old.Bundle, old.Seeds
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return saveConfig(dir, cfg)
 }
 
 // LoadConfig reads DIR/config.json.
@@ -121,21 +106,50 @@ func LoadConfig(dir string) (*Config, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("config %s: %w", filepath.Join(dir, ConfigFile), err)
 	}
-	if c.Version != configVersion && c.Version != 1 {
-		return nil, fmt.Errorf("config %s: version %d, this program reads 1 and %d", filepath.Join(dir, ConfigFile), c.Version, configVersion)
+	if c.Version < 1 || c.Version > configVersion {
+		return nil, fmt.Errorf("config %s: version %d, this program reads 1 to %d", filepath.Join(dir, ConfigFile), c.Version, configVersion)
+	}
+	if c.Proxy != "" {
+		if _, err := ProxyDialer(c.Proxy); err != nil {
+			return nil, fmt.Errorf("config %s: %w", filepath.Join(dir, ConfigFile), err)
+		}
 	}
 	c.Version = configVersion
+	c.dir = dir
 	return &c, nil
 }
 
-// saveConfig writes the config durably (internal/atomicfile).
-func saveConfig(dir string, c *Config) error {
+// Dir returns the config dir the config belongs to.
+func (c *Config) Dir() string { return c.dir }
+
+// save writes the config durably (internal/atomicfile).
+func (c *Config) save() error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Replace(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(c.dir, ConfigFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// SetProxy sets the proxy every later connection goes through
+// (socks5h://HOST:PORT; "" to connect directly) and saves the config.
+func (c *Config) SetProxy(proxyURL string) error {
+	if proxyURL != "" {
+		if _, err := ProxyDialer(proxyURL); err != nil {
+			return err
+		}
+	}
+	if c.Proxy == proxyURL {
+		return nil
+	}
+	old := c.Proxy
+	c.Proxy = proxyURL
+	if err := c.save(); err != nil {
+		c.Proxy = old
+		return err
 	}
 	return nil
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fieldtip/protocol"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,11 +44,11 @@ func TestInitRefusesBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "fieldtip")
-			if err := Init(dir, tt.server, tt.newsroom); err == nil {
+			if _, _, _, err := Init(context.Background(), dir, tt.server, tt.newsroom, InitOptions{}); err == nil {
 				t.Fatalf("Init(%q, %q) = nil, want an error", tt.server, tt.newsroom)
 			}
-			if _, err := LoadConfig(dir); !errors.Is(err, ErrNotInitialized) {
-				t.Errorf("after a refused Init, LoadConfig = %v, want ErrNotInitialized", err)
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("after a refused Init, the config dir exists (%v), want nothing written", err)
 			}
 		})
 	}
@@ -63,136 +66,154 @@ func changeHash(vkey string) string {
 	return string(b)
 }
 
-func TestInitKeepsHighestVersion(t *testing.T) {
-	nk := newTestNewsroom(t, true)
-	dir := initClient(t, "https://tips.example", nk.key.Verifier)
-	cfg, err := LoadConfig(dir)
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HighestBundleVersion != 0 || cfg.Server != "https://tips.example" || cfg.Newsroom != nk.key.Verifier {
-		t.Fatalf("LoadConfig after Init = %+v", cfg)
-	}
-	cfg.HighestBundleVersion = 7
-	if err := saveConfig(dir, cfg); err != nil {
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// configBytes returns the config file's bytes.
+func configBytes(t testing.TB, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Same newsroom key, another server: the server changes, the highest
-	// version seen stays.
-	if err := Init(dir, "https://mirror.example/secret", nk.key.Verifier); err != nil {
+	return b
+}
+
+func TestInitAgain(t *testing.T) {
+	// Init again with the same newsroom key, at another URL of the same
+	// server: the server changes, the highest version seen stays, the
+	// seeds are replaced by the server's current one.
+	nk := newTestNewsroom(t, true)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 4, log) }, serverOptions{})
+	dir := initDir(t, srv.URL, nk.key.Verifier)
+	before := mustConfig(t, dir)
+	if before.Bundle == "" || len(before.Seeds) != 1 || before.HighestBundleVersion != 4 || before.Version != configVersion {
+		t.Fatalf("after Init: bundle %d bytes, %d seeds, highest version %d, version %d; want a bundle, 1 seed, version 4, %d",
+			len(before.Bundle), len(before.Seeds), before.HighestBundleVersion, before.Version, configVersion)
+	}
+	cfg, b, seed, err := Init(context.Background(), dir, srv.URL+protocol.DefaultSourcePath, nk.key.Verifier, InitOptions{})
+	if err != nil {
 		t.Fatalf("re-Init with the same newsroom key: %v", err)
 	}
-	got, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
+	if b.Version != 4 || seed == nil || cfg.Server != srv.URL+protocol.DefaultSourcePath {
+		t.Errorf("re-Init = %+v, bundle %d", cfg, b.Version)
 	}
-	want := Config{Version: configVersion, Server: "https://mirror.example/secret", Newsroom: nk.key.Verifier, HighestBundleVersion: 7}
+	got := mustConfig(t, dir)
+	want := *before
+	want.Server = srv.URL + protocol.DefaultSourcePath
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("LoadConfig after re-Init = %+v, want %+v", *got, want)
 	}
 }
 
-func TestInitKeepsBundleAndSeeds(t *testing.T) {
-	// Init again keeps the stored bundle and seeds (compose still works
-	// offline if the fetch that follows fails, a rollback stays refused);
-	// a successful Fetch replaces the seeds, which is how a source accepts
-	// a changed epoch length (acceptSeed).
+func TestFailedInitChangesNothing(t *testing.T) {
+	// Issue 12: a failed init (a server that does not answer, a key that
+	// did not sign the bundle, the log key given as the newsroom's) leaves
+	// the config as it was; a refused one says what to do.
 	nk := newTestNewsroom(t, true)
-	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 4, log) }, serverOptions{})
-	dir := initClient(t, srv.URL, nk.key.Verifier)
-	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
-		t.Fatalf("Fetch: %v", err)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
+	dir := initDir(t, srv.URL, nk.key.Verifier)
+	before := configBytes(t, dir)
+	down := "http://" + closedAddr(t)
+	other := newTestNewsroom(t, true)
+	tests := []struct {
+		name, server, newsroom string
+		opts                   InitOptions
+		want                   error // nil: any error
+		says                   string
+	}{
+		{"server_down", down, nk.key.Verifier, InitOptions{}, nil, "connect to server"},
+		{"log_key_as_newsroom", srv.URL, srv.LogKey.Verifier, InitOptions{ReplaceNewsroom: true}, crypto.ErrUnknownSigner, "the server's log key"},
+		{"log_key_as_newsroom_unreplaced", srv.URL, srv.LogKey.Verifier, InitOptions{}, ErrOtherNewsroom, ""},
+		{"other_newsroom", srv.URL, other.key.Verifier, InitOptions{}, ErrOtherNewsroom, nk.key.Verifier},
+		{"other_newsroom_replaced_but_not_its_bundle", srv.URL, other.key.Verifier, InitOptions{ReplaceNewsroom: true}, crypto.ErrUnknownSigner, ""},
+		{"proxy_down", srv.URL, nk.key.Verifier, InitOptions{Proxy: "socks5h://" + closedAddr(t)}, ErrProxyUnreachable, "is Tor running?"},
 	}
-	before, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before.Bundle == "" || len(before.Seeds) != 1 || before.HighestBundleVersion != 4 {
-		t.Fatalf("after Fetch: bundle %d bytes, %d seeds, highest version %d; want a bundle, 1 seed, version 4", len(before.Bundle), len(before.Seeds), before.HighestBundleVersion)
-	}
-	if err := Init(dir, srv.URL, nk.key.Verifier); err != nil {
-		t.Fatal(err)
-	}
-	got, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(*got, *before) {
-		t.Errorf("LoadConfig after re-Init = %+v, want %+v", *got, *before)
-	}
-	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
-		t.Fatalf("Fetch: %v", err)
-	}
-	if after, err := LoadConfig(dir); err != nil || len(after.Seeds) != 1 {
-		t.Fatalf("after a second Fetch: %v, want exactly the current seed", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, _, err := Init(context.Background(), dir, tt.server, tt.newsroom, tt.opts)
+			if err == nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Init = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("Init = %q, want it to say %q", err, tt.says)
+			}
+			if after := configBytes(t, dir); !bytes.Equal(after, before) {
+				t.Errorf("a failed Init changed the config:\n%s\nto\n%s", before, after)
+			}
+		})
 	}
 }
 
-func TestConfigUpgradeFromVersion1(t *testing.T) {
-	// A version 1 config (before the outbox: no bundle, no seeds) loads,
-	// and the next save writes version 2 with the pin and the highest
-	// version seen unchanged.
+func TestInitReplaceNewsroom(t *testing.T) {
+	nk := newTestNewsroom(t, true)
+	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 5, log) }, serverOptions{})
+	other := newTestNewsroom(t, true)
+	srv2 := startServer(t, func(log string) []byte { return other.bundle(t, 2, log) }, serverOptions{})
+	dir := initDir(t, srv.URL, nk.key.Verifier)
+	if _, _, _, err := Init(context.Background(), dir, srv2.URL, other.key.Verifier, InitOptions{ReplaceNewsroom: true}); err != nil {
+		t.Fatalf("Init --replace-newsroom: %v", err)
+	}
+	cfg := mustConfig(t, dir)
+	if cfg.Newsroom != other.key.Verifier || cfg.HighestBundleVersion != 2 || cfg.Server != srv2.URL {
+		t.Errorf("after replacing the newsroom: %+v; want the new key, its server and its bundle's version 2", cfg)
+	}
+}
+
+func TestConfigUpgrade(t *testing.T) {
+	// A version 1 config (before the outbox: no bundle, no seeds) or 2
+	// (no proxy) loads, and the next Init writes version 3 with the pin
+	// and the highest version seen unchanged.
 	nk := newTestNewsroom(t, true)
 	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 3, log) }, serverOptions{})
-	dir := filepath.Join(t.TempDir(), "fieldtip")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	v1 := fmt.Sprintf(`{"version":1,"server":%q,"newsroom":%q,"highest_bundle_version":3}`+"\n", srv.URL, nk.key.Verifier)
-	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(v1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatalf("LoadConfig(version 1) = %v", err)
-	}
-	want := Config{Version: configVersion, Server: srv.URL, Newsroom: nk.key.Verifier, HighestBundleVersion: 3}
-	if !reflect.DeepEqual(*cfg, want) {
-		t.Errorf("LoadConfig(version 1) = %+v, want %+v", *cfg, want)
-	}
-	// Compose needs what version 1 did not keep.
-	if _, err := Compose(context.Background(), dir, &crypto.Tip{Text: "hello"}, ComposeOptions{}); err == nil {
-		t.Errorf("Compose with a version 1 config (no bundle, no seed) = nil error")
-	}
-	if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
-		t.Fatalf("Fetch with a version 1 config: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var onDisk map[string]any
-	if err := json.Unmarshal(b, &onDisk); err != nil {
-		t.Fatal(err)
-	}
-	if onDisk["version"] != float64(2) || onDisk["server"] != srv.URL || onDisk["newsroom"] != nk.key.Verifier || onDisk["highest_bundle_version"] != float64(3) {
-		t.Errorf("config written back = %s, want version 2, the same server and newsroom, highest_bundle_version 3", b)
-	}
-	if s, _ := onDisk["bundle"].(string); !strings.HasPrefix(s, crypto.BundleHeader) {
-		t.Errorf("config written back has bundle %q, want the signed bundle", onDisk["bundle"])
-	}
-	if seeds, _ := onDisk["seeds"].([]any); len(seeds) != 1 {
-		t.Errorf("config written back has seeds %v, want one", onDisk["seeds"])
-	}
-}
-
-func TestInitRefusesAnotherNewsroom(t *testing.T) {
-	nk := newTestNewsroom(t, true)
-	other := newTestNewsroom(t, true)
-	dir := initClient(t, "https://tips.example", nk.key.Verifier)
-	before, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Init(dir, "https://tips.example", other.key.Verifier); err == nil {
-		t.Fatal("Init with another newsroom key = nil, want a refusal")
-	}
-	after, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(before, after) {
-		t.Errorf("refused Init changed the config:\n%s\nto\n%s", before, after)
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprint("version_", v), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "fieldtip")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			old := fmt.Sprintf(`{"version":%d,"server":%q,"newsroom":%q,"highest_bundle_version":3}`+"\n", v, srv.URL, nk.key.Verifier)
+			if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(old), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(dir)
+			if err != nil {
+				t.Fatalf("LoadConfig(version %d) = %v", v, err)
+			}
+			want := Config{Version: configVersion, Server: srv.URL, Newsroom: nk.key.Verifier, HighestBundleVersion: 3, dir: dir}
+			if !reflect.DeepEqual(*cfg, want) {
+				t.Errorf("LoadConfig(version %d) = %+v, want %+v", v, *cfg, want)
+			}
+			// Compose needs what version 1 did not keep.
+			if _, err := Compose(context.Background(), cfg, &crypto.Tip{Text: "hello"}, ComposeOptions{}); err == nil {
+				t.Errorf("Compose with no bundle and no seed = nil error")
+			}
+			if _, _, _, err := Init(context.Background(), dir, srv.URL, nk.key.Verifier, InitOptions{}); err != nil {
+				t.Fatalf("Init over a version %d config: %v", v, err)
+			}
+			var onDisk map[string]any
+			if err := json.Unmarshal(configBytes(t, dir), &onDisk); err != nil {
+				t.Fatal(err)
+			}
+			if onDisk["version"] != float64(configVersion) || onDisk["server"] != srv.URL || onDisk["newsroom"] != nk.key.Verifier || onDisk["highest_bundle_version"] != float64(3) {
+				t.Errorf("config written back = %v, want version %d, the same server and newsroom, highest_bundle_version 3", onDisk, configVersion)
+			}
+			if s, _ := onDisk["bundle"].(string); !strings.HasPrefix(s, crypto.BundleHeader) {
+				t.Errorf("config written back has bundle %q, want the signed bundle", onDisk["bundle"])
+			}
+			if seeds, _ := onDisk["seeds"].([]any); len(seeds) != 1 {
+				t.Errorf("config written back has seeds %v, want one", onDisk["seeds"])
+			}
+		})
 	}
 }
 
@@ -201,7 +222,8 @@ func TestLoadConfigRefusesBadFiles(t *testing.T) {
 		name, content string
 	}{
 		{"not_json", "version 1\n"},
-		{"future_version", `{"version":3,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
+		{"future_version", `{"version":4,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
+		{"proxy_not_socks5h", `{"version":3,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0,"proxy":"socks5://127.0.0.1:9050"}`},
 		{"version_0", `{"version":0,"server":"https://tips.example","newsroom":"x","highest_bundle_version":0}`},
 		{"no_version", `{"server":"https://tips.example"}`},
 	}
@@ -218,10 +240,8 @@ func TestLoadConfigRefusesBadFiles(t *testing.T) {
 	}
 }
 
-func TestSendNotInitialized(t *testing.T) {
-	res, err := Send(context.Background(), t.TempDir(), &crypto.Tip{Text: "x"}, SendOptions{})
-	mustFail(t, res, err)
-	if !errors.Is(err, ErrNotInitialized) {
-		t.Errorf("Send in an empty dir = %v, want ErrNotInitialized", err)
+func TestLoadConfigNotInitialized(t *testing.T) {
+	if _, err := LoadConfig(t.TempDir()); !errors.Is(err, ErrNotInitialized) {
+		t.Errorf("LoadConfig in an empty dir = %v, want ErrNotInitialized", err)
 	}
 }

@@ -92,12 +92,12 @@ func TestComposeOfflineThenSend(t *testing.T) {
 	relay := startRelay(t, srv, flakylink.Config{})
 	p := newPhone(t, relay.URL("http"), nk.key.Verifier, nil)
 	relay.Close()
-	if _, _, err := Fetch(context.Background(), p.dir, SendOptions{}); err == nil {
-		t.Fatal("Fetch with the relay closed succeeded: the test has network where it means to have none")
+	if _, _, _, err := Init(context.Background(), p.dir, relay.URL("http"), nk.key.Verifier, InitOptions{}); err == nil {
+		t.Fatal("Init with the relay closed succeeded: the test has network where it means to have none")
 	}
 
 	text := "offline-marker-" + strings.Repeat("x", 40)
-	it, err := Compose(context.Background(), p.dir, &crypto.Tip{Text: text}, ComposeOptions{})
+	it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: text}, ComposeOptions{})
 	if err != nil {
 		t.Fatalf("Compose with no network: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestComposeOfflineThenSend(t *testing.T) {
 	// Later, connected by another route: the next run of fieldtip opens
 	// the outbox and sends.
 	ob := p.reopen(t)
-	rep, err := SendOutbox(context.Background(), p.dir, ob, SendBudgetOptions{SendOptions: SendOptions{NetDialContext: dialTo(hostPort(t, srv.URL))}})
+	rep, err := SendOutbox(context.Background(), p.cfg(t), ob, SendOptions{NetDialContext: dialTo(hostPort(t, srv.URL))})
 	if err != nil {
 		t.Fatalf("SendOutbox: %v", err)
 	}
@@ -137,13 +137,10 @@ func TestComposeSizesAreOneFrame(t *testing.T) {
 	for _, classic := range []bool{true, false} {
 		nk := newTestNewsroom(t, classic)
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
-		dir := initClient(t, srv.URL, nk.key.Verifier)
-		if _, _, err := Fetch(context.Background(), dir, SendOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		cfg := mustConfig(t, initDir(t, srv.URL, nk.key.Verifier))
 		for _, frame := range []int{protocol.FrameSize, protocol.LowBandwidthFrameSz} {
 			for _, n := range []int{10, 5000} {
-				it, err := Compose(context.Background(), dir, &crypto.Tip{Text: strings.Repeat("a", n)}, ComposeOptions{FrameSize: frame})
+				it, err := Compose(context.Background(), cfg, &crypto.Tip{Text: strings.Repeat("a", n)}, ComposeOptions{FrameSize: frame})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -201,7 +198,7 @@ func TestSendOutboxFlakyLink(t *testing.T) {
 	if need := (5*Window+1)*frame - len(tip.Attachments[0].Data); need > 0 {
 		tip.Text += strings.Repeat(" and then", need/9+1)
 	}
-	it, err := Compose(context.Background(), p.dir, tip, ComposeOptions{FrameSize: frame})
+	it, err := Compose(context.Background(), p.cfg(t), tip, ComposeOptions{FrameSize: frame})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +221,7 @@ func TestSendOutboxFlakyLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := relay.Stats()
-	rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{Budget: 2 * time.Minute})
+	rep, err := SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{Budget: 2 * time.Minute})
 	if err != nil {
 		t.Fatalf("SendOutbox over a link cut every %d bytes: %v (report %+v)", cutEvery, err, rep)
 	}
@@ -270,7 +267,7 @@ func TestSendOutboxBudgetThenResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	const budget = 2500 * time.Millisecond
-	rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{Budget: budget})
+	rep, err := SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{Budget: budget})
 	if !errors.Is(err, ErrBudgetSpent) {
 		t.Fatalf("SendOutbox with a %s budget for a %d-byte upload at 128 kbit/s = %v, want ErrBudgetSpent", budget, total, err)
 	}
@@ -293,7 +290,7 @@ func TestSendOutboxBudgetThenResume(t *testing.T) {
 
 	// The next run resumes from the server's offset, on a good link.
 	fast := startRelay(t, srv, flakylink.Config{})
-	rep, err = SendOutbox(context.Background(), p.dir, left, SendBudgetOptions{SendOptions: SendOptions{NetDialContext: dialTo(fast.Addr())}})
+	rep, err = SendOutbox(context.Background(), p.cfg(t), left, SendOptions{NetDialContext: dialTo(fast.Addr())})
 	if err != nil {
 		t.Fatalf("second SendOutbox: %v", err)
 	}
@@ -329,7 +326,7 @@ func TestSendOutboxDropsItemOfRetiredBundle(t *testing.T) {
 		t.Fatalf("publish bundle 2: %s", resp.Status)
 	}
 
-	rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+	rep, err := SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{})
 	if err != nil {
 		t.Fatalf("SendOutbox: %v", err)
 	}
@@ -355,7 +352,7 @@ func TestSendOutboxDropsItemOfRetiredBundle(t *testing.T) {
 
 	// A tip composed now is sealed to version 2 and goes through.
 	p.compose(t, &crypto.Tip{Text: "sealed to version 2"})
-	rep, err = SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+	rep, err = SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{})
 	if err != nil || len(rep.Sent) != 1 || rep.Sent[0].BundleVersion != 2 {
 		t.Fatalf("SendOutbox of a tip sealed to version 2 = %+v, %v", rep, err)
 	}
@@ -378,11 +375,11 @@ func TestSendOutboxRenewsPurgedUpload(t *testing.T) {
 	// The source gives up as soon as the server holds the first frame.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := SendOutbox(ctx, p.dir, p.ob, SendBudgetOptions{SendOptions: SendOptions{Progress: func(acked, _ int64) {
+	_, err := SendOutbox(ctx, p.cfg(t), p.ob, SendOptions{Progress: func(acked, _ int64) {
 		if acked > 0 {
 			cancel()
 		}
-	}}})
+	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("SendOutbox cancelled after the first frame = %v, want context.Canceled", err)
 	}
@@ -400,9 +397,9 @@ func TestSendOutboxRenewsPurgedUpload(t *testing.T) {
 		t.Fatalf("outbox after the first session: %d items, want the started one", len(ob.Items))
 	}
 	var newID [16]byte
-	rep, err := SendOutbox(context.Background(), p.dir, ob, SendBudgetOptions{SendOptions: SendOptions{Progress: func(int64, int64) {
+	rep, err := SendOutbox(context.Background(), p.cfg(t), ob, SendOptions{Progress: func(int64, int64) {
 		newID = ob.Items[0].UploadID
-	}}})
+	}})
 	if err != nil {
 		t.Fatalf("SendOutbox after the purge: %v", err)
 	}
@@ -436,13 +433,13 @@ func TestSendOutboxAfterEpochChange(t *testing.T) {
 	current := cfg.Seeds[0]
 	old := string(signSeed(t, logKey, currentEpoch()-2, 3))
 	cfg.Seeds = []string{old}
-	if err := saveConfig(p.dir, cfg); err != nil {
+	if err := cfg.save(); err != nil {
 		t.Fatal(err)
 	}
 
 	var warned []string
 	const text = "composed with an old seed"
-	it, err := Compose(context.Background(), p.dir, &crypto.Tip{Text: text}, ComposeOptions{Warn: func(s string) { warned = append(warned, s) }})
+	it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: text}, ComposeOptions{Warn: func(s string) { warned = append(warned, s) }})
 	if err != nil {
 		t.Fatalf("Compose with an old seed: %v", err)
 	}
@@ -454,9 +451,9 @@ func TestSendOutboxAfterEpochChange(t *testing.T) {
 	}
 
 	var sentEpoch int64 = -1
-	rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{SendOptions: SendOptions{Progress: func(int64, int64) {
+	rep, err := SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{Progress: func(int64, int64) {
 		sentEpoch = p.ob.Items[0].PoWEpoch
-	}}})
+	}})
 	if err != nil {
 		t.Fatalf("SendOutbox: %v", err)
 	}
@@ -492,7 +489,7 @@ func TestSendOutboxRenewsProofsTheServerCallsStale(t *testing.T) {
 	cfg := mustConfig(t, p.dir)
 	current := cfg.Seeds[0]
 	cfg.Seeds = []string{string(signSeed(t, logKey, currentEpoch()-1, 5))}
-	if err := saveConfig(p.dir, cfg); err != nil {
+	if err := cfg.save(); err != nil {
 		t.Fatal(err)
 	}
 	const text = "proofs the server calls stale"
@@ -500,7 +497,7 @@ func TestSendOutboxRenewsProofsTheServerCallsStale(t *testing.T) {
 	if it.PoWEpoch != currentEpoch()-1 {
 		t.Fatalf("Compose: proofs of epoch %d, want %d", it.PoWEpoch, currentEpoch()-1)
 	}
-	rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+	rep, err := SendOutbox(context.Background(), p.cfg(t), p.ob, SendOptions{})
 	if err != nil {
 		t.Fatalf("SendOutbox: %v (report %+v)", err, rep)
 	}

@@ -26,10 +26,14 @@ import (
 //	BIN <bytes>  a binary message
 //	<bytes>      a text message
 //
-// then closes. The property: Send returns a Result only with a receipt
-// that verifies against the bundle's log key and matches the bytes the
-// server received, and otherwise an error and no Result; and the config
-// keeps only seeds the bundle's log key signed, one per epoch.
+// then closes. It drives the path fieldtip send uses: Init's session gets
+// the genuine bundle and seed, the tip is composed into the outbox, and
+// SendOutbox meets the script in its first session (later ones are closed
+// at once). The property: SendOutbox reports an item sent, and removes it
+// from the outbox, only with a receipt that verifies against the bundle's
+// log key and matches the bytes the server received, and otherwise keeps
+// the item; and the config keeps only seeds the bundle's log key signed,
+// one per epoch.
 func FuzzClientAgainstRogueServer(f *testing.F) {
 	r := newRogueSetup(f)
 	const F = protocol.FrameSize
@@ -71,8 +75,9 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script string) {
 		var received []byte
 		gotFrame := make(chan struct{})
-		url := startRogue(t, func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
+		p := r.rogueSessions(t, func(c *rogueConn, session int) {
+			if session > 1 {
+				c.conn.Close()
 				return
 			}
 			up, ok := c.upload()
@@ -111,21 +116,18 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 			c.drain()
 		})
-		dir := initClient(t, url, r.nk.key.Verifier)
-		// Send must end on its own whatever the server does; the deadline
-		// only turns a hang into a failure that names the script.
+		p.compose(t, &crypto.Tip{Text: "hello"})
+		// SendOutbox must end on its own whatever the server does; the
+		// deadline only turns a hang into a failure that names the script.
 		ctx, cancel := context.WithTimeoutCause(context.Background(), 20*time.Second, errHung)
 		defer cancel()
-		res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
+		rep, err := p.send(t, ctx, SendOptions{Budget: time.Minute})
 		if errors.Is(err, errHung) {
-			t.Fatalf("Send hung on server script %q", script)
+			t.Fatalf("SendOutbox hung on server script %q", script)
 		}
 		// Whatever the server sent, the config keeps only seeds signed by
 		// the bundle's log key, one per epoch, at most two.
-		cfg, cerr := LoadConfig(dir)
-		if cerr != nil {
-			t.Fatal(cerr)
-		}
+		cfg := p.cfg(t)
 		epochs := map[int64]bool{}
 		for _, s := range cfg.Seeds {
 			seed, serr := crypto.OpenPoWSeed([]byte(s), r.logKey.Verifier)
@@ -137,23 +139,28 @@ func FuzzClientAgainstRogueServer(f *testing.F) {
 		if len(cfg.Seeds) > 2 {
 			t.Fatalf("config holds %d seeds after script %q, want at most 2", len(cfg.Seeds), script)
 		}
-		if err != nil {
-			if res != nil {
-				t.Fatalf("Send returned a Result with error %v", err)
+		left := len(p.reopen(t).Items)
+		if len(rep.Sent) == 0 {
+			if err == nil || left != 1 {
+				t.Fatalf("SendOutbox sent nothing with error %v and left %d items, want an error and the item kept (script %q)", err, left, script)
 			}
 			return
+		}
+		if len(rep.Sent) != 1 || left != 0 || rep.Remaining != 0 {
+			t.Fatalf("SendOutbox = %+v, %d items left (script %q)", rep, left, script)
 		}
 		select {
 		case <-gotFrame: // the script ran: received is set
 		case <-time.After(20 * time.Second):
-			t.Fatalf("Send succeeded without the server seeing a frame, script %q", script)
+			t.Fatalf("SendOutbox sent without the server seeing a frame, script %q", script)
 		}
+		res := rep.Sent[0]
 		rc, err := crypto.OpenReceipt(res.ReceiptNote, r.logKey.Verifier)
 		if err != nil {
-			t.Fatalf("Send accepted a receipt that does not verify: %v", err)
+			t.Fatalf("SendOutbox accepted a receipt that does not verify: %v", err)
 		}
 		if *rc != *res.Receipt || rc.SHA256 != sha256.Sum256(received) || rc.Length != int64(len(received)) {
-			t.Fatalf("Send accepted receipt %+v for %d bytes with SHA-256 %x", *rc, len(received), sha256.Sum256(received))
+			t.Fatalf("SendOutbox accepted receipt %+v for %d bytes with SHA-256 %x", *rc, len(received), sha256.Sum256(received))
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -51,14 +52,31 @@ type serverOptions = fieldtiptest.ServerOptions
 
 var startServer = fieldtiptest.StartServer
 
-// initClient runs Init for a new config dir and returns it.
-func initClient(t testing.TB, serverURL, newsroom string) string {
+// initDir runs Init for a new config dir against serverURL and returns
+// the dir.
+func initDir(t testing.TB, serverURL, newsroom string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fieldtip")
-	if err := Init(dir, serverURL, newsroom); err != nil {
+	if _, _, _, err := Init(context.Background(), dir, serverURL, newsroom, InitOptions{}); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
 	return dir
+}
+
+// offlineConfig saves, in a new dir, a config pinned to newsroom for
+// serverURL that has never fetched a bundle, as no program writes it: for
+// tests of what needs no server.
+func offlineConfig(t testing.TB, serverURL, newsroom string) *Config {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fieldtip")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Version: configVersion, Server: serverURL, Newsroom: newsroom, dir: dir}
+	if err := cfg.save(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // rogueConn is the server end of one WebSocket session with the client, for
@@ -242,9 +260,6 @@ type fakeServer struct {
 }
 
 func (f *fakeServer) run(c *rogueConn) {
-	if !c.serveBundle(f.bundle, f.seed) {
-		return
-	}
 	up, ok := c.upload()
 	if !ok {
 		return
@@ -306,14 +321,18 @@ func signPoWSeed(t testing.TB, key *crypto.SignerKey, s *crypto.PoWSeed) []byte 
 	return msg
 }
 
-// mustFail checks that Send failed and returned no Result.
-func mustFail(t *testing.T, res *Result, err error) {
+// mustNotSend checks that SendOutbox failed, reported nothing sent, and
+// left p's one item in the outbox file.
+func mustNotSend(t *testing.T, p *phone, rep *SendReport, err error) {
 	t.Helper()
 	if err == nil {
-		t.Fatalf("Send succeeded with receipt %+v, want an error", res.Receipt)
+		t.Fatalf("SendOutbox succeeded with report %+v, want an error", rep)
 	}
-	if res != nil {
-		t.Fatalf("Send returned a Result with error %v", err)
+	if len(rep.Sent) != 0 {
+		t.Fatalf("SendOutbox reported %d sent with error %v", len(rep.Sent), err)
+	}
+	if n := len(p.reopen(t).Items); n != 1 {
+		t.Fatalf("the outbox holds %d items after SendOutbox = %v, want the item kept", n, err)
 	}
 }
 
@@ -328,22 +347,29 @@ func isProtocolError(err error) (*protocol.Error, bool) {
 // KiB, one pass. outbox_test.go runs the default.
 var testOutboxKDF = crypto.CodenameKDF{MemoryKiB: 64, Time: 1}
 
-// phone is a source's phone: a config dir that ran Init and Fetch, and
-// an open outbox in it under a fresh codename.
+// phone is a source's phone: a config dir that ran Init, and an open
+// outbox in it under a fresh codename.
 type phone struct {
 	dir      string
 	codename string
 	ob       *Outbox
 }
 
-// newPhone runs Init for serverURL and Fetch (dialling with dial, if
-// set), then creates the outbox in the config dir.
+// newPhone runs Init for serverURL (dialling with dial, if set), then
+// creates the outbox in the config dir.
 func newPhone(t testing.TB, serverURL, newsroom string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *phone {
 	t.Helper()
-	dir := initClient(t, serverURL, newsroom)
-	if _, _, err := Fetch(context.Background(), dir, SendOptions{NetDialContext: dial}); err != nil {
-		t.Fatalf("Fetch: %v", err)
+	dir := filepath.Join(t.TempDir(), "fieldtip")
+	if _, _, _, err := Init(context.Background(), dir, serverURL, newsroom, InitOptions{NetDialContext: dial}); err != nil {
+		t.Fatalf("Init: %v", err)
 	}
+	return outboxIn(t, dir)
+}
+
+// outboxIn creates an outbox under a fresh codename in dir, a config dir
+// that ran Init.
+func outboxIn(t testing.TB, dir string) *phone {
+	t.Helper()
 	codename, err := crypto.GenerateCodename()
 	if err != nil {
 		t.Fatal(err)
@@ -355,10 +381,16 @@ func newPhone(t testing.TB, serverURL, newsroom string, dial func(ctx context.Co
 	return &phone{dir: dir, codename: codename, ob: ob}
 }
 
+// cfg loads the phone's config, as each run of fieldtip does.
+func (p *phone) cfg(t testing.TB) *Config {
+	t.Helper()
+	return mustConfig(t, p.dir)
+}
+
 // compose composes tip with no network and adds it to the outbox.
 func (p *phone) compose(t testing.TB, tip *crypto.Tip) *OutboxItem {
 	t.Helper()
-	it, err := Compose(context.Background(), p.dir, tip, ComposeOptions{})
+	it, err := Compose(context.Background(), p.cfg(t), tip, ComposeOptions{})
 	if err != nil {
 		t.Fatalf("Compose: %v", err)
 	}
@@ -366,6 +398,12 @@ func (p *phone) compose(t testing.TB, tip *crypto.Tip) *OutboxItem {
 		t.Fatalf("Outbox.Add: %v", err)
 	}
 	return it
+}
+
+// send runs SendOutbox on the phone's open outbox.
+func (p *phone) send(t testing.TB, ctx context.Context, opts SendOptions) (*SendReport, error) {
+	t.Helper()
+	return SendOutbox(ctx, p.cfg(t), p.ob, opts)
 }
 
 // reopen opens the outbox file again, as the next run of fieldtip does.

@@ -76,7 +76,7 @@ func benchLink(b *testing.B, prof flakylink.Profile, tip *crypto.Tip) {
 		p.compose(b, tip)
 		before := relay.Stats().BytesUp
 		b.StartTimer()
-		rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{Budget: 5 * time.Minute})
+		rep, err := SendOutbox(context.Background(), p.cfg(b), p.ob, SendOptions{Budget: 5 * time.Minute})
 		b.StopTimer()
 		if err != nil || len(rep.Sent) != 1 || rep.Sessions != 1 {
 			b.Fatalf("SendOutbox = %+v, %v; want the tip sent in one session", rep, err)

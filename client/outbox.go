@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
@@ -59,6 +60,21 @@ const (
 	// reached the server. No other flag bit is defined.
 	outboxFlagStarted = 0x01
 )
+
+// OutboxFile is the name of the outbox container in the config dir.
+const OutboxFile = "outbox"
+
+// OutboxPath returns the outbox container's path in dir.
+func OutboxPath(dir string) string { return filepath.Join(dir, OutboxFile) }
+
+// OutboxExists reports whether dir has an outbox container.
+func OutboxExists(dir string) (bool, error) {
+	_, err := os.Stat(OutboxPath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // Errors callers branch on.
 var (

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -39,11 +42,35 @@ func newRogueSetup(t testing.TB) *rogueSetup {
 	return &rogueSetup{nk: nk, logKey: logKey, bundle: nk.bundle(t, 1, logKey.Verifier), seed: signSeed(t, logKey, currentEpoch(), 1)}
 }
 
-// send runs Send against a rogue server playing script.
-func (r *rogueSetup) send(t *testing.T, tip *crypto.Tip, script func(c *rogueConn)) (*Result, error) {
+// send composes tip into a phone whose server, after Init's session,
+// plays script on the next session and closes later ones at once, and
+// runs SendOutbox.
+func (r *rogueSetup) send(t *testing.T, tip *crypto.Tip, script func(c *rogueConn)) (*phone, *SendReport, error) {
 	t.Helper()
-	dir := initClient(t, startRogue(t, script), r.nk.key.Verifier)
-	return Send(context.Background(), dir, tip, SendOptions{})
+	p := r.rogueSessions(t, func(c *rogueConn, session int) {
+		if session == 1 {
+			script(c)
+			return
+		}
+		c.conn.Close()
+	})
+	p.compose(t, tip)
+	rep, err := p.send(t, context.Background(), SendOptions{})
+	return p, rep, err
+}
+
+// initAgainst runs Init against a server playing script and checks that,
+// when it fails, it wrote nothing.
+func (r *rogueSetup) initAgainst(t *testing.T, script func(c *rogueConn)) error {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fieldtip")
+	_, _, _, err := Init(context.Background(), dir, startRogue(t, script), r.nk.key.Verifier, InitOptions{})
+	if err != nil {
+		if _, serr := os.Stat(dir); !errors.Is(serr, fs.ErrNotExist) {
+			t.Errorf("Init = %v, and it created %s (%v): a failed Init must change nothing", err, dir, serr)
+		}
+	}
+	return err
 }
 
 func TestSendAgainstHonestFake(t *testing.T) {
@@ -52,11 +79,11 @@ func TestSendAgainstHonestFake(t *testing.T) {
 	r := newRogueSetup(t)
 	f := &fakeServer{bundle: r.bundle, seed: r.seed, signer: r.logKey.Signer}
 	tip, _, _ := testTip(t, 40<<10)
-	res, err := r.send(t, tip, f.run)
-	if err != nil {
-		t.Fatalf("Send against an honest fake server: %v", err)
+	_, rep, err := r.send(t, tip, f.run)
+	if err != nil || len(rep.Sent) != 1 {
+		t.Fatalf("SendOutbox against an honest fake server = %+v, %v", rep, err)
 	}
-	if _, err := crypto.OpenReceipt(res.ReceiptNote, r.logKey.Verifier); err != nil {
+	if _, err := crypto.OpenReceipt(rep.Sent[0].ReceiptNote, r.logKey.Verifier); err != nil {
 		t.Errorf("receipt: %v", err)
 	}
 }
@@ -80,14 +107,13 @@ func TestSendRefusesMangledBundle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mangled := mangle(r.bundle, tt.pos)
-			res, err := r.send(t, &crypto.Tip{Text: "hello"}, func(c *rogueConn) {
+			err := r.initAgainst(t, func(c *rogueConn) {
 				if c.serveBundle(mangled, r.seed) {
 					c.drain()
 				}
 			})
-			mustFail(t, res, err)
 			if !isAny(err, tt.want...) {
-				t.Errorf("Send with byte %d of the bundle changed = %v, want one of %v", tt.pos, err, tt.want)
+				t.Errorf("Init with byte %d of the bundle changed = %v, want one of %v", tt.pos, err, tt.want)
 			}
 		})
 	}
@@ -122,11 +148,7 @@ func TestVerifyBundleEveryByteChanged(t *testing.T) {
 	// verifyBundle, and none changes the config (highest version seen,
 	// stored bundle).
 	r := newRogueSetup(t)
-	dir := initClient(t, "https://tips.example", r.nk.key.Verifier)
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := offlineConfig(t, "https://tips.example", r.nk.key.Verifier)
 	before := *cfg
 	now := time.Now()
 	for i := range r.bundle {
@@ -179,10 +201,13 @@ func TestSendRefusesBadReceipt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := r.send(t, &crypto.Tip{Text: "hello"}, tt.f.run)
-			mustFail(t, res, err)
+			p, rep, err := r.send(t, &crypto.Tip{Text: "hello"}, tt.f.run)
+			mustNotSend(t, p, rep, err)
 			if tt.want != nil && !errors.Is(err, tt.want) {
-				t.Errorf("Send = %v, want %v", err, tt.want)
+				t.Errorf("SendOutbox = %v, want %v", err, tt.want)
+			}
+			if rep.Sessions != 1 {
+				t.Errorf("SendOutbox made %d sessions after a bad receipt, want 1: a forged receipt is no progress", rep.Sessions)
 			}
 		})
 	}
@@ -191,28 +216,27 @@ func TestSendRefusesBadReceipt(t *testing.T) {
 func TestSendSurfacesServerErrors(t *testing.T) {
 	r := newRogueSetup(t)
 	busy := &protocol.Error{Code: protocol.CodeBusy, Message: "the server is overloaded; try again later"}
+	t.Run("at_bundle_request", func(t *testing.T) {
+		err := r.initAgainst(t, func(c *rogueConn) {
+			if _, ok := c.control(); ok {
+				c.refuse(busy)
+			}
+		})
+		if e, ok := isProtocolError(err); !ok || e.Code != protocol.CodeBusy {
+			t.Fatalf("Init = %v, want *protocol.Error %s", err, protocol.CodeBusy)
+		}
+	})
 	tests := []struct {
 		name   string
 		script func(c *rogueConn)
 		want   protocol.Code
 	}{
-		{"at_bundle_request", func(c *rogueConn) {
-			if _, ok := c.control(); ok {
-				c.refuse(busy)
-			}
-		}, protocol.CodeBusy},
 		{"at_upload", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			if _, ok := c.upload(); ok {
 				c.refuse(busy)
 			}
 		}, protocol.CodeBusy},
 		{"after_offset_and_ack", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -227,12 +251,9 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 			}
 			c.send(&protocol.Offset{Offset: 0, Seed: r.seed})
 			c.send(&protocol.Ack{Offset: int64(up.FrameSize)})
-			c.refuse(&protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: int64(up.FrameSize)})
-		}, protocol.CodeConflict},
+			c.refuse(busy)
+		}, protocol.CodeBusy},
 		{"at_commit", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -249,12 +270,24 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Repeated: the refusal races the close behind it on the
-			// client's side, and must win every time.
+			// client's side, and must win every time. Later sessions
+			// refuse the same way (r.send would close them, which reads
+			// as a lost connection).
 			for range 10 {
-				res, err := r.send(t, tip, tt.script)
-				mustFail(t, res, err)
+				p := r.rogueSessions(t, func(c *rogueConn, session int) {
+					if session == 1 {
+						tt.script(c)
+						return
+					}
+					if _, ok := c.control(); ok {
+						c.refuse(busy)
+					}
+				})
+				p.compose(t, tip)
+				rep, err := p.send(t, context.Background(), SendOptions{})
+				mustNotSend(t, p, rep, err)
 				if e, ok := isProtocolError(err); !ok || e.Code != tt.want {
-					t.Fatalf("Send = %v, want *protocol.Error %s", err, tt.want)
+					t.Fatalf("SendOutbox = %v, want *protocol.Error %s", err, tt.want)
 				}
 			}
 		})
@@ -283,15 +316,16 @@ func TestSendHandshakeRefusals(t *testing.T) {
 				w.WriteHeader(tt.status)
 				w.Write([]byte(tt.body))
 			})
-			dir := initClient(t, url, r.nk.key.Verifier)
-			res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-			mustFail(t, res, err)
+			dir := filepath.Join(t.TempDir(), "fieldtip")
+			_, _, _, err := Init(context.Background(), dir, url, r.nk.key.Verifier, InitOptions{})
 			e, ok := isProtocolError(err)
 			switch {
+			case err == nil:
+				t.Fatalf("Init against a server that does not upgrade succeeded")
 			case tt.want == "" && ok:
-				t.Errorf("Send = %v, a *protocol.Error; want a plain error", err)
+				t.Errorf("Init = %v, a *protocol.Error; want a plain error", err)
 			case tt.want != "" && (!ok || e.Code != tt.want):
-				t.Errorf("Send = %v, want *protocol.Error %s", err, tt.want)
+				t.Errorf("Init = %v, want *protocol.Error %s", err, tt.want)
 			}
 		})
 	}
@@ -299,13 +333,10 @@ func TestSendHandshakeRefusals(t *testing.T) {
 
 func TestSendRefusesMalformedReplies(t *testing.T) {
 	r := newRogueSetup(t)
-	// uploadThen serves the bundle, reads the upload and the frames the
-	// client sends before waiting, then plays reply.
+	// uploadThen reads the upload and the frames the client sends before
+	// waiting, then plays reply.
 	uploadThen := func(reply func(c *rogueConn, up *protocol.Upload)) func(c *rogueConn) {
 		return func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -423,9 +454,6 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			c.conn.NetConn().Close()
 		})},
 		{"commit_answered_with_ack", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -439,9 +467,6 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			}
 		}},
 		{"commit_answered_with_garbage_receipt", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -455,9 +480,6 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 			}
 		}},
 		{"commit_answered_by_close", func(c *rogueConn) {
-			if !c.serveBundle(r.bundle, r.seed) {
-				return
-			}
 			up, ok := c.upload()
 			if !ok {
 				return
@@ -473,8 +495,16 @@ func TestSendRefusesMalformedReplies(t *testing.T) {
 	tip, _, _ := testTip(t, 40<<10) // three frames: room for acks to go wrong
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := r.send(t, tip, tt.script)
-			mustFail(t, res, err)
+			// The bundle's replies are Init's to refuse; the rest,
+			// SendOutbox's.
+			if strings.Contains(tt.name, "bundle") && !strings.Contains(tt.name, "during_upload") {
+				if err := r.initAgainst(t, tt.script); err == nil {
+					t.Fatal("Init succeeded")
+				}
+				return
+			}
+			p, rep, err := r.send(t, tip, tt.script)
+			mustNotSend(t, p, rep, err)
 		})
 	}
 }
@@ -518,35 +548,37 @@ func TestSendRefusesBadSeeds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			offsetSeed := tt.offsetSeed
-			if offsetSeed == nil {
-				offsetSeed = tt.bundleSeed
-			}
-			dir := initClient(t, startRogue(t, func(c *rogueConn) {
-				if !c.serveBundle(r.bundle, tt.bundleSeed) {
-					return
-				}
-				if up, ok := c.upload(); ok {
-					c.accept(up, offsetSeed, r.logKey.Signer, nil)
-				}
-			}), r.nk.key.Verifier)
-			res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Send = %v, want success", err)
+			if tt.offsetSeed == nil {
+				// The seed that comes with the bundle is Init's to check.
+				err := r.initAgainst(t, func(c *rogueConn) {
+					if c.serveBundle(r.bundle, tt.bundleSeed) {
+						c.drain()
+					}
+				})
+				if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+					t.Fatalf("Init = %v, want %v", err, tt.want)
 				}
 				return
 			}
-			mustFail(t, res, err)
+			p := r.rogueSessions(t, func(c *rogueConn, _ int) {
+				if up, ok := c.upload(); ok {
+					c.accept(up, tt.offsetSeed, r.logKey.Signer, nil)
+				}
+			})
+			p.compose(t, &crypto.Tip{Text: "hello"})
+			rep, err := p.send(t, context.Background(), SendOptions{})
+			if tt.want == nil {
+				if err != nil || len(rep.Sent) != 1 {
+					t.Fatalf("SendOutbox = %+v, %v; want it sent", rep, err)
+				}
+				return
+			}
+			mustNotSend(t, p, rep, err)
 			if !errors.Is(err, tt.want) {
-				t.Errorf("Send = %v, want %v", err, tt.want)
+				t.Errorf("SendOutbox = %v, want %v", err, tt.want)
 			}
-			cfg, err := LoadConfig(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range cfg.Seeds {
-				if s == string(tt.bundleSeed) && tt.offsetSeed == nil || s == string(tt.offsetSeed) {
+			for _, s := range p.cfg(t).Seeds {
+				if s == string(tt.offsetSeed) {
 					t.Errorf("the refused seed was stored")
 				}
 			}
@@ -558,70 +590,40 @@ func TestSeedEquivocationAcrossSessions(t *testing.T) {
 	// A server that hands one session one seed and a later session
 	// another, for the same epoch, could link the two (FIELD.md): the
 	// client stops, whether the second seed comes with the bundle or with
-	// an offset.
+	// an offset. Init's session gets the first seed.
 	r := newRogueSetup(t)
 	other := signSeed(t, r.logKey, currentEpoch(), 2)
 	for _, via := range []string{"bundle", "offset"} {
 		t.Run(via, func(t *testing.T) {
-			var sessions atomic.Int32
-			url := startRogue(t, func(c *rogueConn) {
-				seed := r.seed
-				if sessions.Add(1) > 1 {
-					seed = other
-				}
+			p := r.rogueSessions(t, func(c *rogueConn, session int) {
 				m, ok := c.control()
 				if !ok {
 					return
 				}
-				if _, isReq := m.(*protocol.BundleRequest); isReq {
-					if !c.send(&protocol.BundleReply{Bundle: r.bundle, Seed: seed}) {
+				switch m := m.(type) {
+				case *protocol.BundleRequest:
+					if c.send(&protocol.BundleReply{Bundle: r.bundle, Seed: other}) {
+						c.drain()
+					}
+				case *protocol.Upload:
+					if via == "bundle" {
+						// Makes the client fetch the bundle and seed.
+						c.refuse(protocol.Errorf(protocol.CodeStalePoW, "stale"))
 						return
 					}
-					if m, ok = c.control(); !ok {
-						return
-					}
-				}
-				if up, isUp := m.(*protocol.Upload); isUp {
-					c.accept(up, seed, r.logKey.Signer, nil)
-				} else {
-					c.t.Errorf("rogue: client sent %T, want an upload", m)
+					c.accept(m, other, r.logKey.Signer, nil)
+				default:
+					c.t.Errorf("rogue: client sent %T", m)
 				}
 			})
-			dir := initClient(t, url, r.nk.key.Verifier)
-			if _, err := Send(context.Background(), dir, &crypto.Tip{Text: "first"}, SendOptions{}); err != nil {
-				t.Fatalf("first Send: %v", err)
-			}
-			var err error
-			if via == "bundle" {
-				_, err = Send(context.Background(), dir, &crypto.Tip{Text: "second"}, SendOptions{})
-			} else {
-				// The outbox path asks for no bundle: the seed comes
-				// with the offset of the new upload.
-				codename, cerr := crypto.GenerateCodename()
-				if cerr != nil {
-					t.Fatal(cerr)
-				}
-				ob, cerr := CreateOutbox(OutboxPath(dir), codename, 0, testOutboxKDF)
-				if cerr != nil {
-					t.Fatal(cerr)
-				}
-				p := &phone{dir: dir, codename: codename, ob: ob}
-				p.compose(t, &crypto.Tip{Text: "second"})
-				var rep *SendReport
-				rep, err = SendOutbox(context.Background(), dir, ob, SendBudgetOptions{})
-				if rep == nil || len(rep.Sent) != 0 || len(p.reopen(t).Items) != 1 {
-					t.Errorf("SendOutbox report %+v: want nothing sent and the item kept", rep)
-				}
-			}
+			p.compose(t, &crypto.Tip{Text: "second"})
+			rep, err := p.send(t, context.Background(), SendOptions{})
+			mustNotSend(t, p, rep, err)
 			if !errors.Is(err, ErrSeedEquivocation) {
-				t.Fatalf("second session with another seed for the epoch = %v, want ErrSeedEquivocation", err)
+				t.Fatalf("a later session with another seed for the epoch = %v, want ErrSeedEquivocation", err)
 			}
-			cfg, err := LoadConfig(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(cfg.Seeds) != 1 || cfg.Seeds[0] != string(r.seed) {
-				t.Errorf("stored seeds after the equivocation: %d, want only the first", len(cfg.Seeds))
+			if seeds := p.cfg(t).Seeds; len(seeds) != 1 || seeds[0] != string(r.seed) {
+				t.Errorf("stored seeds after the equivocation: %d, want only the first", len(seeds))
 			}
 		})
 	}
@@ -707,7 +709,7 @@ func TestSendOutboxRefusesBadResumeOffset(t *testing.T) {
 				c.drain()
 			})
 			it = startedItem(t, p)
-			rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			rep, err := p.send(t, context.Background(), SendOptions{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("SendOutbox = %v, want %v", err, tt.want)
 			}
@@ -770,7 +772,7 @@ func TestSendOutboxRefusalsOnResume(t *testing.T) {
 			})
 			it = startedItem(t, p)
 			old := *it
-			rep, err := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			rep, err := p.send(t, context.Background(), SendOptions{})
 			if tt.then == "stop" {
 				if e, ok := isProtocolError(err); !ok || e.Code != tt.code {
 					t.Fatalf("SendOutbox = %v, want the %s refusal", err, tt.code)
@@ -857,7 +859,7 @@ func TestSendOutboxHoldsUnconfirmedRefusals(t *testing.T) {
 				}
 			})
 			it := p.compose(t, &crypto.Tip{Text: "held"})
-			rep, _ := SendOutbox(context.Background(), p.dir, p.ob, SendBudgetOptions{})
+			rep, _ := p.send(t, context.Background(), SendOptions{})
 			if len(rep.Held) != 1 || len(rep.Sent)+len(rep.Dropped) != 0 || rep.Remaining != 1 {
 				t.Fatalf("report = %+v, want the item held", rep)
 			}

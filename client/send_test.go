@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,17 +47,25 @@ func TestSendHappyPath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			nk := newTestNewsroom(t, tt.classic)
 			srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
-			dir := initClient(t, srv.URL, nk.key.Verifier)
+			p := newPhone(t, srv.URL, nk.key.Verifier, nil)
+			dir := p.dir
 			tip, textMarker, fileMarker := testTip(t, 20<<10)
+			it, err := Compose(context.Background(), p.cfg(t), tip, ComposeOptions{FrameSize: tt.frameSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.ob.Add(it); err != nil {
+				t.Fatal(err)
+			}
 
 			var lastAcked, lastTotal int64
-			res, err := Send(context.Background(), dir, tip, SendOptions{
-				FrameSize: tt.frameSize,
-				Progress:  func(acked, total int64) { lastAcked, lastTotal = acked, total },
+			rep, err := p.send(t, context.Background(), SendOptions{
+				Progress: func(acked, total int64) { lastAcked, lastTotal = acked, total },
 			})
-			if err != nil {
-				t.Fatalf("Send: %v", err)
+			if err != nil || len(rep.Sent) != 1 {
+				t.Fatalf("SendOutbox = %+v, %v", rep, err)
 			}
+			res := rep.Sent[0]
 
 			// The receipt verifies against the server's log key and is the
 			// one the server stored.
@@ -102,8 +111,8 @@ func TestSendHappyPath(t *testing.T) {
 			if lastAcked != rc.Length || lastTotal != rc.Length {
 				t.Errorf("last Progress(%d, %d), want (%d, %d)", lastAcked, lastTotal, rc.Length, rc.Length)
 			}
-			if res.BytesSent < rc.Length {
-				t.Errorf("BytesSent = %d, less than the ciphertext's %d", res.BytesSent, rc.Length)
+			if rep.BytesSent < rc.Length {
+				t.Errorf("BytesSent = %d, less than the ciphertext's %d", rep.BytesSent, rc.Length)
 			}
 
 			// The editor decrypts exactly what was sent.
@@ -134,7 +143,7 @@ func TestSendHappyPath(t *testing.T) {
 	}
 }
 
-func TestSendRefusesBundle(t *testing.T) {
+func TestInitRefusesBundle(t *testing.T) {
 	nk := newTestNewsroom(t, true)
 	other := newTestNewsroom(t, true)
 	future := func() time.Time { return time.Now().Add(48 * time.Hour) }
@@ -166,45 +175,27 @@ func TestSendRefusesBundle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, func(log string) []byte { return tt.bundle(t, log) }, serverOptions{})
-			dir := initClient(t, srv.URL, nk.key.Verifier)
-			res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{Now: tt.now})
-			mustFail(t, res, err)
+			dir := filepath.Join(t.TempDir(), "fieldtip")
+			_, _, _, err := Init(context.Background(), dir, srv.URL, nk.key.Verifier, InitOptions{Now: tt.now})
 			if !errors.Is(err, tt.want) {
-				t.Errorf("Send = %v, want %v", err, tt.want)
+				t.Errorf("Init = %v, want %v", err, tt.want)
 			}
-			if n, err := srv.Store.CountTips(context.Background()); err != nil || n != 0 {
-				t.Errorf("server holds %d tips (%v) after a refused bundle, want 0", n, err)
-			}
-			cfg, err := LoadConfig(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.HighestBundleVersion != 0 {
-				t.Errorf("a refused bundle raised HighestBundleVersion to %d", cfg.HighestBundleVersion)
+			if _, err := LoadConfig(dir); !errors.Is(err, ErrNotInitialized) {
+				t.Errorf("after a refused bundle LoadConfig = %v, want ErrNotInitialized: nothing written", err)
 			}
 		})
 	}
 }
 
-func TestSendRefusesBundleRollback(t *testing.T) {
+func TestInitRefusesBundleRollback(t *testing.T) {
 	ctx := context.Background()
 	nk := newTestNewsroom(t, true)
 	var v1 []byte
 	a := startServer(t, func(log string) []byte { v1 = nk.bundle(t, 1, log); return v1 }, serverOptions{})
-	dir := initClient(t, a.URL, nk.key.Verifier)
-	send := func(want int64) {
-		t.Helper()
-		res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-		if err != nil {
-			t.Fatalf("Send: %v", err)
-		}
-		if res.BundleVersion != want {
-			t.Fatalf("Send used bundle version %d, want %d", res.BundleVersion, want)
-		}
-	}
-	send(1)
+	dir := initDir(t, a.URL, nk.key.Verifier)
 
-	// The newsroom publishes version 2; the client sees it on its next send.
+	// The newsroom publishes version 2; the client sees it when it runs
+	// init again.
 	resp, err := http.Post(a.URL+protocol.PathBundle, "text/plain", bytes.NewReader(nk.bundle(t, 2, a.LogKey.Verifier)))
 	if err != nil {
 		t.Fatal(err)
@@ -213,27 +204,19 @@ func TestSendRefusesBundleRollback(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("publish bundle 2: %s", resp.Status)
 	}
-	send(2)
+	if _, b, _, err := Init(ctx, dir, a.URL, nk.key.Verifier, InitOptions{}); err != nil || b.Version != 2 {
+		t.Fatalf("Init after bundle 2 = %v", err)
+	}
+	before := configBytes(t, dir)
 
 	// Another server (same log key) replays the genuine version 1 bundle.
 	b := startServer(t, func(string) []byte { return v1 }, serverOptions{LogKey: a.LogKey})
-	if err := Init(dir, b.URL, nk.key.Verifier); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-	mustFail(t, res, err)
+	_, _, _, err = Init(ctx, dir, b.URL, nk.key.Verifier, InitOptions{})
 	if !errors.Is(err, ErrBundleRollback) {
-		t.Errorf("Send against a server replaying bundle 1 = %v, want ErrBundleRollback", err)
+		t.Errorf("Init against a server replaying bundle 1 = %v, want ErrBundleRollback", err)
 	}
-	if n, err := b.Store.CountTips(ctx); err != nil || n != 0 {
-		t.Errorf("rollback server holds %d tips (%v), want 0", n, err)
-	}
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.HighestBundleVersion != 2 {
-		t.Errorf("HighestBundleVersion = %d after the rollback, want 2", cfg.HighestBundleVersion)
+	if !bytes.Equal(configBytes(t, dir), before) {
+		t.Errorf("the refused rollback changed the config")
 	}
 }
 
@@ -243,18 +226,22 @@ func TestSendServerRefusals(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{
 			Config: func(c *server.Config) { c.MaxUploadSize = protocol.FrameSize },
 		})
-		dir := initClient(t, srv.URL, nk.key.Verifier)
+		p := newPhone(t, srv.URL, nk.key.Verifier, nil)
 		tip, _, _ := testTip(t, protocol.FrameSize)
-		res, err := Send(context.Background(), dir, tip, SendOptions{})
-		mustFail(t, res, err)
+		p.compose(t, tip)
+		rep, err := p.send(t, context.Background(), SendOptions{})
 		if e, ok := isProtocolError(err); !ok || e.Code != protocol.CodeTooLarge {
-			t.Errorf("Send of a tip over the server's limit = %v, want *protocol.Error %s", err, protocol.CodeTooLarge)
+			t.Errorf("SendOutbox of a tip over the server's limit = %v, want *protocol.Error %s", err, protocol.CodeTooLarge)
+		}
+		if len(rep.Held) != 1 || rep.Remaining != 1 {
+			t.Errorf("report = %+v, want the item held in the outbox", rep)
 		}
 	})
 	t.Run("connections_full", func(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{
 			Config: func(c *server.Config) { c.MaxConns = 1 },
 		})
+		p := newPhone(t, srv.URL, nk.key.Verifier, nil)
 		u, err := protocol.ParseServerURL(srv.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -266,37 +253,38 @@ func TestSendServerRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { held.Close() })
-		dir := initClient(t, srv.URL, nk.key.Verifier)
-		res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-		mustFail(t, res, err)
+		p.compose(t, &crypto.Tip{Text: "hello"})
+		rep, err := p.send(t, context.Background(), SendOptions{})
+		mustNotSend(t, p, rep, err)
 		if e, ok := isProtocolError(err); !ok || e.Code != protocol.CodeBusy {
-			t.Errorf("Send with every connection taken = %v, want *protocol.Error %s", err, protocol.CodeBusy)
+			t.Errorf("SendOutbox with every connection taken = %v, want *protocol.Error %s", err, protocol.CodeBusy)
 		}
 	})
 	t.Run("wrong_path", func(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
-		dir := initClient(t, srv.URL+"/not-the-source-path", nk.key.Verifier)
-		res, err := Send(context.Background(), dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-		mustFail(t, res, err)
+		dir := filepath.Join(t.TempDir(), "fieldtip")
+		if _, _, _, err := Init(context.Background(), dir, srv.URL+"/not-the-source-path", nk.key.Verifier, InitOptions{}); err == nil {
+			t.Error("Init at a path that is not the source endpoint succeeded")
+		}
 	})
 }
 
 func TestSendContextCanceled(t *testing.T) {
-	nk := newTestNewsroom(t, true)
+	r := newRogueSetup(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cause := errors.New("the source gave up")
-	// A server that takes the bundle request, never answers, and has the
-	// source give up meanwhile.
-	url := startRogue(t, func(c *rogueConn) {
+	// A server that takes the upload, never answers, and has the source
+	// give up meanwhile.
+	p := r.rogueSessions(t, func(c *rogueConn, _ int) {
 		if _, ok := c.control(); ok {
 			cancel(cause)
 			c.drain()
 		}
 	})
-	dir := initClient(t, url, nk.key.Verifier)
-	res, err := Send(ctx, dir, &crypto.Tip{Text: "hello"}, SendOptions{})
-	mustFail(t, res, err)
+	p.compose(t, &crypto.Tip{Text: "hello"})
+	rep, err := p.send(t, ctx, SendOptions{})
+	mustNotSend(t, p, rep, err)
 	if !errors.Is(err, cause) {
-		t.Errorf("Send after cancel = %v, want the cancel cause", err)
+		t.Errorf("SendOutbox after cancel = %v, want the cancel cause", err)
 	}
 }

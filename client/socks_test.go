@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -78,58 +79,51 @@ func TestSendThroughSOCKS5(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxyAddr, res := startSOCKS(t)
-	dial, err := ProxyDialer("socks5h://" + proxyAddr)
-	if err != nil {
-		t.Fatalf("ProxyDialer: %v", err)
-	}
-	dir := initClient(t, "http://"+net.JoinHostPort(unresolvable, port), nk.key.Verifier)
+	serverURL := "http://" + net.JoinHostPort(unresolvable, port)
+	dir := filepath.Join(t.TempDir(), "fieldtip")
 
 	// Without the proxy the name does not resolve here (bounded, in case
 	// this machine's resolver waits for an unreachable DNS server).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := Fetch(ctx, dir, SendOptions{}); err == nil {
-		t.Fatalf("Fetch from %s without the proxy succeeded: the test's name resolves locally", unresolvable)
+	if _, _, _, err := Init(ctx, dir, serverURL, nk.key.Verifier, InitOptions{}); err == nil {
+		t.Fatalf("Init for %s without the proxy succeeded: the test's name resolves locally", unresolvable)
 	}
-	opts := SendOptions{NetDialContext: dial}
-	b, _, err := Fetch(context.Background(), dir, opts)
+	cfg, b, _, err := Init(context.Background(), dir, serverURL, nk.key.Verifier, InitOptions{Proxy: "socks5h://" + proxyAddr})
 	if err != nil {
-		t.Fatalf("Fetch through the proxy: %v", err)
+		t.Fatalf("Init through the proxy: %v", err)
 	}
-	if b.Version != 1 {
-		t.Errorf("Fetch through the proxy: bundle version %d, want 1", b.Version)
+	if b.Version != 1 || cfg.Proxy != "socks5h://"+proxyAddr {
+		t.Errorf("Init through the proxy: bundle version %d, proxy %q; want 1 and the proxy remembered", b.Version, cfg.Proxy)
 	}
-	res1, err := Send(context.Background(), dir, &crypto.Tip{Text: "through the proxy"}, opts)
-	if err != nil {
-		t.Fatalf("Send through the proxy: %v", err)
-	}
-	checkDelivered(t, srv, nk, res1, "through the proxy")
 
-	// The outbox path too.
-	codename, err := crypto.GenerateCodename()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob, err := CreateOutbox(OutboxPath(dir), codename, 0, testOutboxKDF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &phone{dir: dir, codename: codename, ob: ob}
+	// The proxy is remembered: the outbox goes through it with no option.
+	p := outboxIn(t, dir)
 	p.compose(t, &crypto.Tip{Text: "from the outbox, through the proxy"})
-	rep, err := SendOutbox(context.Background(), dir, ob, SendBudgetOptions{SendOptions: opts})
+	rep, err := p.send(t, context.Background(), SendOptions{})
 	if err != nil || len(rep.Sent) != 1 {
-		t.Fatalf("SendOutbox through the proxy = %+v, %v", rep, err)
+		t.Fatalf("SendOutbox through the remembered proxy = %+v, %v", rep, err)
 	}
 	checkDelivered(t, srv, nk, rep.Sent[0], "from the outbox, through the proxy")
 
 	asked := res.asked()
-	if len(asked) != 3 {
-		t.Errorf("the proxy resolved %q, want %s once per connection (3)", asked, unresolvable)
+	if len(asked) != 2 {
+		t.Errorf("the proxy resolved %q, want %s once per connection (2)", asked, unresolvable)
 	}
 	for _, name := range asked {
 		if name != unresolvable {
 			t.Errorf("the proxy was asked to resolve %q, want only %s", name, unresolvable)
 		}
+	}
+
+	// Cleared, the next connection is direct, and fails here.
+	if err := cfg.SetProxy(""); err != nil {
+		t.Fatal(err)
+	}
+	p.compose(t, &crypto.Tip{Text: "not without the proxy"})
+	rep, err = SendOutbox(ctx, mustConfig(t, dir), p.ob, SendOptions{})
+	if err == nil || len(rep.Sent) != 0 || len(res.asked()) != 2 {
+		t.Errorf("SendOutbox with the proxy cleared = %+v, %v; want a failed direct connection", rep, err)
 	}
 }
 

@@ -21,9 +21,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"fieldtip/client"
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 	"fieldtip/server"
 
@@ -35,26 +35,23 @@ import (
 type desk struct {
 	nk    *testNewsroom
 	srv   *testServer
-	src   string
+	src   *sourcekit.Phone
 	cache *Cache
 }
 
 func newDesk(t *testing.T, nk *testNewsroom, opts serverOptions) *desk {
 	t.Helper()
 	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, opts)
-	src := filepath.Join(t.TempDir(), "source")
-	if err := client.Init(src, srv.URL, nk.key.Verifier); err != nil {
-		t.Fatal(err)
-	}
+	src := sourcekit.New(t, srv.URL, nk.key.Verifier, sourcekit.Options{})
 	return &desk{nk: nk, srv: srv, src: src, cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
 }
 
 // send sends a tip as a source and returns its verified receipt.
 func (d *desk) send(t *testing.T, tip *crypto.Tip) *crypto.Receipt {
 	t.Helper()
-	res, err := client.Send(context.Background(), d.src, tip, client.SendOptions{})
+	res, err := d.src.Send(context.Background(), tip)
 	if err != nil {
-		t.Fatalf("client.Send: %v", err)
+		t.Fatalf("sending a tip: %v", err)
 	}
 	return res.Receipt
 }

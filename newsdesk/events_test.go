@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"fieldtip/audit"
-	"fieldtip/client"
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 	"fieldtip/server"
 	"fieldtip/storage"
@@ -103,7 +103,7 @@ func (c *evClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 type evDesk struct {
 	room    *evRoom
 	srv     *testServer
-	src     string
+	src     *sourcekit.Phone
 	dataDir string
 	clock   *evClock
 	opts    SyncOptions
@@ -119,10 +119,7 @@ func newEvDesk(t testing.TB, room *evRoom, editors ...*crypto.EditorKey) *evDesk
 		c.ReceiptsTreeSize = 8
 		d.dataDir = c.DataDir
 	}})
-	d.src = filepath.Join(t.TempDir(), "source")
-	if err := client.Init(d.src, d.srv.URL, room.key.Verifier); err != nil {
-		t.Fatal(err)
-	}
+	d.src = sourcekit.New(t, d.srv.URL, room.key.Verifier, sourcekit.Options{})
 	return d
 }
 
@@ -134,9 +131,9 @@ func (d *evDesk) newCache(t testing.TB) *Cache {
 // send sends a tip of text as a source and returns its receipt.
 func (d *evDesk) send(t testing.TB, text string) *crypto.Receipt {
 	t.Helper()
-	res, err := client.Send(context.Background(), d.src, &crypto.Tip{Text: text}, client.SendOptions{})
+	res, err := d.src.Send(context.Background(), &crypto.Tip{Text: text})
 	if err != nil {
-		t.Fatalf("client.Send: %v", err)
+		t.Fatalf("sending a tip: %v", err)
 	}
 	return res.Receipt
 }

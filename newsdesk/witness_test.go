@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 	"fieldtip/server"
 
@@ -119,10 +119,7 @@ func newLogDesk(t *testing.T, nk *testNewsroom, bundleFor func(logKey string) []
 		t.Fatal(err)
 	}
 	target.Store(u)
-	src := filepath.Join(t.TempDir(), "source")
-	if err := client.Init(src, srv.URL, nk.key.Verifier); err != nil {
-		t.Fatal(err)
-	}
+	src := sourcekit.New(t, srv.URL, nk.key.Verifier, sourcekit.Options{})
 	d.desk = &desk{nk: nk, srv: srv, src: src, cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
 	return d
 }

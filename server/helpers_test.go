@@ -21,6 +21,7 @@ import (
 
 	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 	"fieldtip/storage"
 
@@ -325,23 +326,19 @@ func seal(tb testing.TB, text string, recipients []age.Recipient, frameSize int)
 // as acknowledged.
 func (ts *testServer) send(tb testing.TB, text string) *client.Result {
 	tb.Helper()
-	return ts.sendWith(tb, text, client.SendOptions{})
+	return ts.sendWith(tb, text, sourcekit.Options{})
 }
 
-func (ts *testServer) sendWith(tb testing.TB, text string, opts client.SendOptions) *client.Result {
+func (ts *testServer) sendWith(tb testing.TB, text string, opts sourcekit.Options) *client.Result {
 	tb.Helper()
 	if opts.Now == nil {
 		opts.Now = ts.clock.now
 	}
-	dir := tb.TempDir()
-	if err := client.Init(dir, "http://"+ts.addr, ts.newsroom.Verifier); err != nil {
-		tb.Fatalf("client.Init() = %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 	defer cancel()
-	res, err := client.Send(ctx, dir, &crypto.Tip{Text: text}, opts)
+	res, err := sourcekit.New(tb, "http://"+ts.addr, ts.newsroom.Verifier, opts).Send(ctx, &crypto.Tip{Text: text})
 	if err != nil {
-		tb.Fatalf("client.Send() = %v", err)
+		tb.Fatalf("sending a tip: %v", err)
 	}
 	ts.receipts = append(ts.receipts, res.Receipt)
 	return res

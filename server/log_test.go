@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/client"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/newsdesk"
 	"fieldtip/protocol"
 )
@@ -70,7 +70,7 @@ func TestLogsIdentifyNoSource(t *testing.T) {
 	var secrets []string // strings that must not be logged
 
 	// Accepted: a tip through the real client.
-	res := ts.sendWith(t, "logged nowhere", client.SendOptions{NetDialContext: d.DialContext})
+	res := ts.sendWith(t, "logged nowhere", sourcekit.Options{NetDialContext: d.DialContext})
 	secrets = append(secrets, res.Receipt.TipIDString(), hex.EncodeToString(res.Receipt.SHA256[:]))
 
 	// Refused sessions, raw.

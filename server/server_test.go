@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 
 	"filippo.io/age"
@@ -417,7 +417,7 @@ func TestSendReceipt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, serverOptions{pq: tc.pq, editors: 2})
 			const text = "Copper concentrate from the Hyesan mine leaves by truck at night."
-			res := ts.sendWith(t, text, client.SendOptions{FrameSize: tc.frameSize})
+			res := ts.sendWith(t, text, sourcekit.Options{FrameSize: tc.frameSize})
 			r := res.Receipt
 			if res.BundleVersion != 1 {
 				t.Errorf("sealed to bundle version %d, want 1", res.BundleVersion)

@@ -111,26 +111,27 @@ func (c *compose) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = composeInto(ctx, env, dir, &c.outboxFlags, &c.tipFlags, true)
+	cfg, err := client.LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	_, err = composeInto(ctx, env, cfg, &c.outboxFlags, &c.tipFlags, true)
 	return err
 }
 
-// composeInto composes a tip from the flags into the outbox, which it
-// returns open.
-func composeInto(ctx context.Context, env *cli.Env, dir string, of *outboxFlags, tf *tipFlags, readStdin bool) (*client.Outbox, error) {
-	if _, err := client.LoadConfig(dir); err != nil {
-		return nil, err
-	}
+// composeInto composes a tip from the flags into the outbox in cfg's dir,
+// which it returns open.
+func composeInto(ctx context.Context, env *cli.Env, cfg *client.Config, of *outboxFlags, tf *tipFlags, readStdin bool) (*client.Outbox, error) {
 	tip, err := tf.tip(env, readStdin)
 	if err != nil {
 		return nil, err
 	}
 	warn := func(m string) { fmt.Fprintf(env.Stderr, "fieldtip: warning: %s\n", m) }
-	it, err := client.Compose(ctx, dir, tip, client.ComposeOptions{FrameSize: tf.frameSize(), Warn: warn})
+	it, err := client.Compose(ctx, cfg, tip, client.ComposeOptions{FrameSize: tf.frameSize(), Warn: warn})
 	if err != nil {
 		return nil, err
 	}
-	ob, err := of.openOutbox(env, dir)
+	ob, err := of.openOutbox(env, cfg.Dir())
 	if err != nil {
 		return nil, err
 	}

@@ -30,20 +30,36 @@ func (f *configFlag) path() (string, error) {
 }
 
 // netFlags are the flags of commands that connect.
-type netFlags struct{ proxy string }
-
-func (f *netFlags) declare(fs *pflag.FlagSet) {
-	fs.StringVar(&f.proxy, "proxy", "", "connect through a SOCKS5 proxy such as Tor: socks5h://HOST:PORT (the proxy resolves names)")
+type netFlags struct {
+	proxy   string
+	noProxy bool
 }
 
-func (f *netFlags) options() (client.SendOptions, error) {
-	var o client.SendOptions
-	if f.proxy != "" {
-		d, err := client.ProxyDialer(f.proxy)
-		if err != nil {
-			return o, cli.Usagef("%v", err)
-		}
-		o.NetDialContext = d
+func (f *netFlags) declare(fs *pflag.FlagSet) {
+	fs.StringVar(&f.proxy, "proxy", "", "connect through a SOCKS5 proxy such as Tor, socks5h://HOST:PORT (the proxy resolves names); remembered for every later connection")
+	fs.BoolVar(&f.noProxy, "no-proxy", false, "forget the remembered proxy and connect directly")
+}
+
+// check refuses a malformed proxy URL or both flags at once: usage errors.
+func (f *netFlags) check() error {
+	if f.proxy != "" && f.noProxy {
+		return cli.Usagef("--proxy and --no-proxy together")
 	}
-	return o, nil
+	if f.proxy != "" {
+		if _, err := client.ProxyDialer(f.proxy); err != nil {
+			return cli.Usagef("%v", err)
+		}
+	}
+	return nil
+}
+
+// apply stores the proxy flags in cfg, if given.
+func (f *netFlags) apply(cfg *client.Config) error {
+	switch {
+	case f.noProxy:
+		return cfg.SetProxy("")
+	case f.proxy != "":
+		return cfg.SetProxy(f.proxy)
+	}
+	return nil
 }

@@ -46,20 +46,23 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if c.budget <= 0 {
 		return cli.Usagef("--budget must be positive")
 	}
-	opts, err := c.options()
-	if err != nil {
+	if err := c.netFlags.check(); err != nil {
 		return err
 	}
 	dir, err := c.path()
 	if err != nil {
 		return err
 	}
-	if _, err := client.LoadConfig(dir); err != nil {
+	cfg, err := client.LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	if err := c.netFlags.apply(cfg); err != nil {
 		return err
 	}
 	var ob *client.Outbox
 	if c.text != "" || len(c.attach) > 0 {
-		if ob, err = composeInto(ctx, env, dir, &c.outboxFlags, &c.tipFlags, false); err != nil {
+		if ob, err = composeInto(ctx, env, cfg, &c.outboxFlags, &c.tipFlags, false); err != nil {
 			return err
 		}
 	} else {
@@ -79,10 +82,10 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "fieldtip: the outbox is empty")
 		return nil
 	}
-	bopts := client.SendBudgetOptions{SendOptions: opts, Budget: c.budget}
+	bopts := client.SendOptions{Budget: c.budget}
 	show := newProgress(env)
 	bopts.Item, bopts.Progress = show.item, show.progress
-	rep, err := client.SendOutbox(ctx, dir, ob, bopts)
+	rep, err := client.SendOutbox(ctx, cfg, ob, bopts)
 	show.done()
 	if rep == nil {
 		return err

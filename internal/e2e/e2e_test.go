@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/newsdesk"
 	"fieldtip/protocol"
 )
@@ -263,18 +264,15 @@ func (f *fixture) start(t *testing.T) *server {
 	return startServer(t, append([]string{"--data", f.data, "--bundle", f.bundle}, cheapPoW...)...)
 }
 
-// sources makes n source config dirs pinned to the fixture's newsroom and
-// pointed at url; called again, it points them at a new url.
-func (f *fixture) sources(t *testing.T, n int, url string) []string {
+// sources makes n sources' phones pinned to the fixture's newsroom for
+// the server at url.
+func (f *fixture) sources(t *testing.T, n int, url string) []*sourcekit.Phone {
 	t.Helper()
-	dirs := make([]string, n)
-	for i := range dirs {
-		dirs[i] = filepath.Join(f.dir, fmt.Sprintf("source%02d", i))
-		if err := client.Init(dirs[i], url, f.newsroom.Verifier); err != nil {
-			t.Fatal(err)
-		}
+	phones := make([]*sourcekit.Phone, n)
+	for i := range phones {
+		phones[i] = sourcekit.New(t, url, f.newsroom.Verifier, sourcekit.Options{})
 	}
-	return dirs
+	return phones
 }
 
 // sentTip is a tip whose receipt a source got and verified.
@@ -287,13 +285,13 @@ type sentTip struct {
 // is meant to be up, so a broken setup fails the test instead of spinning.
 const maxFailuresBeforeStop = 200
 
-// sendUntil runs one sender goroutine per source dir, each sending
+// sendUntil runs one sender goroutine per source phone, each sending
 // distinct tips in a loop, until n receipts came back; then it calls stop,
 // which must end the server, lets the sends in flight finish, and returns
 // every tip acknowledged, including those answered while stop ran. Sends
 // are never cancelled: a cancelled send may drop a receipt the server did
 // send, and the tests count receipts exactly.
-func sendUntil(t *testing.T, srv *server, dirs []string, label string, n int, stop func()) []sentTip {
+func sendUntil(t *testing.T, srv *server, phones []*sourcekit.Phone, label string, n int, stop func()) []sentTip {
 	t.Helper()
 	var done atomic.Bool
 	results := make(chan sentTip)
@@ -301,11 +299,11 @@ func sendUntil(t *testing.T, srv *server, dirs []string, label string, n int, st
 	var errMu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
-	for i, dir := range dirs {
+	for i, phone := range phones {
 		wg.Go(func() {
 			for j := 0; !done.Load(); j++ {
 				text := fmt.Sprintf("%s, source %d, tip %d", label, i, j)
-				res, err := client.Send(context.Background(), dir, &crypto.Tip{Text: text}, client.SendOptions{})
+				res, err := phone.Send(context.Background(), &crypto.Tip{Text: text})
 				if err != nil {
 					if failures.Add(1) == 1 {
 						errMu.Lock()
@@ -456,8 +454,8 @@ func TestCrashKeepsAcknowledgedTips(t *testing.T) {
 	srv := f.start(t)
 	var acked []sentTip
 	for cycle := range crashCycles {
-		dirs := f.sources(t, crashSenders, srv.URL)
-		got := sendUntil(t, srv, dirs, fmt.Sprintf("crash %d", cycle), crashReceipts, srv.kill)
+		phones := f.sources(t, crashSenders, srv.URL)
+		got := sendUntil(t, srv, phones, fmt.Sprintf("crash %d", cycle), crashReceipts, srv.kill)
 		acked = append(acked, got...)
 		srv = f.start(t)
 		stored := checkStore(t, f, srv.URL, acked)
@@ -476,8 +474,8 @@ func TestCrashKeepsAcknowledgedTips(t *testing.T) {
 func TestSIGTERMFinishesInFlight(t *testing.T) {
 	f := newFixture(t)
 	srv := f.start(t)
-	dirs := f.sources(t, crashSenders, srv.URL)
-	acked := sendUntil(t, srv, dirs, "sigterm", crashReceipts, func() { srv.stopClean(t) })
+	phones := f.sources(t, crashSenders, srv.URL)
+	acked := sendUntil(t, srv, phones, "sigterm", crashReceipts, func() { srv.stopClean(t) })
 	srv = f.start(t)
 	stored := checkStore(t, f, srv.URL, acked)
 	if len(stored) != len(acked) {
@@ -526,21 +524,20 @@ func TestSourceRefusesRogueServer(t *testing.T) {
 		t.Fatal("found no byte to change in the bundle")
 	}
 	seed := signedSeed(t, logKey)
-	const pinned = "fieldtip: pinned the newsroom key in src\n"
 	t.Run("tampered bundle", func(t *testing.T) {
 		dir := t.TempDir()
 		r := &rogue{bundle: tampered, seed: seed, receiptKey: logKey}
 		url := r.serve(t)
 		_, errOut := run(t, dir, "", 1, "fieldtip", "init", "--config", "src", "--server", url, "--newsroom", newsroom.Verifier)
-		want := pinned + "fieldtip: init: fetch the bundle: bundle from server refused: bundle: signature does not verify"
-		if !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 2 {
-			t.Errorf("init: stderr = %q, want two lines starting %q", errOut, want)
+		want := "fieldtip: init: bundle from server refused: bundle: signature does not verify"
+		if !strings.HasPrefix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("init: stderr = %q, want one line starting %q", errOut, want)
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, "src", client.ConfigFile)); err != nil || bytes.Contains(b, []byte("alicf")) {
-			t.Errorf("config after a refused bundle: %v, holds the tampered bundle: %t", err, bytes.Contains(b, []byte("alicf")))
+		if _, err := os.Stat(filepath.Join(dir, "src")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("config dir after a refused bundle: %v, want none written", err)
 		}
 		_, errOut = run(t, dir, "", 1, "fieldtip", "send", "--config", "src", "--codename-file", "codename", "--text", "a tip for a rogue server")
-		if want := "fieldtip: send: no bundle stored: run fieldtip init while connected\n"; errOut != want {
+		if want := "fieldtip: send: not initialized: run fieldtip init first\n"; errOut != want {
 			t.Errorf("send: stderr = %q, want %q", errOut, want)
 		}
 		if got := r.uploads.Load(); got != 0 {

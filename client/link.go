@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -10,11 +9,16 @@ import (
 	"net"
 	"time"
 
-	"fieldtip/crypto"
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"
 )
+
+// The link is the transport of one session: a WebSocket to the server's
+// source endpoint, written from the caller's goroutine and read by a
+// reader goroutine, as gorilla/websocket allows, with a deadline on every
+// read and write; transmit plays one upload on it (FIELD.md, "Upload
+// protocol shape").
 
 // Window is how many data frames a client keeps in flight (FIELD.md: two
 // to four): enough to fill a slow link's round trip, few enough that a drop
@@ -24,182 +28,17 @@ const Window = 4
 // ReadTimeout bounds the wait for each message from the server.
 const ReadTimeout = 60 * time.Second
 
-// SendOptions tune Send and SendOutbox. The zero value is valid.
-type SendOptions struct {
-	// FrameSize is protocol.FrameSize (default) or
-	// protocol.LowBandwidthFrameSz. Send only: an outbox item keeps the
-	// frame size it was composed with.
-	FrameSize int
-	// NetDialContext, if set, dials the TCP connection (a SOCKS5 proxy, a
-	// test relay).
-	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Now is the clock for bundle expiry and seed epochs (default time.Now).
-	Now func() time.Time
-	// Progress, if set, is called with bytes acknowledged and the total of
-	// the upload in progress.
-	Progress func(acked, total int64)
-}
-
-func (o *SendOptions) fill() {
-	if o.FrameSize == 0 {
-		o.FrameSize = protocol.FrameSize
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-}
-
-// Result is what Send reports after the server acknowledged a tip.
-type Result struct {
-	// Receipt is the verified receipt; ReceiptNote its signed text.
-	Receipt     *crypto.Receipt
-	ReceiptNote []byte
-	// BundleVersion is the version of the bundle the tip was sealed to.
-	BundleVersion int64
-	// BytesSent counts WebSocket payload bytes sent (frames and control).
-	BytesSent int64
-}
-
-// Send seals tip to the editors of the server's current bundle and uploads
-// it in one connection, with no outbox: it fetches the bundle and seed,
-// seals, computes the proofs of work, and uploads. It returns only after
-// the server's receipt verified and matched the ciphertext sent; any other
-// outcome is an error and the tip must be considered not delivered.
-// Refusals from the server are *protocol.Error. A source's phone uses
-// Compose and SendOutbox instead, which do the heavy work offline.
-func Send(ctx context.Context, dir string, tip *crypto.Tip, opts SendOptions) (*Result, error) {
-	opts.fill()
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	l, err := dialServer(ctx, cfg, opts.NetDialContext)
-	if err != nil {
-		return nil, err
-	}
-	defer l.close()
-	b, seed, err := l.fetchBundle(ctx, dir, cfg, opts.Now())
-	if err != nil {
-		return nil, err
-	}
-	it, err := sealItem(ctx, b, seed, tip, opts.FrameSize)
-	if err != nil {
-		return nil, err
-	}
-	l.onSeed = func(signed []byte) error { return l.checkSeed(dir, cfg, b, signed, opts.Now()) }
-	receipt, err := l.transmit(ctx, it, opts.Progress, nil)
-	if err != nil {
-		return nil, err
-	}
-	r, err := checkReceipt(receipt, b.Log, it.Ciphertext)
-	if err != nil {
-		return nil, err
-	}
-	l.closeCleanly()
-	return &Result{Receipt: r, ReceiptNote: receipt, BundleVersion: b.Version, BytesSent: l.sent}, nil
-}
-
-// checkReceipt verifies a receipt against the log key and the ciphertext
-// it must name.
-func checkReceipt(receipt []byte, logKey string, ct []byte) (*crypto.Receipt, error) {
-	r, err := crypto.OpenReceipt(receipt, logKey)
-	if err != nil {
-		return nil, fmt.Errorf("receipt refused: %w", err)
-	}
-	if r.SHA256 != sha256.Sum256(ct) || r.Length != int64(len(ct)) {
-		return nil, errors.New("receipt refused: it does not match the ciphertext sent")
-	}
-	return r, nil
-}
-
-// sealItem pads and encrypts tip to b and computes its proofs of work: an
-// upload ready to go, with a fresh upload id and resume secret.
-func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *crypto.Tip, frameSize int) (*OutboxItem, error) {
-	recipients, err := b.Recipients()
-	if err != nil {
-		return nil, err
-	}
-	ct, err := crypto.Seal(tip, recipients, int64(frameSize))
-	if err != nil {
-		return nil, err
-	}
-	it := &OutboxItem{BundleVersion: b.Version, FrameSize: frameSize, Ciphertext: ct}
-	if err := renewItem(ctx, it, seed); err != nil {
-		return nil, err
-	}
-	return it, nil
-}
-
-// renewItem gives an item a fresh upload id and resume secret and computes
-// its proofs of work with seed: for a new item, and for one whose upload
-// the server no longer has (expired, or whose proofs are spent or stale).
-// The item changes only if everything succeeded.
-func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error {
-	var id [16]byte
-	var secret [32]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return err
-	}
-	if _, err := rand.Read(secret[:]); err != nil {
-		return err
-	}
-	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, id, int64(len(it.Ciphertext)))
-	if err != nil {
-		return fmt.Errorf("proof of work: %w", err)
-	}
-	it.UploadID, it.ResumeSecret, it.PoW, it.PoWEpoch, it.Started = id, secret, pow, seed.Epoch, false
-	return nil
-}
-
-// verifyBundle checks a bundle from the server against the pinned
-// newsroom key, its expiry and the highest version seen, and records it
-// in cfg as the newest seen (the caller saves cfg).
-func verifyBundle(cfg *Config, msg []byte, now time.Time) (*crypto.Bundle, error) {
-	b, err := crypto.OpenBundle(msg, cfg.Newsroom)
-	if err != nil {
-		return nil, fmt.Errorf("bundle from server refused: %w", err)
-	}
-	if b.Expired(now) {
-		return nil, fmt.Errorf("bundle from server refused: version %d %w on %s", b.Version, crypto.ErrExpired, b.Expires.Format(time.RFC3339))
-	}
-	if b.Version < cfg.HighestBundleVersion {
-		return nil, fmt.Errorf("bundle from server refused: version %d: %w (version %d)", b.Version, ErrBundleRollback, cfg.HighestBundleVersion)
-	}
-	cfg.HighestBundleVersion = b.Version
-	cfg.Bundle = string(msg)
-	return b, nil
-}
-
-// Fetch connects to the server and stores its bundle and current seed,
-// both verified, so that Compose works with no network. fieldtip init
-// calls it after Init.
-func Fetch(ctx context.Context, dir string, opts SendOptions) (*crypto.Bundle, *crypto.PoWSeed, error) {
-	opts.fill()
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := dialServer(ctx, cfg, opts.NetDialContext)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer l.close()
-	// An explicit fetch (fieldtip init) is how a source accepts a changed
-	// epoch length: the seeds are replaced, but only if the fetch succeeds
-	// (fetchBundle saves the config only then).
-	cfg.Seeds = nil
-	b, seed, err := l.fetchBundle(ctx, dir, cfg, opts.Now())
-	if err != nil {
-		return nil, nil, err
-	}
-	l.closeCleanly()
-	return b, seed, nil
-}
-
+// dialServer opens a link to cfg's server: through netDial if set (a
+// test relay), else through cfg's proxy if it has one, else directly.
 func dialServer(ctx context.Context, cfg *Config, netDial func(context.Context, string, string) (net.Conn, error)) (*link, error) {
 	u, err := protocol.ParseServerURL(cfg.Server)
 	if err != nil {
 		return nil, err
+	}
+	if netDial == nil && cfg.Proxy != "" {
+		if netDial, err = ProxyDialer(cfg.Proxy); err != nil {
+			return nil, err
+		}
 	}
 	l, err := dial(ctx, u.WebSocket, netDial)
 	if err != nil {
@@ -209,46 +48,6 @@ func dialServer(ctx context.Context, cfg *Config, netDial func(context.Context, 
 	// the connection closes, which ends any read or write in progress.
 	l.stop = context.AfterFunc(ctx, func() { l.conn.Close() })
 	return l, nil
-}
-
-// fetchBundle asks for the bundle in force and the current seed, verifies
-// both and saves them in the config.
-func (l *link) fetchBundle(ctx context.Context, dir string, cfg *Config, now time.Time) (*crypto.Bundle, *crypto.PoWSeed, error) {
-	if err := l.send(&protocol.BundleRequest{Version: protocol.Version}); err != nil {
-		return nil, nil, err
-	}
-	msg, err := l.receive(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	reply, ok := msg.(*protocol.BundleReply)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: it answered the bundle request with %T", ErrBadServerMessage, msg)
-	}
-	b, err := verifyBundle(cfg, reply.Bundle, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	seed, err := acceptSeed(cfg, b, reply.Seed, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := saveConfig(dir, cfg); err != nil {
-		return nil, nil, err
-	}
-	return b, seed, nil
-}
-
-// checkSeed verifies and records the seed an offset message carried.
-func (l *link) checkSeed(dir string, cfg *Config, b *crypto.Bundle, signed []byte, now time.Time) error {
-	before := len(cfg.Seeds)
-	if _, err := acceptSeed(cfg, b, signed, now); err != nil {
-		return err
-	}
-	if len(cfg.Seeds) != before || cfg.Seeds[len(cfg.Seeds)-1] != string(signed) {
-		return saveConfig(dir, cfg)
-	}
-	return nil
 }
 
 // link is one WebSocket session with the server: writes from the caller's
@@ -284,6 +83,12 @@ func dial(ctx context.Context, wsURL string, netDial func(context.Context, strin
 				}
 			}
 			return nil, fmt.Errorf("connect to server: it answered %q, not a WebSocket upgrade", resp.Status)
+		}
+		// x/net/proxy wraps a failure to reach the proxy in one about
+		// the server: say what failed, once.
+		var pe *proxyError
+		if errors.As(err, &pe) {
+			err = pe
 		}
 		return nil, fmt.Errorf("connect to server: %w", err)
 	}

@@ -1,0 +1,86 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"fieldtip/crypto"
+	"fieldtip/protocol"
+)
+
+// ComposeOptions tune Compose. The zero value is valid.
+type ComposeOptions struct {
+	// FrameSize is protocol.FrameSize (default) or
+	// protocol.LowBandwidthFrameSz (--low-bandwidth).
+	FrameSize int
+	// Now is the clock for the bundle's expiry (default time.Now).
+	Now func() time.Time
+	// Warn, if set, is told when the stored seed is past its epochs: the
+	// proofs of work will be redone, offline, before the item is sent.
+	Warn func(string)
+}
+
+// Compose seals tip to the bundle stored by Init and computes its proofs
+// of work with the newest stored seed, with no network: the returned item
+// goes into the outbox. Attachments must already be scrubbed (Attach).
+func Compose(ctx context.Context, cfg *Config, tip *crypto.Tip, opts ComposeOptions) (*OutboxItem, error) {
+	if opts.FrameSize == 0 {
+		opts.FrameSize = protocol.FrameSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	b, err := cfg.storedBundle(opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	seed, err := cfg.newestSeed(b.Log)
+	if err != nil {
+		return nil, err
+	}
+	if seed.CheckCurrent(opts.Now()) != nil && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("the stored proof-of-work seed (epoch %d) is old: send will fetch the current one and redo the proof of work, offline, before sending", seed.Epoch))
+	}
+	return sealItem(ctx, b, seed, tip, opts.FrameSize)
+}
+
+// sealItem pads and encrypts tip to b and computes its proofs of work: an
+// upload ready to go, with a fresh upload id and resume secret.
+func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *crypto.Tip, frameSize int) (*OutboxItem, error) {
+	recipients, err := b.Recipients()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := crypto.Seal(tip, recipients, int64(frameSize))
+	if err != nil {
+		return nil, err
+	}
+	it := &OutboxItem{BundleVersion: b.Version, FrameSize: frameSize, Ciphertext: ct}
+	if err := renewItem(ctx, it, seed); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// renewItem gives an item a fresh upload id and resume secret and computes
+// its proofs of work with seed: for a new item, and for one whose upload
+// the server no longer has (expired, or whose proofs are spent or stale).
+// The item changes only if everything succeeded.
+func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error {
+	var id [16]byte
+	var secret [32]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	if _, err := rand.Read(secret[:]); err != nil {
+		return err
+	}
+	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, id, int64(len(it.Ciphertext)))
+	if err != nil {
+		return fmt.Errorf("proof of work: %w", err)
+	}
+	it.UploadID, it.ResumeSecret, it.PoW, it.PoWEpoch, it.Started = id, secret, pow, seed.Epoch, false
+	return nil
+}

@@ -9,8 +9,14 @@ import (
 )
 
 // TestMain links newsdesk into the test binary, so that the scripts run it
-// in-process; scripttest builds the other two programs.
-func TestMain(m *testing.M) { scripttest.Main(m, "newsdesk", main) }
+// in-process; scripttest builds the other two programs. Key files the
+// scripts make use scrypt work factor 10 (a key file names its own), so
+// that each command opens its key in milliseconds, not a second; the
+// scripts of internal/e2e run the default.
+func TestMain(m *testing.M) {
+	testOnlyWorkFactor = 10
+	scripttest.Main(m, "newsdesk", main)
+}
 
 // TestScripts runs testdata/*.txt, one scenario of newsdesk's command line
 // each, with the commands internal/testkit/scripttest describes.

@@ -2,6 +2,8 @@ package scripttest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,8 @@ import (
 //	phonejpeg FILE W H        write fieldtiptest.PhoneJPEG(W, H) to FILE
 //	socks5                    start a SOCKS5 proxy in the test process; $SOCKS is its address
 //	socks5 requests           print the destinations asked of the proxy, one a line
+//	httpget URL FILE          GET URL into FILE; it must answer 200 (with !, must not)
+//	sha256 NAME GLOB          set $NAME to the SHA-256, in hex, of the one file GLOB matches
 //
 // FILE may be stdout or stderr, for the last command's.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -48,6 +52,8 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"grepr":      cmdGrepR,
 		"phonejpeg":  cmdPhoneJPEG,
 		"socks5":     cmdSOCKS5,
+		"httpget":    cmdHTTPGet,
+		"sha256":     cmdSHA256,
 	}
 }
 
@@ -248,4 +254,47 @@ func cmdSOCKS5(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: socks5 [requests]")
 	}
+}
+
+// httpTimeout bounds httpget: generous, the machine is loaded.
+const httpTimeout = 60 * time.Second
+
+// cmdHTTPGet: httpget URL FILE writes the body of GET URL to FILE; the
+// answer must be 200 OK (with !, anything else, and FILE is not written).
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: httpget URL FILE")
+	}
+	c := &http.Client{Timeout: httpTimeout}
+	resp, err := c.Get(args[0])
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	switch {
+	case neg && resp.StatusCode == http.StatusOK:
+		ts.Fatalf("GET %s: %s, want another status", args[0], resp.Status)
+	case neg:
+		return
+	case resp.StatusCode != http.StatusOK:
+		ts.Fatalf("GET %s: %s: %s", args[0], resp.Status, b)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+}
+
+// cmdSHA256: sha256 NAME GLOB sets $NAME to the lowercase hex SHA-256 of
+// the one file GLOB (relative to the work directory) matches.
+func cmdSHA256(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sha256 NAME GLOB")
+	}
+	m, err := filepath.Glob(ts.MkAbs(args[1]))
+	ts.Check(err)
+	if len(m) != 1 {
+		ts.Fatalf("sha256: %s matches %d files, want one", args[1], len(m))
+	}
+	b, err := os.ReadFile(m[0])
+	ts.Check(err)
+	sum := sha256.Sum256(b)
+	ts.Setenv(args[0], hex.EncodeToString(sum[:]))
 }

@@ -78,16 +78,20 @@ var knownCodes = map[Code]bool{
 	CodeShuttingDown: true, CodeInternal: true, CodeUnauthorized: true,
 	CodeNotFound: true, CodeTimeout: true, CodeBadPoW: true,
 	CodeStalePoW: true, CodeReplayed: true, CodeExpired: true,
+	CodePolicyNotMet: true, CodeTrailRefused: true, CodePending: true,
 }
 
 func (c Code) known() bool         { return knownCodes[c] }
 func (c Code) carriesOffset() bool { return c == CodeConflict || c == CodeBadChecksum }
-func (c Code) carriesIndex() bool  { return c == CodeReplayed }
+func (c Code) carriesIndex() bool  { return c == CodeReplayed || c == CodeTrailRefused }
+func (c Code) carriesRule() bool   { return c == CodePolicyNotMet || c == CodeTrailRefused }
 
 // Error is a typed refusal: a stable Code, a human Message that never
 // carries internal detail, for CodeConflict and CodeBadChecksum the
-// server's current Offset, and for CodeReplayed, when the editorial log
-// holds the replayed event, its Index.
+// server's current Offset, for CodeReplayed, when the editorial log
+// holds the replayed event, its Index, and for CodePolicyNotMet and
+// CodeTrailRefused the Rule refused (and for the latter the Index
+// concerned, when not 0).
 type Error struct {
 	Code    Code
 	Message string
@@ -96,14 +100,24 @@ type Error struct {
 	// index of the event already logged; 0 when the server does not say
 	// (an event sent twice in one batch, a replayed upload, a server older
 	// than the field). Index 0 of a log is its first bundle, never an
-	// event.
+	// event. For CodeTrailRefused it is the log index of the entry the
+	// refused rule concerns, 0 when none.
 	Index int64
+	// Rule is, for CodePolicyNotMet and CodeTrailRefused, the rule the
+	// publication does not meet (RuleClusters, RuleCommitment, …): 1 to
+	// 32 bytes of lowercase ASCII letters, or "" when the server does not
+	// say.
+	Rule string
 }
 
 func (e *Error) Error() string {
 	switch {
 	case e.Code.carriesOffset():
 		return fmt.Sprintf("%s (%s, server offset %d)", e.Message, e.Code, e.Offset)
+	case e.Code.carriesRule() && e.Rule != "" && e.Index > 0:
+		return fmt.Sprintf("%s (%s: %s, index %d)", e.Message, e.Code, e.Rule, e.Index)
+	case e.Code.carriesRule() && e.Rule != "":
+		return fmt.Sprintf("%s (%s: %s)", e.Message, e.Code, e.Rule)
 	case e.Code.carriesIndex() && e.Index > 0:
 		return fmt.Sprintf("%s (%s, index %d)", e.Message, e.Code, e.Index)
 	}

@@ -216,6 +216,7 @@ type wire struct {
 	SHA256        *string `json:"sha256,omitempty"`
 	Offset        *int64  `json:"offset,omitempty"`
 	Index         *int64  `json:"index,omitempty"`
+	Rule          *string `json:"rule,omitempty"`
 	Receipt       *string `json:"receipt,omitempty"`
 	Code          *string `json:"code,omitempty"`
 	Message       *string `json:"message,omitempty"`
@@ -258,6 +259,9 @@ func Marshal(msg any) []byte {
 		}
 		if m.Code.carriesIndex() && m.Index > 0 {
 			w.Index = ptr(m.Index)
+		}
+		if m.Code.carriesRule() && m.Rule != "" {
+			w.Rule = ptr(m.Rule)
 		}
 	default:
 		panic(fmt.Sprintf("protocol: Marshal of %T", msg))
@@ -504,6 +508,9 @@ func ParseServerMessage(b []byte) (any, error) {
 		if code.carriesIndex() && w.Index != nil {
 			fields = append(fields, "index")
 		}
+		if code.carriesRule() && w.Rule != nil {
+			fields = append(fields, "rule")
+		}
 		if err := w.only(fields...); err != nil {
 			return nil, err
 		}
@@ -522,9 +529,15 @@ func ParseServerMessage(b []byte) (any, error) {
 		}
 		if w.Index != nil {
 			if *w.Index < 1 {
-				return nil, malformed("replayed index %d is not an event's (≥ 1)", *w.Index)
+				return nil, malformed("%s index %d is not an event's (≥ 1)", code, *w.Index)
 			}
 			e.Index = *w.Index
+		}
+		if w.Rule != nil {
+			if !validRule(*w.Rule) {
+				return nil, malformed("rule %q is not 1 to %d lowercase letters", truncate(*w.Rule), maxRuleLength)
+			}
+			e.Rule = *w.Rule
 		}
 		return e, nil
 	default:
@@ -552,7 +565,7 @@ func decodeWire(b []byte) (*wire, error) {
 var wireKeys = map[string]bool{
 	"type": true, "version": true, "bundle": true, "bundle_version": true,
 	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
-	"sha256": true, "offset": true, "index": true, "receipt": true, "code": true, "message": true,
+	"sha256": true, "offset": true, "index": true, "rule": true, "receipt": true, "code": true, "message": true,
 	"pow_epoch": true, "pow": true, "resume_secret": true, "seed": true,
 }
 
@@ -595,7 +608,7 @@ func (w *wire) only(names ...string) error {
 		"bundle_version": w.BundleVersion != nil, "upload_id": w.UploadID != nil,
 		"resume_hash": w.ResumeHash != nil, "length": w.Length != nil,
 		"frame_size": w.FrameSize != nil, "sha256": w.SHA256 != nil,
-		"offset": w.Offset != nil, "index": w.Index != nil, "receipt": w.Receipt != nil,
+		"offset": w.Offset != nil, "index": w.Index != nil, "rule": w.Rule != nil, "receipt": w.Receipt != nil,
 		"code": w.Code != nil, "message": w.Message != nil,
 		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil,
 		"resume_secret": w.ResumeSecret != nil, "seed": w.Seed != nil,

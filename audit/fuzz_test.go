@@ -104,6 +104,9 @@ func FuzzParseEventBody(f *testing.F) {
 		f.Add(pad(s))
 		f.Add([]byte(s))
 	}
+	for _, p := range claimParts {
+		f.Add(pad(rawBody(p[0], p[1])))
+	}
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		b, parts, err := parseEventBody(plain)
 		if err != nil {

@@ -74,18 +74,26 @@ func eventAt(t *testing.T, tr *Trail, i int64) int {
 	return -1
 }
 
-// Each way of tampering with a trail fails CheckTrail with the rule it
-// breaks, and the entry.
-func TestTrailTampered(t *testing.T) {
+// tamperCase is one way of tampering with the good trail of
+// publishedClaim, and the rule and entry CheckTrail must name (rule nil:
+// still a good trail).
+type tamperCase struct {
+	name  string
+	f     func(tr *Trail)
+	rule  error
+	index int64
+}
+
+// tamperedTrails builds publishedClaim's log, with an earlier cosigned
+// checkpoint, and returns its good trail and the ways of tampering with
+// it.
+func tamperedTrails(t *testing.T) (*claimLog, []byte, []tamperCase) {
 	c, id := publishedClaim(t)
 	// Entries: 0 bundle, 1 receipts, 2 claim, 3 link (tip 1), 4 link (tip
 	// 2), 5 link contradicts (tip 3), 6 and 7 approvals, 8 publish.
 	early := c.cosignAt(5, "bob", "carol")
 	good := c.trail(id)
 	eve := newEditor(t, "eve")
-	if _, err := CheckTrail(good, testNewsroom.Verifier); err != nil {
-		t.Fatal(err)
-	}
 	other := newClaimLog(t, crypto.DefaultPolicy, testAlice)
 	bundle2 := other.bundle(2, crypto.DefaultPolicy, []*crypto.EditorKey{testAlice, c.editors["bob"], c.editors["carol"]})
 	lowered := *c.testLog.bundle
@@ -94,12 +102,7 @@ func TestTrailTampered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name  string
-		f     func(tr *Trail)
-		rule  error
-		index int64
-	}{
+	return c, good, []tamperCase{
 		{"a public part altered", func(tr *Trail) {
 			e := &tr.Events[eventAt(t, tr, 3)]
 			e.Public = bytes.Replace(e.Public, []byte("mine workers"), []byte("mine Workers"), 1)
@@ -154,7 +157,17 @@ func TestTrailTampered(t *testing.T) {
 		{"a head with a second signature", func(tr *Trail) {
 			tr.Head = cosignNote(t, tr.Head, []string{"bob"}, c.editors)
 		}, ErrTrailCheckpoint, -1},
-	} {
+	}
+}
+
+// Each way of tampering with a trail fails CheckTrail with the rule it
+// breaks, and the entry.
+func TestTrailTampered(t *testing.T) {
+	_, good, cases := tamperedTrails(t)
+	if _, err := CheckTrail(good, testNewsroom.Verifier); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			data := mangle(t, good, tc.f)
 			rep, err := CheckTrail(data, testNewsroom.Verifier)
@@ -173,7 +186,7 @@ func TestTrailTampered(t *testing.T) {
 			}
 		})
 	}
-	if _, err := CheckTrail(good, other.testLog.bundle.Newsroom+"x"); err == nil {
+	if _, err := CheckTrail(good, testNewsroom.Verifier+"x"); err == nil {
 		t.Error("CheckTrail with a bad newsroom key passed")
 	}
 	newsroom2, err := crypto.GenerateSignerKey(crypto.NewsroomKeyHeader, "newsroom.example")

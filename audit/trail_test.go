@@ -349,6 +349,34 @@ func TestBuildTrailRefuses(t *testing.T) {
 	}
 }
 
+// A bundle logged after the cosigned checkpoint and before the
+// publication (whose policy the publication is held to) must be
+// witnessed too.
+func TestTrailBundleBeforePublication(t *testing.T) {
+	c := newClaimLog(t, crypto.DefaultPolicy, testAlice, newEditor(t, "bob"), newEditor(t, "carol"))
+	r := c.receipts("2026-03-13", tipHash(1), tipHash(2))
+	id := ClaimID{5}
+	c.claim("alice", id, "A claim.")
+	c.link("alice", id, r, 1, StanceSupports, "a")
+	c.link("alice", id, r, 2, StanceSupports, "b")
+	c.signoff("bob", id, DecisionApprove)
+	c.signoff("carol", id, DecisionApprove)
+	c.cosign("bob", "carol")
+	c.bundle(2, crypto.DefaultPolicy, []*crypto.EditorKey{testAlice, c.editors["bob"], c.editors["carol"]})
+	c.publish("alice", id)
+	if _, err := BuildTrail(context.Background(), c, testNewsroom.Verifier, c.checkpoint(), id, c.revealed(id)); !errors.Is(err, ErrTrailCosigners) {
+		t.Fatalf("BuildTrail = %v, want ErrTrailCosigners", err)
+	}
+	c.cosign("bob", "carol")
+	rep, err := CheckTrail(c.trail(id), testNewsroom.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Bundle != 2 {
+		t.Errorf("publication under bundle %d", rep.Bundle)
+	}
+}
+
 // Corrections follow the publication into the trail, under a newer head;
 // a bundle that changes after the publication joins the trail for the
 // head.

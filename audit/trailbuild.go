@@ -171,6 +171,13 @@ func buildTrail(ctx context.Context, log TrailLog, newsroom string, head []byte,
 		if e.Index < publication {
 			need = max(need, e.Index+1)
 		}
+		_, bi, err := bundles.at(e.Index)
+		if err != nil {
+			return nil, err
+		}
+		if bi < publication {
+			need = max(need, bi+1)
+		}
 	}
 	cands, err := log.Cosigned(ctx, need, hc.N)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -123,25 +122,7 @@ func formatReport(rep *TrailReport) string {
 func TestClaimsDoc(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 1)
 	blocks := claimsDocExample(t)
-	b, err := os.ReadFile("../docs/claims.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	for _, name := range []string{"public parts", "private part", "evidence", "trail", "report"} {
-		marker := "<!-- " + name + " of TestClaimsDoc in audit/claims_doc_test.go -->"
-		got := docBlock(t, doc, marker)
-		if *updateDoc {
-			doc = strings.Replace(doc, marker+"\n```text\n"+got+"```\n", marker+"\n```text\n"+blocks[name]+"```\n", 1)
-		} else if got != blocks[name] {
-			t.Errorf("docs/claims.md after %s:\n%s\nwant:\n%s", marker, got, blocks[name])
-		}
-	}
-	if *updateDoc {
-		if err := os.WriteFile("../docs/claims.md", []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	doc := checkDocBlocks(t, "claims.md", "TestClaimsDoc in audit/claims_doc_test.go", []string{"public parts", "private part", "evidence", "trail", "report"}, blocks)
 	// The trail of the page is a good trail.
 	trail := docBlock(t, doc, "<!-- trail of TestClaimsDoc in audit/claims_doc_test.go -->")
 	if _, err := CheckTrail([]byte(trail), testNewsroom.Verifier); err != nil {

@@ -139,28 +139,38 @@ var updateDoc = flag.Bool("update-doc", false, "rewrite the worked example of do
 func TestAuditDoc(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 1)
 	blocks := auditDocExample(t)
-	b, err := os.ReadFile("../docs/audit.md")
+	checkDocBlocks(t, "audit.md", "TestAuditDoc in audit/doc_test.go", []string{"public and private parts", "body", "event", "receipts"}, blocks)
+	if blocks["event"] != exampleEvent {
+		t.Errorf("exampleEvent differs from the worked example's event:\n%s", blocks["event"])
+	}
+}
+
+// checkDocBlocks compares the code blocks of docs/<file> that follow the
+// markers "<!-- <name> of <test> -->" with blocks, or rewrites them with
+// -update-doc.
+func checkDocBlocks(t *testing.T, file, test string, names []string, blocks map[string]string) string {
+	t.Helper()
+	path := "../docs/" + file
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, name := range []string{"public and private parts", "body", "event", "receipts"} {
-		marker := "<!-- " + name + " of TestAuditDoc in audit/doc_test.go -->"
+	for _, name := range names {
+		marker := "<!-- " + name + " of " + test + " -->"
 		got := docBlock(t, doc, marker)
 		if *updateDoc {
 			doc = strings.Replace(doc, marker+"\n```text\n"+got+"```\n", marker+"\n```text\n"+blocks[name]+"```\n", 1)
 		} else if got != blocks[name] {
-			t.Errorf("docs/audit.md after %s:\n%s\nwant:\n%s", marker, got, blocks[name])
+			t.Errorf("docs/%s after %s:\n%s\nwant:\n%s", file, marker, got, blocks[name])
 		}
 	}
 	if *updateDoc {
-		if err := os.WriteFile("../docs/audit.md", []byte(doc), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if blocks["event"] != exampleEvent {
-		t.Errorf("exampleEvent differs from the worked example's event:\n%s", blocks["event"])
-	}
+	return doc
 }
 
 // docBlock returns the fenced code block that follows marker in a
@@ -169,15 +179,15 @@ func docBlock(t *testing.T, doc, marker string) string {
 	t.Helper()
 	_, after, ok := strings.Cut(doc, marker+"\n")
 	if !ok {
-		t.Fatalf("docs/audit.md has no %q", marker)
+		t.Fatalf("the doc has no %q", marker)
 	}
 	fence, after, ok := strings.Cut(after, "\n")
 	if !ok || !strings.HasPrefix(fence, "```") {
-		t.Fatalf("docs/audit.md: no code block right after %q", marker)
+		t.Fatalf("no code block right after %q", marker)
 	}
 	block, _, ok := strings.Cut(after, "```\n")
 	if !ok {
-		t.Fatalf("docs/audit.md: the code block after %q does not end", marker)
+		t.Fatalf("the code block after %q does not end", marker)
 	}
 	return block
 }

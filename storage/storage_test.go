@@ -869,6 +869,22 @@ func TestSchemaHoldsNoAddressOrTime(t *testing.T) {
 			_, err := db.Exec(`INSERT INTO bundles (version, signed, day) VALUES (?, ?, ?)`, len(day), []byte("b"), day)
 			return err
 		},
+		"publications": func(db *sql.DB, day string) error {
+			claim := fmt.Sprintf("%022d", len(day))
+			_, err := db.Exec(`INSERT INTO publications (claim, publication, day, revealed, state, need_size, need_cosigners, text, scope, clusters, approvals)
+				VALUES (?, ?, ?, x'5b5d', 'pending', 0, 0, '', '', 0, 0)`, claim, len(day), day)
+			return err
+		},
+		"corrections": func(db *sql.DB, day string) error {
+			claim := fmt.Sprintf("c%021d", len(day))
+			if _, err := db.Exec(`INSERT INTO publications (claim, publication, day, revealed, state, need_size, need_cosigners, text, scope, clusters, approvals)
+				VALUES (?, ?, '2026-11-28', x'5b5d', 'pending', 0, 0, '', '', 0, 0)`, claim, 1000+len(day)); err != nil {
+				return fmt.Errorf("the correction's publication: %w", err)
+			}
+			_, err := db.Exec(`INSERT INTO corrections (idx, claim, day, type, text, revealed) VALUES (?, ?, ?, 'correction', 'x', x'7b7d')`,
+				2000+len(day), claim, day)
+			return err
+		},
 	}
 	raw := rawOpen(t, path)
 	for table := range dayTables {

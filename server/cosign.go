@@ -20,6 +20,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -212,6 +213,9 @@ func (s *Server) servePostCosignature(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("checkpoint cosigned", attrEditor, label, attrSize, tree.N)
+	// A publication waiting for this cosignature is accepted before the
+	// answer (claims.go).
+	s.retryPending(context.WithoutCancel(r.Context()), tree.N)
 	writeJSON(w, struct{}{})
 }
 

@@ -27,6 +27,7 @@ package server
 // the log's endpoints and logrecover.go rebuilds a log from a replica.
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -112,6 +113,11 @@ type editorialLog struct {
 	// unknown, and only a restart (openLog) learns the log's state.
 	broken error
 
+	// bundleMu guards bundles, the log indexes of the bundle entries, in
+	// order (the trail's bundle in force at an index: claims.go).
+	bundleMu sync.Mutex
+	bundles  []int64
+
 	// pinMu guards pinned, the size of the pinned checkpoint.
 	pinMu  sync.Mutex
 	pinned int64
@@ -122,3 +128,22 @@ type editorialLog struct {
 }
 
 func (s *Server) elog() *editorialLog { return s.elogState }
+
+// addBundleIndex records that the bundle entry at index is committed.
+func (l *editorialLog) addBundleIndex(index int64) {
+	l.bundleMu.Lock()
+	defer l.bundleMu.Unlock()
+	l.bundles = append(l.bundles, index)
+}
+
+// bundleBefore returns the log index of the bundle in force at index: the
+// last bundle entry before it, or -1 if none.
+func (l *editorialLog) bundleBefore(index int64) int64 {
+	l.bundleMu.Lock()
+	defer l.bundleMu.Unlock()
+	i, _ := slices.BinarySearch(l.bundles, index)
+	if i == 0 {
+		return -1
+	}
+	return l.bundles[i-1]
+}

@@ -154,8 +154,10 @@ type logScan struct {
 	tree   tlog.Tree
 	// head is the stored checkpoint, nil for a log that never had one.
 	head *logHead
-	// lastBundle is the last bundle entry, nil if none.
+	// lastBundle is the last bundle entry, nil if none; bundles the
+	// indexes of every bundle entry, in order.
 	lastBundle []byte
+	bundles    []int64
 	// seeds are the proof-of-work seed entries, in log order.
 	seeds [][]byte
 }
@@ -224,6 +226,7 @@ func scanLog(ctx context.Context, st *storage.Store, v note.Verifier) (*logScan,
 			switch {
 			case bytes.HasPrefix(e, []byte(crypto.BundleHeader+"\n")):
 				sc.lastBundle = e
+				sc.bundles = append(sc.bundles, i)
 			case bytes.HasPrefix(e, []byte(crypto.PoWSeedHeader+"\n")):
 				sc.seeds = append(sc.seeds, e)
 			}
@@ -331,6 +334,7 @@ func (s *Server) openLog(ctx context.Context) error {
 		}
 	}
 	l.size, l.committed = sc.size, sc.head
+	l.bundles = sc.bundles
 	if sc.head != nil {
 		l.head.Store(sc.head)
 		l.pinned = sc.size

@@ -111,9 +111,10 @@ func (s *Server) commitLog(l *editorialLog, batch []*logRequest) *logCommit {
 	at := l.size
 	var entries []storage.LogEntry
 	bundle := l.logged
+	newBundle := false
 	if cur := s.bundle.Load(); bundle == nil || cur.Version > bundle.Version {
 		entries = append(entries, storage.LogEntry{Data: cur.Signed()})
-		bundle = cur
+		bundle, newBundle = cur, true
 	}
 	hashes := s.store.LogHashes(ctx)
 	roots := map[int64]tlog.Hash{}
@@ -157,6 +158,9 @@ func (s *Server) commitLog(l *editorialLog, batch []*logRequest) *logCommit {
 		return c
 	}
 	l.size, l.logged = tree.N, bundle
+	if newBundle {
+		l.addBundleIndex(at)
+	}
 	l.committed = &logHead{tree: tree, signed: signed}
 	c.head = l.committed
 	s.log.Debug("editorial log appended", attrSize, tree.N, attrBatch, len(entries))

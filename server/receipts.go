@@ -289,9 +289,16 @@ func (s *Server) rootPeriod(ctx context.Context, p audit.Period) error {
 		return err
 	}
 	bundle := s.bundle.Load()
+	// Under the period lock: every tip dated in p is stored before its
+	// tree is made, and none is dated in p after (periodclose.go).
+	s.periodMu.Lock()
 	err = s.store.PutReceiptsPeriod(ctx, p.First, p.Last, logFrom, func(tips [][32]byte) ([]byte, []byte, []byte, error) {
 		return buildPeriod(p, tips, s.cfg.ReceiptsTreeSize, bundle, s.logKey)
 	})
+	if err == nil {
+		s.receiptFloor = max(s.receiptFloor, addDays(p.Last, 1))
+	}
+	s.periodMu.Unlock()
 	if err != nil {
 		return err
 	}

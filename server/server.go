@@ -275,6 +275,14 @@ type Server struct {
 	// loop and Purge both run it, and a root is appended only by the
 	// holder.
 	receiptsMu sync.Mutex
+	// periodMu is held for reading by a tip from its receipt day to its
+	// durable write, and for writing while a period is stored;
+	// receiptFloor, which it guards, is the first day a new tip may be
+	// receipted with ("" for any): periodclose.go.
+	periodMu     sync.RWMutex
+	receiptFloor string
+	// claims is the publication state (claims.go).
+	claims *claimsState
 
 	upgrader websocket.Upgrader
 	connSem  chan struct{}
@@ -330,6 +338,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		closing:  make(chan struct{}),
 		conns:    map[*websocket.Conn]struct{}{},
 		sessions: newSessions(),
+		claims:   newClaimsState(),
 		now:      time.Now,
 	}
 	if cfg.Now != nil {
@@ -360,6 +369,9 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 	s.staging.Store(staged)
 	if err := s.openLog(ctx); err != nil {
 		return nil, err
+	}
+	if err := s.loadReceiptFloor(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	return s, nil
 }
@@ -441,6 +453,7 @@ func (s *Server) PublicHandler() http.Handler {
 	s.registerLogRoutes(mux)
 	s.registerReceiptRoutes(mux)
 	s.registerCosignRoutes(mux)
+	s.registerClaimRoutes(mux)
 	return mux
 }
 

@@ -347,7 +347,11 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	t.BundleVersion = b.Version
 	t.SHA256 = sum
 	t.Length = up.length
-	t.Day = crypto.Day(ss.s.now())
+	// The receipt day holds the period lock until the tip is stored, so a
+	// period closed meanwhile never misses it (periodclose.go).
+	day, releaseDay := ss.s.holdReceiptDay()
+	defer releaseDay()
+	t.Day = day
 	for {
 		if _, err := rand.Read(t.ID[:]); err != nil {
 			return ss.s.failed("draw a tip id", err)
@@ -367,7 +371,9 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	if ss.s.testOnlyBeforeStore != nil {
 		ss.s.testOnlyBeforeStore()
 	}
-	if err := ss.s.store.CommitUpload(ctx, up.id, t); err != nil {
+	err = ss.s.store.CommitUpload(ctx, up.id, t)
+	releaseDay()
+	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return errUploadExpired
 		}

@@ -291,6 +291,9 @@ func (s *Server) rootPeriod(ctx context.Context, p audit.Period) error {
 	bundle := s.bundle.Load()
 	// Under the period lock: every tip dated in p is stored before its
 	// tree is made, and none is dated in p after (periodclose.go).
+	if s.testOnlyBeforePeriodLock != nil {
+		s.testOnlyBeforePeriodLock()
+	}
 	s.periodMu.Lock()
 	err = s.store.PutReceiptsPeriod(ctx, p.First, p.Last, logFrom, func(tips [][32]byte) ([]byte, []byte, []byte, error) {
 		return buildPeriod(p, tips, s.cfg.ReceiptsTreeSize, bundle, s.logKey)

@@ -95,8 +95,11 @@ func codeStatus(c protocol.Code) int {
 		return http.StatusForbidden
 	case protocol.CodeNotFound:
 		return http.StatusNotFound
-	case protocol.CodeStaleBundle, protocol.CodeReplayed, protocol.CodeConflict, protocol.CodeStalePoW:
+	case protocol.CodeStaleBundle, protocol.CodeReplayed, protocol.CodeConflict, protocol.CodeStalePoW,
+		protocol.CodePolicyNotMet, protocol.CodePending:
 		return http.StatusConflict
+	case protocol.CodeTrailRefused:
+		return http.StatusUnprocessableEntity
 	case protocol.CodeExpired:
 		return http.StatusGone
 	case protocol.CodeTooManyUploads:

@@ -314,6 +314,9 @@ type Server struct {
 	// testOnlyBeforeStore, when set, runs in a source session's commit
 	// after every check and before the durable write.
 	testOnlyBeforeStore func()
+	// testOnlyBeforePeriodLock, when set, runs before a period is stored,
+	// before it takes the period lock (periodclose.go).
+	testOnlyBeforePeriodLock func()
 	// testOnlyBeforeRead, when set, runs in a source session's loop after
 	// its shutdown check and before it sets the next read deadline.
 	testOnlyBeforeRead func()

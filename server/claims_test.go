@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,7 +31,7 @@ import (
 // /editor/period/close), and each tip's handle as an editor computes it.
 type claimRun struct {
 	*receiptsRun
-	t      *testing.T
+	t      testing.TB
 	tokens []string
 	// tips are the sources' tips, with their texts; handles their leaves;
 	// receipts the log index of their period's root.
@@ -49,7 +52,7 @@ func newClaimRun(t *testing.T, texts ...string) *claimRun {
 	}
 	closed := r.closePeriod(0)
 	r.receipts = closed.Receipts
-	root := r.rootAt(closed.Receipts)
+	root := r.rootAt(t, closed.Receipts)
 	k, _ := r.period(t, root, r.editors[0])
 	for _, tip := range r.tips {
 		r.handles = append(r.handles, audit.TipLeaf(k, tip.Receipt.SHA256))
@@ -60,7 +63,7 @@ func newClaimRun(t *testing.T, texts ...string) *claimRun {
 // newEditorsRun starts a server as newReceiptsRun does (trees of 8 leaves,
 // periods of a day, the clock at noon UTC, hooks set by beforeServe if
 // not nil), puts in force a bundle of three editors, and logs them in.
-func newEditorsRun(t *testing.T, beforeServe func(*Server)) *claimRun {
+func newEditorsRun(t testing.TB, beforeServe func(*Server)) *claimRun {
 	t.Helper()
 	logs := &lockedBuffer{}
 	ts := newTestServer(t, serverOptions{editors: 2, beforeServe: beforeServe,
@@ -85,14 +88,14 @@ func newEditorsRun(t *testing.T, beforeServe func(*Server)) *claimRun {
 }
 
 // rootAt returns the logged receipts root at index.
-func (r *claimRun) rootAt(index int64) loggedRoot {
-	r.t.Helper()
-	for _, l := range r.roots(r.t) {
+func (r *claimRun) rootAt(t *testing.T, index int64) loggedRoot {
+	t.Helper()
+	for _, l := range r.roots(t) {
 		if l.index == index {
 			return l
 		}
 	}
-	r.t.Fatalf("no receipts root at %d", index)
+	t.Fatalf("no receipts root at %d", index)
 	return loggedRoot{}
 }
 
@@ -616,4 +619,63 @@ func TestPublishRevokedApproval(t *testing.T) {
 	if !strings.Contains(e.Message, "editor-2 is revoked") {
 		t.Errorf("message %q does not say the approver is revoked", e.Message)
 	}
+}
+
+// FuzzClaimRequests posts any body to the publication endpoints, as a
+// logged-in editor, on a server whose log holds claim events: every
+// answer is a typed refusal the protocol parses (never a failure of the
+// server), and nothing is stored or logged.
+func FuzzClaimRequests(f *testing.F) {
+	for _, dir := range []string{"publish", "revealed"} {
+		files, _ := filepath.Glob(filepath.Join("..", "protocol", "testdata", dir, "*"))
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			_, body, _ := bytes.Cut(b, []byte("\n\n"))
+			f.Add(uint8(0), body)
+			f.Add(uint8(1), body)
+			f.Add(uint8(2), body)
+		}
+	}
+	r := newEditorsRun(f, nil)
+	c := r.newClaim(0, "A claim.", "")
+	c.signoff(1, audit.DecisionApprove)
+	req := c.publishEvent(0)
+	good, _ := protocol.MarshalPublishRequest(req)
+	f.Add(uint8(0), good)
+	rv, _ := protocol.MarshalRevealedEvent(&req.Events[0])
+	f.Add(uint8(1), rv)
+	f.Add(uint8(2), rv)
+	handler := r.s.PublicHandler()
+	paths := []string{protocol.PathPublish, protocol.PathCorrect, protocol.PathPeriodClose}
+	ctx := context.Background()
+	size, _ := r.store.LogSize(ctx)
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		path := paths[int(which)%len(paths)]
+		hr := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		hr.Header.Set("Authorization", "Bearer "+r.tokens[0])
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, hr)
+		res := w.Result()
+		if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusAccepted {
+			// Only the well-formed publication of the seed can pass; it is
+			// refused by the policy. Anything else passing is a bug.
+			t.Fatalf("POST %s %q = %d %s", path, body, res.StatusCode, w.Body.Bytes())
+		}
+		if res.StatusCode >= 500 {
+			t.Fatalf("POST %s %q = %d %s: the server failed", path, body, res.StatusCode, w.Body.Bytes())
+		}
+		m, err := protocol.ParseServerMessage(bytes.TrimSuffix(w.Body.Bytes(), []byte("\n")))
+		if _, ok := m.(*protocol.Error); err != nil || !ok {
+			t.Fatalf("POST %s: answer %q is not a typed error: %v", path, w.Body.Bytes(), err)
+		}
+		if n, _ := r.store.LogSize(ctx); n != size {
+			t.Fatalf("POST %s logged %d entries", path, n-size)
+		}
+		if pubs, _ := r.store.AcceptedPublications(ctx, 0, 10); len(pubs) != 0 {
+			t.Fatalf("POST %s stored a publication", path)
+		}
+	})
 }

@@ -190,7 +190,7 @@ func TestPeriodCloseWaitsForTips(t *testing.T) {
 	if held.Day != today {
 		t.Fatalf("the held tip is receipted with %s, want today %s", held.Day, today)
 	}
-	root := r.rootAt(pc.Receipts)
+	root := r.rootAt(t, pc.Receipts)
 	k, tree := r.period(t, root, r.editors[0])
 	if err := audit.CheckReceipts(k, root.root, tree, [][32]byte{held.SHA256}); err != nil {
 		t.Errorf("CheckReceipts(the closed period, with the held tip) = %v: the tip missed its period", err)

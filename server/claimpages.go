@@ -355,7 +355,7 @@ func howWeKnow(rep *audit.TrailReport, periods map[int64]audit.Period) []howPara
 		received = append(received, periodWords(p))
 	}
 	if len(received) > 0 {
-		out = append(out, howParagraph{Text: fmt.Sprintf("The supporting tips were received in %s. Each is shown only by a blinded handle in its period's receipts tree, never by its content, its id or anything that could identify its source.",
+		out = append(out, howParagraph{Text: fmt.Sprintf("The supporting tips were received %s. Each is shown only by a blinded handle in its period's receipts tree, never by its content, its id or anything that could identify its source.",
 			joinWords(received))})
 	}
 	out = append(out, howParagraph{Text: fmt.Sprintf("Every step is in the newsroom's public log, signed by the editor who took it: the log's checkpoint of %d entries (root %s) was cosigned by %s, each having checked that it extends every checkpoint they saw before. The trail's proofs are against the log of %d entries.",
@@ -367,11 +367,11 @@ func howWeKnow(rep *audit.TrailReport, periods map[int64]audit.Period) []howPara
 // linkWords says what one link of evidence is, in words, with the
 // receipt period of its receipts root (periods, by the root's index).
 func linkWords(l audit.Link, periods map[int64]audit.Period) string {
-	period := "its receipts period"
+	period := "in its receipts period"
 	if p, ok := periods[l.Receipts]; ok {
 		period = periodWords(p)
 	}
-	s := fmt.Sprintf("a tip received in %s: its source %s (%s), the information %s (%d); the source %s",
+	s := fmt.Sprintf("a tip received %s: its source %s (%s), the information %s (%d); the source %s",
 		period, reliabilityWords[l.Reliability], l.Reliability, credibilityWords[l.Credibility], l.Credibility, accessWords[l.Access])
 	if l.Why != "" {
 		s += ". Why: “" + cleanText(l.Why) + "”"
@@ -379,11 +379,12 @@ func linkWords(l audit.Link, periods map[int64]audit.Period) string {
 	return s + "."
 }
 
+// periodWords says when a period was: "on D", or "from D to E".
 func periodWords(p audit.Period) string {
 	if p.First == p.Last {
-		return p.First
+		return "on " + p.First
 	}
-	return p.First + " to " + p.Last
+	return "from " + p.First + " to " + p.Last
 }
 
 func plural(n int64, one, many string) string {

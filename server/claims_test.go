@@ -348,6 +348,18 @@ func TestPublishRefusals(t *testing.T) {
 	if !strings.Contains(e.Message, "predates the last change (link at") {
 		t.Errorf("an approval before a link: message %q", e.Message)
 	}
+	unlinked := r.newClaim(0, "Approvals before an unlink do not count.", "")
+	unlinked.link(0, 0, "north gate", audit.StanceSupports)
+	unlinked.link(0, 1, "rail yard", audit.StanceSupports)
+	unlinked.link(0, 2, "mine", audit.StanceSupports)
+	unlinked.signoff(1, audit.DecisionApprove)
+	unlinked.signoff(2, audit.DecisionApprove)
+	unlinked.unlink(0, 2)
+	r.cosignAll(0, 1, 2)
+	e = r.refused("an approval before an unlink", 0, unlinked.publishEvent(0), protocol.CodePolicyNotMet, protocol.RuleApprovals)
+	if !strings.Contains(e.Message, "predates the last change (unlink at") {
+		t.Errorf("an approval before an unlink: message %q", e.Message)
+	}
 	edited := r.newClaim(0, "Approvals before an edit do not count.", "")
 	edited.link(0, 0, "north gate", audit.StanceSupports)
 	edited.link(0, 1, "rail yard", audit.StanceSupports)
@@ -391,7 +403,7 @@ func TestPublishRefusals(t *testing.T) {
 		t.Errorf("a publication posted by another editor: %d, want 403", notMine)
 	}
 
-	for _, c := range []*testClaim{one, twice, author, stale, edited, rejected} {
+	for _, c := range []*testClaim{one, twice, author, stale, unlinked, edited, rejected} {
 		if _, err := r.store.Publication(context.Background(), c.id.String()); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("a refused publication was stored: %v", err)
 		}

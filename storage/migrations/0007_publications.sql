@@ -1,4 +1,4 @@
--- Version 8: published claims (docs/claims.md; docs/log.md,
+-- Version 7: published claims (docs/claims.md; docs/log.md,
 -- "Publications"). Everything stored here is public once the publication
 -- is accepted: the revealed public parts and their salts, the trail
 -- package, the claim's text and scope, counts the trail shows. Never a

@@ -1,4 +1,4 @@
--- Version 9: corrections, clarifications and retractions of published
+-- Version 8: corrections, clarifications and retractions of published
 -- claims (docs/claims.md, "Event kinds": correct). Public, like
 -- publications: the revealed public part and salt of each correct event,
 -- and its type, text and day. Days only.

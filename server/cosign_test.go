@@ -319,7 +319,7 @@ func TestSplitCosignature(t *testing.T) {
 		{"two_spaces", []byte(string(f.body[:cut]) + "— editor-0.cosign  " + b64 + "\n"), false},
 		{"trailing_space", []byte(string(f.body[:cut]) + "— editor-0.cosign " + b64 + " \n"), false},
 		{"unpadded_base64", []byte(string(f.body[:cut]) + "— editor-0.cosign " + strings.TrimRight(b64, "=") + "\n"), false},
-		{"url_base64", []byte(string(f.body[:cut]) + "— editor-0.cosign " + base64.URLEncoding.EncodeToString(raw) + "\n"), false},
+		{"url_base64", []byte(string(f.body[:cut]) + "— editor-0.cosign " + base64.URLEncoding.EncodeToString(append([]byte{0xfb, 0xff, 0xbf}, raw[3:]...)) + "\n"), false}, // "-_-_…": never the standard spelling
 		{"short_signature", []byte(string(f.body[:cut]) + "— editor-0.cosign " + base64.StdEncoding.EncodeToString(raw[:cosignatureSize-1]) + "\n"), false},
 		{"long_signature", []byte(string(f.body[:cut]) + "— editor-0.cosign " + base64.StdEncoding.EncodeToString(append(raw, 0)) + "\n"), false},
 		{"ed25519_signature", []byte(string(f.body[:cut]) + "— editor-0.cosign " + base64.StdEncoding.EncodeToString(raw[:4+64]) + "\n"), false},

@@ -24,6 +24,7 @@ const (
 	ReceiptHeader     = "fieldtip/receipt/v1"
 	LoginHeader       = "fieldtip/login/v1"
 	TipHeader         = "fieldtip/tip/v1"
+	TipHeaderV2       = "fieldtip/tip/v2"
 	EditorKeyHeader   = "fieldtip/editor-key/v1"
 	EditorPubHeader   = "fieldtip/editor/v1"
 	NewsroomKeyHeader = "fieldtip/newsroom-key/v1"

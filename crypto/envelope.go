@@ -35,10 +35,14 @@ const (
 	ageTagSize   = 16
 )
 
-// Tip is what a source sends: text and attachments, with names and types.
+// Tip is what a source sends: text and attachments, with names and types,
+// and the address its source takes replies at.
 type Tip struct {
 	Text        string
 	Attachments []Attachment
+	// Reply, if set, is the source's reply address: the tip is written in
+	// format v2 (TipHeaderV2), which carries it. A v1 tip has none.
+	Reply *ReplyAddress
 }
 
 // Attachment is one file sent with a tip.
@@ -48,10 +52,23 @@ type Attachment struct {
 	Data []byte
 }
 
-// manifest is the JSON line of the tip format.
+// manifest is the JSON line of the tip format, v1.
 type manifest struct {
 	Text        string              `json:"text"`
 	Attachments []manifestAttachent `json:"attachments"`
+}
+
+// manifestV2 is the JSON line of the tip format v2: v1's, then the
+// source's reply address.
+type manifestV2 struct {
+	Text        string              `json:"text"`
+	Attachments []manifestAttachent `json:"attachments"`
+	Reply       *manifestReply      `json:"reply"`
+}
+
+type manifestReply struct {
+	Recipient string `json:"recipient"`
+	Mailbox   string `json:"mailbox"`
 }
 
 type manifestAttachent struct {
@@ -62,10 +79,11 @@ type manifestAttachent struct {
 
 // MarshalTip encodes a tip's plaintext, unpadded:
 //
-//	fieldtip/tip/v1\n
+//	fieldtip/tip/v1\n            (v2 when the tip has a reply address)
 //	<manifest: one line of JSON {"text":…,"attachments":[{"name":…,"type":…,"size":…}]}>\n
 //	<the attachments' bytes, in manifest order>
 //
+// In v2 the manifest ends with "reply":{"recipient":…,"mailbox":…}.
 // Padding, zero bytes, follows in the sealed form.
 func MarshalTip(t *Tip) ([]byte, error) {
 	if !utf8.ValidString(t.Text) {
@@ -74,21 +92,33 @@ func MarshalTip(t *Tip) ([]byte, error) {
 	if len(t.Attachments) > MaxAttachments {
 		return nil, fmt.Errorf("tip: %d attachments, at most %d", len(t.Attachments), MaxAttachments)
 	}
-	m := manifest{Text: t.Text, Attachments: []manifestAttachent{}}
+	m := manifestV2{Text: t.Text, Attachments: []manifestAttachent{}}
 	for _, a := range t.Attachments {
 		if err := checkName(a.Name, a.Type); err != nil {
 			return nil, err
 		}
 		m.Attachments = append(m.Attachments, manifestAttachent{Name: a.Name, Type: a.Type, Size: int64(len(a.Data))})
 	}
-	line, err := json.Marshal(&m)
+	header := TipHeader
+	var line []byte
+	var err error
+	if t.Reply != nil {
+		if err := t.Reply.check(); err != nil {
+			return nil, fmt.Errorf("tip: %w", err)
+		}
+		header = TipHeaderV2
+		m.Reply = &manifestReply{Recipient: t.Reply.Recipient, Mailbox: t.Reply.Mailbox.String()}
+		line, err = json.Marshal(&m)
+	} else {
+		line, err = json.Marshal(&manifest{Text: m.Text, Attachments: m.Attachments})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tip: %w", err)
 	}
 	if len(line) > MaxManifestSize {
 		return nil, fmt.Errorf("tip: manifest of %d bytes, at most %d", len(line), MaxManifestSize)
 	}
-	out := append([]byte(TipHeader+"\n"), line...)
+	out := append([]byte(header+"\n"), line...)
 	out = append(out, '\n')
 	for _, a := range t.Attachments {
 		out = append(out, a.Data...)
@@ -113,12 +143,17 @@ func checkName(name, typ string) error {
 	return nil
 }
 
-// ParseTip decodes a tip's plaintext, padding included. Everything after
-// the last attachment must be zero bytes.
+// ParseTip decodes a tip's plaintext, padding included, in format v1 or
+// v2 (which adds the reply address). Everything after the last attachment
+// must be zero bytes.
 func ParseTip(plain []byte) (*Tip, error) {
+	v2 := false
 	rest, ok := bytes.CutPrefix(plain, []byte(TipHeader+"\n"))
 	if !ok {
-		return nil, fmt.Errorf("tip: %w: does not start with %q", ErrMalformed, TipHeader)
+		if rest, ok = bytes.CutPrefix(plain, []byte(TipHeaderV2+"\n")); !ok {
+			return nil, fmt.Errorf("tip: %w: does not start with %q or %q", ErrMalformed, TipHeader, TipHeaderV2)
+		}
+		v2 = true
 	}
 	nl := bytes.IndexByte(rest[:min(len(rest), MaxManifestSize+1)], '\n')
 	if nl < 0 {
@@ -126,18 +161,32 @@ func ParseTip(plain []byte) (*Tip, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(rest[:nl]))
 	dec.DisallowUnknownFields()
-	var m manifest
-	if err := dec.Decode(&m); err != nil {
+	var m manifestV2
+	var err error
+	if v2 {
+		err = dec.Decode(&m)
+	} else {
+		var m1 manifest
+		err = dec.Decode(&m1)
+		m.Text, m.Attachments = m1.Text, m1.Attachments
+	}
+	if err != nil {
 		return nil, fmt.Errorf("tip: %w: manifest: %w", ErrMalformed, err)
 	}
-	if dec.More() || m.Attachments == nil {
-		return nil, fmt.Errorf("tip: %w: manifest is not one JSON object with text and attachments", ErrMalformed)
+	if dec.More() || m.Attachments == nil || (v2 && m.Reply == nil) {
+		return nil, fmt.Errorf("tip: %w: manifest is not one JSON object with text and attachments (and in v2 reply)", ErrMalformed)
 	}
 	// One encoding: the manifest must be exactly what MarshalTip writes.
 	// encoding/json matches keys case-insensitively, keeps the last of
 	// repeated keys, allows whitespace and escapes, and dec.More misses a
 	// trailing '}' or ']'.
-	if canon, err := json.Marshal(&m); err != nil || !bytes.Equal(canon, rest[:nl]) {
+	var canon []byte
+	if v2 {
+		canon, err = json.Marshal(&m)
+	} else {
+		canon, err = json.Marshal(&manifest{Text: m.Text, Attachments: m.Attachments})
+	}
+	if err != nil || !bytes.Equal(canon, rest[:nl]) {
 		return nil, fmt.Errorf("tip: %w: manifest is not in canonical form", ErrMalformed)
 	}
 	if len(m.Attachments) > MaxAttachments {
@@ -145,6 +194,16 @@ func ParseTip(plain []byte) (*Tip, error) {
 	}
 	body := rest[nl+1:]
 	t := &Tip{Text: m.Text}
+	if v2 {
+		mb, err := ParseMailboxID(m.Reply.Mailbox)
+		if err != nil {
+			return nil, fmt.Errorf("tip: %w", err)
+		}
+		t.Reply = &ReplyAddress{Recipient: m.Reply.Recipient, Mailbox: mb}
+		if err := t.Reply.check(); err != nil {
+			return nil, fmt.Errorf("tip: %w", err)
+		}
+	}
 	for _, a := range m.Attachments {
 		if err := checkName(a.Name, a.Type); err != nil {
 			return nil, err
@@ -203,6 +262,13 @@ func Seal(t *Tip, recipients []age.Recipient, frameSize int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sealPadded(plain, recipients, frameSize, MaxTipSize, "tip")
+}
+
+// sealPadded pads plain with zero bytes and encrypts it to recipients so
+// that the whole age file is exactly Bucket(size, frameSize) bytes, at
+// most maxSize. what names the document in errors.
+func sealPadded(plain []byte, recipients []age.Recipient, frameSize, maxSize int64, what string) ([]byte, error) {
 	// age stanzas of one recipient type have a fixed size, so the header of
 	// an empty file is the header of any file to the same recipients.
 	var empty bytes.Buffer
@@ -213,8 +279,8 @@ func Seal(t *Tip, recipients []age.Recipient, frameSize int64) ([]byte, error) {
 	target := Bucket(ageSize(h, int64(len(plain))), frameSize)
 	var p int64 = -1
 	for p < 0 {
-		if target > MaxTipSize {
-			return nil, fmt.Errorf("tip: %d bytes sealed, more than %d", target, MaxTipSize)
+		if target > maxSize {
+			return nil, fmt.Errorf("%s: %d bytes sealed, more than %d", what, target, maxSize)
 		}
 		p = paddedPlaintextSize(h, target, int64(len(plain)))
 		if p < 0 {
@@ -231,7 +297,7 @@ func Seal(t *Tip, recipients []age.Recipient, frameSize int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(out.Len()) != target {
-		return nil, fmt.Errorf("tip: sealed %d bytes, want %d (age header size changed?)", out.Len(), target)
+		return nil, fmt.Errorf("%s: sealed %d bytes, want %d (age header size changed?)", what, out.Len(), target)
 	}
 	return out.Bytes(), nil
 }

@@ -653,13 +653,31 @@ func tipVectors() []vector {
 		{"malformed_manifest_unescaped", "malformed", nil, "a raw < where encoding/json writes \\u003c", manifest(`{"text":"<","attachments":[]}`)},
 		{"malformed_manifest_escaped_ascii", "malformed", nil, "\\u0061 for a", manifest(`{"text":"\u0061","attachments":[]}`)},
 		{"malformed_text_invalid_utf8", "malformed", nil, "invalid UTF-8 in the text", manifest("{\"text\":\"\xff\",\"attachments\":[]}")},
-		{"malformed_header_v2", "malformed", nil, "a future version", []byte("fieldtip/tip/v2\n" + `{"text":"","attachments":[]}` + "\n")},
+		{"malformed_header_v2", "malformed", nil, "a v2 tip must carry a reply address", []byte("fieldtip/tip/v2\n" + `{"text":"","attachments":[]}` + "\n")},
+		{"malformed_header_v3", "malformed", nil, "a future version", []byte("fieldtip/tip/v3\n" + `{"text":"","attachments":[],` + vectorReply + `}` + "\n")},
+		{"ok_reply_hybrid", "ok", nil, "v2: a post-quantum reply recipient and the mailbox id", mustMarshalTip(&Tip{Text: "Trucks leave the mine at 2am.", Reply: vectorAddress(StanzaHybrid)})},
+		{"ok_reply_x25519", "ok", nil, "v2: a classic reply recipient and the mailbox id", mustMarshalTip(&Tip{Text: "Trucks leave the mine at 2am.", Reply: vectorAddress(StanzaX25519)})},
+		{"malformed_reply_in_v1", "malformed", nil, "a v1 manifest has no reply member", manifest(`{"text":"","attachments":[],` + vectorReply + `}`)},
+		{"malformed_reply_null", "malformed", nil, "v2: reply is an object", []byte("fieldtip/tip/v2\n" + `{"text":"","attachments":[],"reply":null}` + "\n")},
+		{"malformed_reply_mailbox_short", "malformed", nil, "v2: a mailbox id of 31 bytes", []byte("fieldtip/tip/v2\n" + `{"text":"","attachments":[],"reply":{"recipient":"` + vectorAddress(StanzaX25519).Recipient + `","mailbox":"` + vectorAddress(StanzaX25519).Mailbox.String()[:42] + `"}}` + "\n")},
 		{"malformed_no_manifest_newline", "malformed", nil, "the manifest line does not end", []byte(h + `{"text":"","attachments":[]}`)},
 		{"malformed_crlf", "malformed", nil, "CRLF after the header", []byte(TipHeader + "\r\n" + `{"text":"","attachments":[]}` + "\n")},
 		{"malformed_empty", "malformed", nil, "no bytes", nil},
 		{"malformed_zeros", "malformed", nil, "only padding", make([]byte, 64)},
 	}
 }
+
+// vectorAddress is the reply address of the test codename at the example
+// newsroom, derived at the tests' cheap cost.
+func vectorAddress(stanzaType string) *ReplyAddress {
+	a, err := testReplyKeys().Address(stanzaType)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+var vectorReply = `"reply":{"recipient":"age14ayc4rw94afalzd0r4duy7chcjhvzepn85pywnp5hd8sag4w0etqjvs5ly","mailbox":"G6FGz0GlNaJcjlra3TjIjUDkDbecmTnzwq7YBzAM__Y"}`
 
 func mustMarshalTip(t *Tip) []byte {
 	b, err := MarshalTip(t)

@@ -110,8 +110,13 @@ func (s *Server) purgeTips(ctx context.Context) {
 	}
 	s.receiptsMu.Lock()
 	defer s.receiptsMu.Unlock()
-	if err := s.logReceiptsRoots(ctx); err != nil {
+	// A purge cut short by shutdown is not an error: the next start
+	// purges again (the dev script checks a clean shutdown logs none).
+	if err := s.logReceiptsRoots(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("log receipts roots", attrErr, err)
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	s.purgeDeleted(ctx)
 	if s.cfg.RejectedRetention > 0 {
@@ -141,7 +146,9 @@ func (s *Server) deleteMarked(ctx context.Context, list func() ([][16]byte, erro
 	for {
 		ids, err := list()
 		if err != nil {
-			s.log.Error("list tips to delete", attrErr, err)
+			if ctx.Err() == nil {
+				s.log.Error("list tips to delete", attrErr, err)
+			}
 			return total
 		}
 		if len(ids) == 0 {
@@ -150,7 +157,9 @@ func (s *Server) deleteMarked(ctx context.Context, list func() ([][16]byte, erro
 		n, err := s.store.DeleteTips(ctx, ids)
 		total += n
 		if err != nil {
-			s.log.Error("delete tips", attrCount, n, attrErr, err)
+			if ctx.Err() == nil {
+				s.log.Error("delete tips", attrCount, n, attrErr, err)
+			}
 			return total
 		}
 		if len(ids) < purgeDeleteBatch {

@@ -885,6 +885,11 @@ func TestSchemaHoldsNoAddressOrTime(t *testing.T) {
 				2000+len(day), claim, day)
 			return err
 		},
+		"replies": func(db *sql.DB, day string) error {
+			id := fmt.Sprintf("r%015d", len(day))
+			_, err := db.Exec(`INSERT INTO replies (id, mailbox, day, ciphertext) VALUES (?, ?, ?, ?)`, []byte(id), make([]byte, 32), day, make([]byte, 4096))
+			return err
+		},
 	}
 	raw := rawOpen(t, path)
 	for table := range dayTables {

@@ -35,6 +35,8 @@ const (
 	KindNote     Kind = "note"
 	KindDelete   Kind = "delete"
 	KindHandover Kind = "handover"
+	// KindReply: an editor answered a tip's source (docs/replies.md).
+	KindReply Kind = "reply"
 )
 
 // Status is a tip's triage status.
@@ -125,6 +127,12 @@ type EventBody struct {
 	Note     string
 	// Correction is a correct event's type.
 	Correction CorrectionType
+
+	// Mailbox is, in a reply, the mailbox id it was stored under and, in
+	// a link (optional), the linked tip's source mailbox: private both.
+	// Reply is a reply's id; Text its text (crypto.CheckReplyText).
+	Mailbox crypto.MailboxID
+	Reply   [crypto.ReplyIDSize]byte
 }
 
 // Public returns a copy of b with only the fields of its public part: what
@@ -451,6 +459,22 @@ type linkPrivate struct {
 	Why        string `json:"why"`
 }
 
+// linkPrivateMailbox is a link's private part when the tip carries its
+// source's reply address (docs/claims.md, "Event kinds").
+type linkPrivateMailbox struct {
+	Tip        string `json:"tip"`
+	Ciphertext string `json:"ciphertext"`
+	Why        string `json:"why"`
+	Mailbox    string `json:"mailbox"`
+}
+
+type replyPrivate struct {
+	Tip     string `json:"tip"`
+	Mailbox string `json:"mailbox"`
+	Reply   string `json:"reply"`
+	Text    string `json:"text"`
+}
+
 type unlinkPublic struct {
 	Kind  Kind   `json:"kind"`
 	Claim string `json:"claim"`
@@ -503,12 +527,13 @@ var (
 		KindHandover: {"To", "Bodies"},
 		KindClaim:    {"Claim", "Text", "Scope"},
 		KindLink: {"Claim", "Stance", "Cluster", "Reliability", "Credibility", "Access", "Why", "Handle", "Receipts",
-			"Tip", "Ciphertext", "PrivateWhy"},
+			"Tip", "Ciphertext", "PrivateWhy", "Mailbox"},
 		KindUnlink:  {"Claim", "Link", "Tip"},
 		KindSignoff: {"Claim", "Version", "Evidence", "Changes", "Decision", "Note"},
 		KindPublish: {"Claim", "Version", "Evidence", "Changes", "Events"},
 		KindCorrect: {"Claim", "Correction", "Text"},
 		KindPeriod:  {},
+		KindReply:   {"Tip", "Mailbox", "Reply", "Text"},
 	}
 	publicFields = map[Kind][]string{
 		KindClaim:   {"Claim", "Text", "Scope"},
@@ -520,7 +545,7 @@ var (
 	}
 )
 
-const kindList = "triage, note, delete, handover, claim, link, unlink, signoff, publish, correct, period"
+const kindList = "triage, note, delete, handover, claim, link, unlink, signoff, publish, correct, period, reply"
 
 // setFields returns the names of the fields of b, besides Kind, that are
 // not zero.
@@ -556,6 +581,8 @@ func (b *EventBody) setFields() []string {
 		{"Decision", b.Decision != ""},
 		{"Note", b.Note != ""},
 		{"Correction", b.Correction != ""},
+		{"Mailbox", b.Mailbox != crypto.MailboxID{}},
+		{"Reply", b.Reply != [crypto.ReplyIDSize]byte{}},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -594,6 +621,13 @@ func (b *EventBody) checkFields(publicOnly bool) error {
 		return checkText(b.Text, true)
 	case KindNote:
 		return checkText(b.Text, false)
+	case KindReply:
+		if b.Mailbox == (crypto.MailboxID{}) || b.Reply == [crypto.ReplyIDSize]byte{} {
+			return fmt.Errorf("event body: %w: a reply without its mailbox or reply id", crypto.ErrMalformed)
+		}
+		if err := crypto.CheckReplyText(b.Text); err != nil {
+			return fmt.Errorf("event body: %w", err)
+		}
 	case KindDelete:
 		if b.Ciphertext == [32]byte{} {
 			return fmt.Errorf("event body: %w: a delete without the tip's ciphertext hash", crypto.ErrMalformed)
@@ -805,6 +839,9 @@ func (b *EventBody) partValues() (pub, priv any) {
 		pub = linkPublic{Kind: b.Kind, Claim: claim, Stance: b.Stance, Cluster: b.Cluster, Reliability: b.Reliability,
 			Credibility: b.Credibility, Access: b.Access, Why: b.Why, Handle: hex32String(b.Handle), Receipts: b.Receipts}
 		priv = linkPrivate{Tip: tip, Ciphertext: hex32String(b.Ciphertext), Why: b.PrivateWhy}
+		if b.Mailbox != (crypto.MailboxID{}) {
+			priv = linkPrivateMailbox{Tip: tip, Ciphertext: hex32String(b.Ciphertext), Why: b.PrivateWhy, Mailbox: b.Mailbox.String()}
+		}
 	case KindUnlink:
 		pub, priv = unlinkPublic{Kind: b.Kind, Claim: claim, Link: b.Link}, tipPrivate{Tip: tip}
 	case KindSignoff:
@@ -819,6 +856,8 @@ func (b *EventBody) partValues() (pub, priv any) {
 		pub, priv = correctPublic{Kind: b.Kind, Claim: claim, Type: b.Correction, Text: b.Text}, emptyPart{}
 	case KindPeriod:
 		priv = emptyPart{}
+	case KindReply:
+		priv = replyPrivate{Tip: tip, Mailbox: b.Mailbox.String(), Reply: crypto.FormatTipID(b.Reply), Text: b.Text}
 	}
 	return pub, priv
 }
@@ -995,7 +1034,7 @@ func parsePublic(data []byte) (*EventBody, error) {
 			b.Correction, b.Text = p.Type, p.Text
 			b.Claim, err = parsePartClaim(p.Claim)
 		}
-	case KindTriage, KindNote, KindDelete, KindHandover, KindPeriod:
+	case KindTriage, KindNote, KindDelete, KindHandover, KindPeriod, KindReply:
 		var p publicPart
 		err = decodeJSON("public", data, &p)
 	default:
@@ -1073,11 +1112,35 @@ func parseParts(parts *Parts) (*EventBody, error) {
 			}
 		}
 	case KindLink:
-		var p linkPrivate
-		if err = decodeJSON("private", parts.Private, &p); err == nil {
+		// Two forms: with the source's mailbox (a tip with a reply
+		// address) or without.
+		var p linkPrivateMailbox
+		if bytes.Contains(parts.Private, []byte(`"mailbox"`)) {
+			if err = decodeJSON("private", parts.Private, &p); err == nil {
+				b.Mailbox, err = crypto.ParseMailboxID(p.Mailbox)
+				if err == nil && b.Mailbox == (crypto.MailboxID{}) {
+					err = fmt.Errorf("event body: %w: a link's mailbox is all zero", crypto.ErrMalformed)
+				}
+			}
+		} else {
+			var p1 linkPrivate
+			err = decodeJSON("private", parts.Private, &p1)
+			p.Tip, p.Ciphertext, p.Why = p1.Tip, p1.Ciphertext, p1.Why
+		}
+		if err == nil {
 			b.PrivateWhy = p.Why
 			if err = tip(p.Tip); err == nil {
 				b.Ciphertext, err = parsePartHex("a link's ciphertext", p.Ciphertext)
+			}
+		}
+	case KindReply:
+		var p replyPrivate
+		if err = decodeJSON("private", parts.Private, &p); err == nil {
+			b.Text = p.Text
+			if err = tip(p.Tip); err == nil {
+				if b.Mailbox, err = crypto.ParseMailboxID(p.Mailbox); err == nil {
+					b.Reply, err = crypto.ParseTipID(p.Reply)
+				}
 			}
 		}
 	case KindUnlink:

@@ -21,6 +21,7 @@ func testBodies() []*EventBody {
 		{Kind: KindNote, Tip: tipID(1), Text: "Called back <&> \u2028 ✓"},
 		{Kind: KindDelete, Tip: tipID(3), Ciphertext: [32]byte{3}},
 		{Kind: KindHandover, To: "carol", Bodies: []HandedOver{{Index: 1, Ciphertext: []byte("age…")}, {Index: 7, Ciphertext: []byte{0, 1, 2}}}},
+		{Kind: KindReply, Tip: tipID(4), Mailbox: crypto.MailboxID{4, 4}, Reply: [16]byte{5}, Text: "Which company's trucks?\n\tThe <blue> ones?"},
 	}
 	return append(bodies, claimBodies()...)
 }
@@ -41,6 +42,8 @@ func claimBodies() []*EventBody {
 		{Kind: KindPublish, Claim: id, Version: 3, Evidence: [32]byte{5}, Changes: 4, Events: 7},
 		{Kind: KindCorrect, Claim: id, Correction: CorrectionRetraction, Text: "The trucks carried zinc."},
 		{Kind: KindPeriod},
+		{Kind: KindLink, Claim: id, Stance: StanceSupports, Cluster: "mine workers", Reliability: "C", Credibility: 3,
+			Access: AccessSecondHand, Why: "Same source as tip 1.", Handle: Leaf{3}, Receipts: 4, Tip: tipID(3), Ciphertext: [32]byte{7}, Mailbox: crypto.MailboxID{1, 2}},
 	}
 }
 

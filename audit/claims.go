@@ -181,6 +181,10 @@ type Link struct {
 	// hash: zero in a state replayed from public parts.
 	Tip        [16]byte
 	Ciphertext [32]byte
+	// Mailbox is the private part's mailbox id of the tip's source (zero
+	// for a tip without a reply address, and in a state replayed from
+	// public parts). Not in the state's encoding.
+	Mailbox crypto.MailboxID `json:"-"`
 	// Withdrawn is the log index of the unlink event that withdrew the
 	// link, 0 while it is active (entry 0 is always a bundle).
 	Withdrawn int64
@@ -284,6 +288,9 @@ const (
 	ReasonPublishMismatch  = "the publication does not match the claim"
 	ReasonPolicy           = "the policy is not met"
 	ReasonNotPublished     = "the claim is not published"
+	// ReasonSourceCluster is refused on editors' machines only, where
+	// links' private parts are known (claimReplay.applyWith).
+	ReasonSourceCluster = "a tip of this source is linked in another cluster: tips that share a source reply key must share a cluster"
 )
 
 // hex32String is 32 bytes as 64 lowercase hex digits.
@@ -320,6 +327,10 @@ type claimReplay struct {
 	// atPublication is the policy as evaluated when the publication
 	// applied.
 	atPublication *PolicyResult
+	// mailboxes are the source mailboxes of the applied links (the private
+	// parts' mailbox ids), on editors' machines only: the cluster rule of
+	// replies (applyWith).
+	mailboxes map[int64]crypto.MailboxID
 }
 
 // claimPoint is the state of a claim after a change event.
@@ -339,6 +350,17 @@ func newClaimReplay(id ClaimID) *claimReplay {
 // names the claim) and returns "" or the reason it is refused. bundle is
 // the bundle a publish event names; it is not used otherwise.
 func (r *claimReplay) apply(ev ClaimEvent, bundle *crypto.Bundle) string {
+	return r.applyWith(ev, bundle, crypto.MailboxID{})
+}
+
+// applyWith is apply on an editor's machine, where a link's private part
+// is known: mailbox is the mailbox id of the linked tip's source (zero if
+// the tip has none). A link whose tip shares its source's mailbox with an
+// active link of the claim in another cluster is refused
+// (ReasonSourceCluster; AUDIT.md: tips that share a source reply key must
+// share a cluster). An auditor, who sees public parts only, cannot apply
+// this rule (docs/claims.md, "Replay").
+func (r *claimReplay) applyWith(ev ClaimEvent, bundle *crypto.Bundle, mailbox crypto.MailboxID) string {
 	c, b := r.c, ev.Body
 	if c.Events >= MaxClaimEvents {
 		// Not an event of the claim: the count stays under the cap.
@@ -347,6 +369,15 @@ func (r *claimReplay) apply(ev ClaimEvent, bundle *crypto.Bundle) string {
 	c.Events++
 	r.events = append(r.events, ev)
 	reason := r.decide(ev, bundle)
+	if reason == "" && b.Kind == KindLink && mailbox != (crypto.MailboxID{}) {
+		reason = r.sourceCluster(b.Cluster, mailbox)
+	}
+	if reason == "" && b.Kind == KindLink && mailbox != (crypto.MailboxID{}) {
+		if r.mailboxes == nil {
+			r.mailboxes = map[int64]crypto.MailboxID{}
+		}
+		r.mailboxes[ev.Index] = mailbox
+	}
 	if reason != "" {
 		r.refused = append(r.refused, Refusal{Index: ev.Index, Editor: ev.Editor, Reason: reason})
 		return reason
@@ -376,6 +407,17 @@ func (r *claimReplay) apply(ev ClaimEvent, bundle *crypto.Bundle) string {
 		c.Changes++
 		c.LastChange = ev.Index
 		r.history = append(r.history, claimPoint{version: c.Version().Index, evidence: c.Evidence(), index: ev.Index, kind: b.Kind})
+	}
+	return ""
+}
+
+// sourceCluster returns ReasonSourceCluster if an active link of the
+// claim in another cluster than cluster links a tip of mailbox's source.
+func (r *claimReplay) sourceCluster(cluster string, mailbox crypto.MailboxID) string {
+	for _, l := range r.c.Links {
+		if l.Withdrawn == 0 && l.Cluster != cluster && r.mailboxes[l.Index] == mailbox {
+			return ReasonSourceCluster
+		}
 	}
 	return ""
 }

@@ -25,6 +25,8 @@ type State struct {
 	claims  map[ClaimID]*claimReplay
 	private map[int64]*EventBody
 	periods []Act
+	// replies are the reply events, in log order.
+	replies []ReplyRecord
 	// bundles are the bundles publish events are checked against, by
 	// version (AddBundle).
 	bundles map[int64]*crypto.Bundle
@@ -129,6 +131,12 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 	case KindPeriod:
 		s.periods = append(s.periods, Act{Index: index, Editor: e.Editor, Day: e.Day})
 		return nil
+	case KindReply:
+		// A reply was sent whatever became of the tip: it is recorded
+		// even on a deleted tip, for the thread of its source.
+		s.replies = append(s.replies, ReplyRecord{Index: index, Editor: e.Editor, Day: e.Day, Tip: b.Tip,
+			Mailbox: b.Mailbox, Reply: b.Reply, Text: b.Text})
+		return nil
 	}
 	if b.Kind == KindHandover {
 		h := HandoverRecord{Index: index, Editor: e.Editor, Day: e.Day, To: b.To}
@@ -179,12 +187,12 @@ func (s *State) applyClaim(index int64, e *Event, b *EventBody) string {
 		r = newClaimReplay(b.Claim)
 		s.claims[b.Claim] = r
 	}
-	if reason := r.apply(ClaimEvent{Index: index, Editor: e.Editor, Day: e.Day, Body: b.Public()}, s.bundles[e.Bundle]); reason != "" {
+	if reason := r.applyWith(ClaimEvent{Index: index, Editor: e.Editor, Day: e.Day, Body: b.Public()}, s.bundles[e.Bundle], b.Mailbox); reason != "" {
 		return reason
 	}
 	switch b.Kind {
 	case KindLink:
-		s.private[index] = &EventBody{Tip: b.Tip, Ciphertext: b.Ciphertext, PrivateWhy: b.PrivateWhy}
+		s.private[index] = &EventBody{Tip: b.Tip, Ciphertext: b.Ciphertext, PrivateWhy: b.PrivateWhy, Mailbox: b.Mailbox}
 	case KindSignoff:
 		if b.Note != "" {
 			s.private[index] = &EventBody{Note: b.Note}
@@ -222,7 +230,7 @@ func (s *State) Claim(id ClaimID) *ClaimState {
 	}
 	for i := range c.Links {
 		if p := s.private[c.Links[i].Index]; p != nil {
-			c.Links[i].Tip, c.Links[i].Ciphertext, c.Links[i].PrivateWhy = p.Tip, p.Ciphertext, p.PrivateWhy
+			c.Links[i].Tip, c.Links[i].Ciphertext, c.Links[i].PrivateWhy, c.Links[i].Mailbox = p.Tip, p.Ciphertext, p.PrivateWhy, p.Mailbox
 		}
 	}
 	for i := range c.Signoffs {
@@ -314,12 +322,19 @@ func (s *State) Marshal() []byte {
 		Handovers []HandoverRecord `json:"handovers"`
 		Claims    []*ClaimState    `json:"claims"`
 		Periods   []Act            `json:"periods"`
+		// Replies are omitted when there are none: the encoding of a log
+		// without replies is what it was before replies existed.
+		Replies []ReplyRecord `json:"replies,omitempty"`
 	}
 	out := stateJSON{Applied: s.applied, Last: s.last, Tips: []tipJSON{},
 		Refused: append([]Refusal{}, s.refused...), Handovers: append([]HandoverRecord{}, s.handovers...),
 		Claims: []*ClaimState{}, Periods: append([]Act{}, s.periods...)}
 	for _, id := range s.Claims() {
 		out.Claims = append(out.Claims, s.Claim(id))
+	}
+	for _, r := range s.replies {
+		r.TipID, r.MailboxID, r.ReplyID = crypto.FormatTipID(r.Tip), r.Mailbox.String(), crypto.FormatTipID(r.Reply)
+		out.Replies = append(out.Replies, r)
 	}
 	for _, id := range s.Tips() {
 		t := s.tips[id]
@@ -332,6 +347,24 @@ func (s *State) Marshal() []byte {
 	}
 	return append(append([]byte(stateHeader+"\n"), b...), '\n')
 }
+
+// ReplyRecord is a reply event: an editor answered a tip's source.
+type ReplyRecord struct {
+	Index       int64
+	Editor, Day string
+	Tip         [crypto.TipIDSize]byte   `json:"-"`
+	Mailbox     crypto.MailboxID         `json:"-"`
+	Reply       [crypto.ReplyIDSize]byte `json:"-"`
+	Text        string
+	// TipID, MailboxID and ReplyID are the ids' encodings, for the
+	// state's JSON.
+	TipID     string `json:"Tip"`
+	MailboxID string `json:"Mailbox"`
+	ReplyID   string `json:"Reply"`
+}
+
+// Replies returns the reply events, in log order.
+func (s *State) Replies() []ReplyRecord { return slices.Clone(s.replies) }
 
 // Digest returns SHA-256 of Marshal: two editors compare it to check they
 // replayed the same log to the same state.

@@ -272,6 +272,11 @@ type replyManifest struct {
 	Text string `json:"text"`
 }
 
+// CheckReplyText checks a reply's text: 1 to MaxReplyText bytes of UTF-8
+// without control characters (but newline and tab), format characters
+// or line and paragraph separators. Errors wrap ErrMalformed.
+func CheckReplyText(s string) error { return checkReplyText(s) }
+
 func checkReplyText(s string) error {
 	if s == "" || len(s) > MaxReplyText {
 		return fmt.Errorf("reply: %w: text of %d bytes, want 1 to %d", ErrMalformed, len(s), MaxReplyText)

@@ -127,7 +127,7 @@ func TestReplyEventMalformed(t *testing.T) {
 	valid := `{"tip":"` + crypto.FormatTipID(tipID(7)) + `","mailbox":"` + mailbox(3).String() + `","reply":"` + crypto.FormatTipID([16]byte{9}) + `","text":"a"}`
 	for _, c := range []struct {
 		name, private string
-		ok           bool
+		ok            bool
 	}{
 		{"ok", valid, true},
 		{"members reordered", `{"mailbox":"` + mailbox(3).String() + `","tip":"` + crypto.FormatTipID(tipID(7)) + `","reply":"` + crypto.FormatTipID([16]byte{9}) + `","text":"a"}`, false},
@@ -149,8 +149,8 @@ func TestLinkPrivateMailbox(t *testing.T) {
 	base := `{"tip":"` + crypto.FormatTipID(tipID(1)) + `","ciphertext":"` + strings.Repeat("cd", 32) + `","why":""`
 	for _, c := range []struct {
 		name, private string
-		mailbox      crypto.MailboxID
-		ok           bool
+		mailbox       crypto.MailboxID
+		ok            bool
 	}{
 		{"without", base + `}`, crypto.MailboxID{}, true},
 		{"with", base + `,"mailbox":"` + mailbox(5).String() + `"}`, mailbox(5), true},

@@ -20,6 +20,16 @@ type ComposeOptions struct {
 	// Warn, if set, is told when the stored seed is past its epochs: the
 	// proofs of work will be redone, offline, before the item is sent.
 	Warn func(string)
+	// Room, if set, is asked whether the sealed tip's ciphertext of n
+	// bytes fits where it goes (Outbox.Room), before the proofs of work
+	// are computed; its error stops Compose.
+	Room func(n int) error
+	// Stage, if set, is told what Compose starts: "seal", then "proof of
+	// work" (see Progress).
+	Stage func(stage string)
+	// Progress, if set, is called with the proofs of work done and their
+	// number, from any goroutine.
+	Progress func(done, total int)
 }
 
 // Compose seals tip to the bundle stored by Init and computes its proofs
@@ -43,22 +53,28 @@ func Compose(ctx context.Context, cfg *Config, tip *crypto.Tip, opts ComposeOpti
 	if seed.CheckCurrent(opts.Now()) != nil && opts.Warn != nil {
 		opts.Warn(fmt.Sprintf("the stored proof-of-work seed (epoch %d) is old: send will fetch the current one and redo the proof of work, offline, before sending", seed.Epoch))
 	}
-	return sealItem(ctx, b, seed, tip, opts.FrameSize)
-}
-
-// sealItem pads and encrypts tip to b and computes its proofs of work: an
-// upload ready to go, with a fresh upload id and resume secret.
-func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *crypto.Tip, frameSize int) (*OutboxItem, error) {
+	stage := func(s string) {
+		if opts.Stage != nil {
+			opts.Stage(s)
+		}
+	}
 	recipients, err := b.Recipients()
 	if err != nil {
 		return nil, err
 	}
-	ct, err := crypto.Seal(tip, recipients, int64(frameSize))
+	stage("seal")
+	ct, err := crypto.Seal(tip, recipients, int64(opts.FrameSize))
 	if err != nil {
 		return nil, err
 	}
-	it := &OutboxItem{BundleVersion: b.Version, FrameSize: frameSize, Ciphertext: ct}
-	if err := renewItem(ctx, it, seed); err != nil {
+	if opts.Room != nil {
+		if err := opts.Room(len(ct)); err != nil {
+			return nil, err
+		}
+	}
+	stage("proof of work")
+	it := &OutboxItem{BundleVersion: b.Version, FrameSize: opts.FrameSize, Ciphertext: ct, Day: DayOf(opts.Now())}
+	if err := renewItem(ctx, it, seed, opts.Progress); err != nil {
 		return nil, err
 	}
 	return it, nil
@@ -68,7 +84,7 @@ func sealItem(ctx context.Context, b *crypto.Bundle, seed *crypto.PoWSeed, tip *
 // its proofs of work with seed: for a new item, and for one whose upload
 // the server no longer has (expired, or whose proofs are spent or stale).
 // The item changes only if everything succeeded.
-func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error {
+func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed, progress func(done, total int)) error {
 	var id [16]byte
 	var secret [32]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -77,7 +93,7 @@ func renewItem(ctx context.Context, it *OutboxItem, seed *crypto.PoWSeed) error 
 	if _, err := rand.Read(secret[:]); err != nil {
 		return err
 	}
-	pow, err := crypto.SolvePoWs(ctx, seed.Params, seed.Seed, id, int64(len(it.Ciphertext)))
+	pow, err := crypto.SolvePoWsProgress(ctx, seed.Params, seed.Seed, id, int64(len(it.Ciphertext)), progress)
 	if err != nil {
 		return fmt.Errorf("proof of work: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
@@ -43,16 +44,24 @@ const (
 	// outboxOverhead is what the file holds besides the body.
 	outboxOverhead = outboxSaltSize + outboxNonceSize + outboxTagSize
 
-	// outboxBodyVersion is the body's first byte.
-	outboxBodyVersion = 1
+	// outboxBodyVersion is the body version this program writes; it reads
+	// it and outboxBodyV1 (docs/outbox.md, "Versioning").
+	outboxBodyVersion = 2
+	outboxBodyV1      = 1
 	// outboxBodyPrefix is the body's version byte and item count.
 	outboxBodyPrefix = 1 + 2
 	// outboxItemFixed is the size of an item's fixed-size fields: upload
 	// id, resume secret, bundle version, frame size, PoW epoch, flags,
-	// ciphertext length, proof count.
-	outboxItemFixed = 16 + 32 + 8 + 4 + 8 + 1 + 4 + 2
-	// outboxMinItem is the smallest item: one proof and one small frame.
-	outboxMinItem = outboxItemFixed + protocol.ProofSize + protocol.LowBandwidthFrameSz
+	// composed day, refusal length, ciphertext length, proof count.
+	outboxItemFixed = 16 + 32 + 8 + 4 + 8 + 1 + 4 + 1 + 4 + 2
+	// outboxItemFixedV1 is the same in body version 1, which had no
+	// composed day and no refusal.
+	outboxItemFixedV1 = 16 + 32 + 8 + 4 + 8 + 1 + 4 + 2
+	// maxRefusalLength caps a stored refusal code.
+	maxRefusalLength = 32
+	// outboxMinItem is the smallest item of either version: one proof and
+	// one small frame.
+	outboxMinItem = outboxItemFixedV1 + protocol.ProofSize + protocol.LowBandwidthFrameSz
 	// outboxMaxCiphertext caps one item's ciphertext: the largest upload.
 	outboxMaxCiphertext = protocol.MaxProofs * protocol.PoWChunkSize
 
@@ -107,6 +116,14 @@ type OutboxItem struct {
 	// Started reports that an upload message may have reached the server:
 	// the client resumes before starting anew.
 	Started bool
+	// Day is the day the item was composed, in days since 1970-01-01 UTC
+	// (day precision, DESIGN.md), from 1; 0 if unknown (an item of a
+	// version 1 outbox).
+	Day int
+	// Refused, if set, is the code of the server's refusal that no resend
+	// fixes (too_large, bad_ciphertext): SendOutbox does not send the item
+	// again, and the source decides what to do with it.
+	Refused protocol.Code
 	// Ciphertext is the age file, a positive multiple of FrameSize bytes
 	// and at most 64 MiB.
 	Ciphertext []byte
@@ -250,9 +267,66 @@ func checkOutboxSize(n int64) error {
 func (o *Outbox) Size() int { return o.size }
 
 // Free returns how many bytes of the body are left for more items. An item
-// takes 75 + 8·len(PoW) + len(Ciphertext) bytes. If Items was changed
-// without Save and no longer fits, Free is negative.
+// takes 80 + 8·len(PoW) + len(Refused) + len(Ciphertext) bytes. If Items
+// was changed without Save and no longer fits, Free is negative.
 func (o *Outbox) Free() int { return o.bodySize() - outboxBodyLen(o.Items) }
+
+// OutboxFullError is an item that does not fit in the outbox. It matches
+// ErrOutboxFull.
+type OutboxFullError struct {
+	// Need is the bytes the item takes; Used the bytes the body's items
+	// take now; Body the body's size; Size the file's.
+	Need, Used, Body, Size int
+}
+
+func (e *OutboxFullError) Error() string {
+	return fmt.Sprintf("%v: the upload needs %d bytes; %d of the %d bytes a %d-byte outbox holds are used", ErrOutboxFull, e.Need, e.Used, e.Body, e.Size)
+}
+
+func (e *OutboxFullError) Is(target error) bool { return target == ErrOutboxFull }
+
+// SizeFor returns the smallest outbox size (a multiple of 64 KiB) that
+// holds what is used and the item, or 0 if even the largest outbox
+// (64 MiB) does not.
+func (e *OutboxFullError) SizeFor() int {
+	n := (e.Used + e.Need + outboxOverhead + outboxSizeStep - 1) / outboxSizeStep * outboxSizeStep
+	n = max(n, DefaultOutboxSize)
+	if n > maxOutboxSize {
+		return 0
+	}
+	return n
+}
+
+// Room reports, as an *OutboxFullError, whether an item of ciphertextLen
+// bytes of ciphertext (with its proofs of work) would not fit: a caller
+// can ask before computing the proofs.
+func (o *Outbox) Room(ciphertextLen int) error {
+	need := outboxItemFixed + protocol.ProofSize*protocol.Proofs(int64(ciphertextLen)) + ciphertextLen
+	if used := outboxBodyLen(o.Items); used+need > o.bodySize() {
+		return &OutboxFullError{Need: need, Used: used, Body: o.bodySize(), Size: o.size}
+	}
+	return nil
+}
+
+// Resize rewrites the outbox at size bytes (a multiple of 64 KiB from
+// DefaultOutboxSize to 64 MiB), keeping its items, salt and key. It
+// refuses a size its items do not fit in. When it returns nil the outbox
+// file has the new size, durably.
+func (o *Outbox) Resize(size int) error {
+	if err := checkOutboxSize(int64(size)); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if size == o.size {
+		return nil
+	}
+	old := o.size
+	o.size = size
+	if err := o.Save(); err != nil {
+		o.size = old
+		return err
+	}
+	return nil
+}
 
 func (o *Outbox) bodySize() int { return o.size - outboxOverhead }
 
@@ -269,7 +343,7 @@ func (o *Outbox) Add(it *OutboxItem) error {
 	}
 	used, need := outboxBodyLen(o.Items), outboxItemLen(it)
 	if used+need > o.bodySize() {
-		return fmt.Errorf("%w: the upload needs %d bytes; %d of the %d bytes a %d-byte outbox holds are used", ErrOutboxFull, need, used, o.bodySize(), o.size)
+		return &OutboxFullError{Need: need, Used: used, Body: o.bodySize(), Size: o.size}
 	}
 	o.Items = append(o.Items, it)
 	if err := o.Save(); err != nil {
@@ -361,7 +435,11 @@ func (o *Outbox) seal() ([]byte, error) {
 	body := appendOutboxBody(make([]byte, 0, o.bodySize()), o.Items)
 	body = body[:o.bodySize()] // the rest of the capacity is zero: padding
 	defer clear(body)
+	return o.sealBody(body)
+}
 
+// sealBody encrypts a whole body, o.bodySize() bytes, into the file.
+func (o *Outbox) sealBody(body []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(o.key[:])
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -400,12 +478,43 @@ func checkOutboxItem(it *OutboxItem) error {
 		return fmt.Errorf("%w: ciphertext length %d is over %d", crypto.ErrMalformed, len(it.Ciphertext), outboxMaxCiphertext)
 	case len(it.PoW) != protocol.Proofs(int64(len(it.Ciphertext))):
 		return fmt.Errorf("%w: %d proofs of work for %d bytes of ciphertext, want %d", crypto.ErrMalformed, len(it.PoW), len(it.Ciphertext), protocol.Proofs(int64(len(it.Ciphertext))))
+	case it.Day < 0 || it.Day > 1<<32-1:
+		return fmt.Errorf("%w: composed day %d is not a 32-bit day number", crypto.ErrMalformed, it.Day)
+	case it.Refused != "" && !validRefusal(string(it.Refused)):
+		return fmt.Errorf("%w: refusal %q is not a code of 1 to %d letters a-z and _", crypto.ErrMalformed, it.Refused, maxRefusalLength)
 	}
 	return nil
 }
 
+// validRefusal reports whether s is a refusal code as the outbox stores
+// it: 1 to maxRefusalLength bytes of a-z and _.
+func validRefusal(s string) bool {
+	if len(s) == 0 || len(s) > maxRefusalLength {
+		return false
+	}
+	for i := range len(s) {
+		if (s[i] < 'a' || s[i] > 'z') && s[i] != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// DayOf returns the day number (days since 1970-01-01 UTC) of t, as
+// OutboxItem.Day holds it.
+func DayOf(t time.Time) int { return int(t.Unix() / 86400) }
+
+// AgeDays returns how many whole days before now the item was composed,
+// or -1 if its day is unknown.
+func (it *OutboxItem) AgeDays(now time.Time) int {
+	if it.Day == 0 {
+		return -1
+	}
+	return max(0, DayOf(now)-it.Day)
+}
+
 func outboxItemLen(it *OutboxItem) int {
-	return outboxItemFixed + protocol.ProofSize*len(it.PoW) + len(it.Ciphertext)
+	return outboxItemFixed + protocol.ProofSize*len(it.PoW) + len(it.Refused) + len(it.Ciphertext)
 }
 
 func outboxBodyLen(items []*OutboxItem) int {
@@ -433,11 +542,14 @@ func appendOutboxBody(dst []byte, items []*OutboxItem) []byte {
 			flags |= outboxFlagStarted
 		}
 		dst = append(dst, flags)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(it.Day))
+		dst = append(dst, byte(len(it.Refused)))
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(it.Ciphertext)))
 		dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.PoW)))
 		for _, p := range it.PoW {
 			dst = binary.BigEndian.AppendUint64(dst, p)
 		}
+		dst = append(dst, it.Refused...)
 		dst = append(dst, it.Ciphertext...)
 	}
 	return dst
@@ -452,8 +564,9 @@ func parseOutboxBody(body []byte) ([]*OutboxItem, error) {
 	if len(body) < outboxBodyPrefix {
 		return nil, fmt.Errorf("%w outbox body: %d bytes, shorter than its version and count", crypto.ErrMalformed, len(body))
 	}
-	if body[0] != outboxBodyVersion {
-		return nil, fmt.Errorf("%w outbox body: version %d, this program reads %d", crypto.ErrMalformed, body[0], outboxBodyVersion)
+	version := body[0]
+	if version != outboxBodyVersion && version != outboxBodyV1 {
+		return nil, fmt.Errorf("%w outbox body: version %d, this program reads %d and %d", crypto.ErrMalformed, version, outboxBodyV1, outboxBodyVersion)
 	}
 	count := int(binary.BigEndian.Uint16(body[1:]))
 	rest := body[outboxBodyPrefix:]
@@ -463,7 +576,7 @@ func parseOutboxBody(body []byte) ([]*OutboxItem, error) {
 	items := make([]*OutboxItem, 0, count)
 	seen := make(map[[16]byte]bool, count)
 	for i := range count {
-		it, n, err := parseOutboxItem(rest)
+		it, n, err := parseOutboxItem(rest, version)
 		if err != nil {
 			return nil, fmt.Errorf("%w outbox body: item %d at byte %d: %w", crypto.ErrMalformed, i+1, len(body)-len(rest), err)
 		}
@@ -486,10 +599,14 @@ func parseOutboxBody(body []byte) ([]*OutboxItem, error) {
 // caller adds crypto.ErrMalformed and the position).
 var errOutboxItemShort = errors.New("item runs past the end of the body")
 
-// parseOutboxItem parses one item at the start of b and returns it with
-// its length.
-func parseOutboxItem(b []byte) (*OutboxItem, int, error) {
-	if len(b) < outboxItemFixed {
+// parseOutboxItem parses one item of body version version at the start
+// of b and returns it with its length.
+func parseOutboxItem(b []byte, version byte) (*OutboxItem, int, error) {
+	fixed := outboxItemFixed
+	if version == outboxBodyV1 {
+		fixed = outboxItemFixedV1
+	}
+	if len(b) < fixed {
 		return nil, 0, errOutboxItemShort
 	}
 	it := &OutboxItem{}
@@ -500,9 +617,17 @@ func parseOutboxItem(b []byte) (*OutboxItem, int, error) {
 	frame := binary.BigEndian.Uint32(p[8:])
 	epoch := binary.BigEndian.Uint64(p[12:])
 	flags := p[20]
-	ctLen := binary.BigEndian.Uint32(p[21:])
-	proofs := binary.BigEndian.Uint16(p[25:])
-	p = p[27:]
+	p = p[21:]
+	var day uint32
+	var refusal int
+	if version != outboxBodyV1 {
+		day = binary.BigEndian.Uint32(p)
+		refusal = int(p[4])
+		p = p[5:]
+	}
+	ctLen := binary.BigEndian.Uint32(p)
+	proofs := binary.BigEndian.Uint16(p[4:])
+	p = p[6:]
 	switch {
 	case bundle < 1 || bundle > 1<<63-1:
 		return nil, 0, fmt.Errorf("bundle version %d is not a positive int64", bundle)
@@ -512,6 +637,8 @@ func parseOutboxItem(b []byte) (*OutboxItem, int, error) {
 		return nil, 0, fmt.Errorf("PoW epoch %d is negative as an int64", epoch)
 	case flags&^outboxFlagStarted != 0:
 		return nil, 0, fmt.Errorf("flags %#02x has undefined bits", flags)
+	case refusal > maxRefusalLength:
+		return nil, 0, fmt.Errorf("refusal of %d bytes, more than %d", refusal, maxRefusalLength)
 	case ctLen == 0 || ctLen%frame != 0:
 		return nil, 0, fmt.Errorf("ciphertext length %d is not a positive multiple of the frame size %d", ctLen, frame)
 	case ctLen > outboxMaxCiphertext:
@@ -519,9 +646,9 @@ func parseOutboxItem(b []byte) (*OutboxItem, int, error) {
 	case int(proofs) != protocol.Proofs(int64(ctLen)):
 		return nil, 0, fmt.Errorf("%d proofs of work for %d bytes of ciphertext, want %d", proofs, ctLen, protocol.Proofs(int64(ctLen)))
 	}
-	// ctLen ≤ 64 MiB and proofs ≤ 1,024 here, so the sum fits an int even
-	// on 32-bit phones.
-	n := outboxItemFixed + protocol.ProofSize*int(proofs) + int(ctLen)
+	// ctLen ≤ 64 MiB, proofs ≤ 1,024 and refusal ≤ 32 here, so the sum
+	// fits an int even on 32-bit phones.
+	n := fixed + protocol.ProofSize*int(proofs) + refusal + int(ctLen)
 	if n > len(b) {
 		return nil, 0, errOutboxItemShort
 	}
@@ -529,10 +656,19 @@ func parseOutboxItem(b []byte) (*OutboxItem, int, error) {
 	it.FrameSize = int(frame)
 	it.PoWEpoch = int64(epoch)
 	it.Started = flags&outboxFlagStarted != 0
+	it.Day = int(day)
 	it.PoW = make([]uint64, proofs)
 	for i := range it.PoW {
 		it.PoW[i] = binary.BigEndian.Uint64(p)
 		p = p[protocol.ProofSize:]
+	}
+	if refusal > 0 {
+		code := string(p[:refusal])
+		if !validRefusal(code) {
+			return nil, 0, fmt.Errorf("refusal %q is not a code of a-z and _", code)
+		}
+		it.Refused = protocol.Code(code)
+		p = p[refusal:]
 	}
 	it.Ciphertext = p[:ctLen:ctLen]
 	return it, n, nil

@@ -13,11 +13,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"fieldtip/crypto"
 	"fieldtip/protocol"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // outboxTestKDF is a cheap cost for tests; one test uses the default.
@@ -36,7 +38,11 @@ func outboxTestItem(marker string, frameSize, frames int) *OutboxItem {
 		FrameSize:     frameSize,
 		PoWEpoch:      2785,
 		Started:       frames%2 == 0,
+		Day:           20454 + frames,
 		Ciphertext:    bytes.Repeat([]byte(marker+" ciphertext "), frames*frameSize)[:frames*frameSize],
+	}
+	if frames%3 == 0 {
+		it.Refused = protocol.CodeTooLarge
 	}
 	copy(it.UploadID[:], marker+"-upload-id-filler")
 	copy(it.ResumeSecret[:], marker+"-resume-secret-filler-to-32-bytes")
@@ -127,7 +133,7 @@ func TestOutboxRoundTrip(t *testing.T) {
 			}
 			used := outboxBodyPrefix
 			for _, it := range items[:n] {
-				used += 75 + 8*len(it.PoW) + len(it.Ciphertext)
+				used += 80 + 8*len(it.PoW) + len(it.Refused) + len(it.Ciphertext)
 			}
 			if want := DefaultOutboxSize - 72 - used; o.Free() != want {
 				t.Errorf("Free() = %d, want %d", o.Free(), want)
@@ -450,7 +456,8 @@ var outboxBodyFields = []struct {
 	size int
 }{
 	{"upload id", 16}, {"resume secret", 32}, {"bundle version", 8}, {"frame size", 4},
-	{"PoW epoch", 8}, {"flags", 1}, {"ciphertext length", 4}, {"proof count", 2},
+	{"PoW epoch", 8}, {"flags", 1}, {"composed day", 4}, {"refusal length", 1},
+	{"ciphertext length", 4}, {"proof count", 2},
 }
 
 // setField overwrites a field of the first item of an encoded body.
@@ -473,10 +480,42 @@ func encodeOutboxBody(padding int, items ...*OutboxItem) []byte {
 	return append(appendOutboxBody(nil, items), make([]byte, padding)...)
 }
 
+// encodeOutboxBodyV1 encodes items as body version 1 did (docs/outbox.md,
+// "Version 1"): no composed day, no refusal.
+func encodeOutboxBodyV1(padding int, items ...*OutboxItem) []byte {
+	dst := []byte{outboxBodyV1}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(items)))
+	for _, it := range items {
+		dst = append(dst, it.UploadID[:]...)
+		dst = append(dst, it.ResumeSecret[:]...)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(it.BundleVersion))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(it.FrameSize))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(it.PoWEpoch))
+		var flags byte
+		if it.Started {
+			flags = outboxFlagStarted
+		}
+		dst = append(dst, flags)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(it.Ciphertext)))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(it.PoW)))
+		for _, p := range it.PoW {
+			dst = binary.BigEndian.AppendUint64(dst, p)
+		}
+		dst = append(dst, it.Ciphertext...)
+	}
+	return append(dst, make([]byte, padding)...)
+}
+
 func TestParseOutboxBody(t *testing.T) {
 	small := outboxTestItem("s", protocol.LowBandwidthFrameSz, 1)
 	one := encodeOutboxBody(10, small)
 	empty := encodeOutboxBody(0)
+	refused := outboxTestItem("r", protocol.LowBandwidthFrameSz, 3)
+	withRefusal := func(code string) *OutboxItem {
+		it := outboxTestItem("w", protocol.LowBandwidthFrameSz, 1)
+		it.Refused = protocol.Code(code)
+		return it
+	}
 	for _, c := range []struct {
 		name string
 		body []byte
@@ -494,12 +533,15 @@ func TestParseOutboxBody(t *testing.T) {
 		{"version only", []byte{1}, -1},
 		{"version and half a count", []byte{1, 0}, -1},
 		{"version 0", append([]byte{0}, empty[1:]...), -1},
-		{"version 2", append([]byte{2}, empty[1:]...), -1},
-		{"count 1, no item", []byte{1, 0, 1}, -1},
-		{"count 1, item padded away", append([]byte{1, 0, 1}, make([]byte, outboxMinItem)...), -1},
-		{"count 2, one item", append([]byte{1, 0, 2}, one[3:]...), -1},
-		{"count 65535", append([]byte{1, 0xff, 0xff}, one[3:]...), -1},
-		{"count 0, one item", append([]byte{1, 0, 0}, one[3:]...), -1},
+		{"version 3", append([]byte{3}, empty[1:]...), -1},
+		{"version 1 (upgraded on the next save)", []byte{1, 0, 0}, -2},
+		{"version 1, one item", encodeOutboxBodyV1(5, small), -2},
+		{"version 2 fields read as version 1", append([]byte{1}, one[1:]...), -1},
+		{"count 1, no item", []byte{2, 0, 1}, -1},
+		{"count 1, item padded away", append([]byte{2, 0, 1}, make([]byte, outboxMinItem)...), -1},
+		{"count 2, one item", append([]byte{2, 0, 2}, one[3:]...), -1},
+		{"count 65535", append([]byte{2, 0xff, 0xff}, one[3:]...), -1},
+		{"count 0, one item", append([]byte{2, 0, 0}, one[3:]...), -1},
 		{"item cut short", one[:len(one)-10-1], -1},
 		{"fixed fields cut short", one[:outboxBodyPrefix+outboxItemFixed-1], -1},
 		{"nonzero padding", append(bytes.Clone(one[:len(one)-1]), 1), -1},
@@ -526,9 +568,35 @@ func TestParseOutboxBody(t *testing.T) {
 		{"proof count 0", setField(one, "proof count", 0), -1},
 		{"proof count 2", setField(one, "proof count", 2), -1},
 		{"proof count 65535", setField(one, "proof count", 65535), -1},
+		{"composed day 0 (unknown)", setField(one, "composed day", 0), 1},
+		{"composed day max", setField(one, "composed day", 1<<32-1), 1},
+		{"refused too_large", encodeOutboxBody(3, refused), 1},
+		{"refusal of 32 letters", encodeOutboxBody(3, withRefusal(strings.Repeat("a", 32))), 1},
+		{"refusal of 33 letters", encodeOutboxBody(3, withRefusal(strings.Repeat("a", 33))), -1},
+		{"refusal in capitals", encodeOutboxBody(3, withRefusal("TOO_LARGE")), -1},
+		{"refusal with a space", encodeOutboxBody(3, withRefusal("too large")), -1},
+		{"refusal with a control byte", encodeOutboxBody(3, withRefusal("too\x1blarge")), -1},
+		{"refusal length past the item", setField(one, "refusal length", 255), -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			items, err := parseOutboxBody(c.body)
+			if c.n == -2 {
+				// A version 1 body reads, and re-encodes as version 2
+				// with the items unchanged and no day.
+				if err != nil {
+					t.Fatalf("parseOutboxBody(version 1) = %v", err)
+				}
+				v2, err := parseOutboxBody(encodeOutboxBody(0, items...))
+				if err != nil || !reflect.DeepEqual(v2, items) {
+					t.Fatalf("version 1 items re-encoded as version 2 = %v, %v", v2, err)
+				}
+				for _, it := range items {
+					if it.Day != 0 || it.Refused != "" {
+						t.Errorf("version 1 item read with day %d, refusal %q; want 0 and none", it.Day, it.Refused)
+					}
+				}
+				return
+			}
 			if c.n < 0 {
 				if !errors.Is(err, crypto.ErrMalformed) || items != nil {
 					t.Fatalf("parseOutboxBody = %d items, %v; want crypto.ErrMalformed", len(items), err)
@@ -608,6 +676,59 @@ func FuzzOutboxBody(f *testing.F) {
 	})
 }
 
+func TestOutboxUpgradeFromV1(t *testing.T) {
+	// An outbox written by a program of body version 1 opens, its items
+	// with no composed day and no refusal, and is rewritten as version 2
+	// at its next save, at the same size, with the same items.
+	o, path := newTestOutbox(t, 0)
+	items := []*OutboxItem{outboxTestItem("a", protocol.FrameSize, 1), outboxTestItem("b", protocol.LowBandwidthFrameSz, 2)}
+	for _, it := range items {
+		it.Day, it.Refused = 0, ""
+	}
+	body := encodeOutboxBodyV1(0, items...)
+	body = append(body, make([]byte, o.bodySize()-len(body))...)
+	file, err := o.sealBody(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := OpenOutbox(path, outboxTestCodename, outboxTestKDF)
+	if err != nil {
+		t.Fatalf("OpenOutbox(version 1 file) = %v", err)
+	}
+	if !reflect.DeepEqual(v1.Items, items) {
+		t.Fatalf("version 1 items = %+v, want %+v", v1.Items, items)
+	}
+	if got := v1.Items[0].AgeDays(time.Now()); got != -1 {
+		t.Errorf("AgeDays of a version 1 item = %d, want -1 (unknown)", got)
+	}
+	if err := v1.Remove(items[1].UploadID); err != nil {
+		t.Fatal(err)
+	}
+	// The saved file decrypts to a version 2 body.
+	file = readFile(t, path)
+	if len(file) != DefaultOutboxSize {
+		t.Errorf("the upgraded file has %d bytes, want %d", len(file), DefaultOutboxSize)
+	}
+	aead, err := chacha20poly1305.NewX(v1.key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := aead.Open(nil, file[outboxSaltSize:outboxSaltSize+outboxNonceSize], file[outboxSaltSize+outboxNonceSize:], file[:outboxSaltSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[0] != outboxBodyVersion {
+		t.Errorf("the saved body has version %d, want %d", plain[0], outboxBodyVersion)
+	}
+	again, err := OpenOutbox(path, outboxTestCodename, outboxTestKDF)
+	if err != nil || !reflect.DeepEqual(again.Items, items[:1]) {
+		t.Fatalf("the upgraded outbox = %+v, %v; want the first item", again.Items, err)
+	}
+}
+
 // seqReader yields 0, 1, 2, … as the "random" bytes of the worked example.
 type seqReader struct{ n byte }
 
@@ -635,6 +756,7 @@ func outboxExample(t *testing.T) string {
 		PoWEpoch:      2785,
 		PoW:           []uint64{123456},
 		Started:       true,
+		Day:           20454, // 2026-01-01
 		Ciphertext:    append([]byte("age-encryption.org/v1\n"), make([]byte, protocol.LowBandwidthFrameSz-22)...),
 	}
 	copy(it.UploadID[:], "upload-id-16byte")

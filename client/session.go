@@ -67,8 +67,10 @@ type SendReport struct {
 	// must be composed again.
 	Dropped []DroppedItem
 	// Held are items the server refused in a way that no resend fixes
-	// (bad_ciphertext, too_large) or that could not be confirmed; they stay
-	// in the outbox, since an unsigned refusal must not erase a tip.
+	// (bad_ciphertext, too_large: marked refused in the outbox, in this
+	// call or an earlier one, and not sent again) or that could not be
+	// confirmed; they stay in the outbox, since an unsigned refusal must
+	// not erase a tip.
 	Held []DroppedItem
 	// Remaining and RemainingBytes are what still waits in the outbox.
 	Remaining      int
@@ -84,8 +86,12 @@ type SendReport struct {
 
 // DroppedItem is an outbox item the server refused.
 type DroppedItem struct {
+	// UploadID identifies the item (OutboxItem.UploadID).
+	UploadID      [16]byte
 	BundleVersion int64
-	Reason        error
+	// Code is the server's refusal code, if the refusal was one.
+	Code   protocol.Code
+	Reason error
 }
 
 // sender is one SendOutbox: the outbox it empties, and what it carries
@@ -114,8 +120,10 @@ type sender struct {
 	// whatever their epoch: the server no longer holds their upload, or
 	// refused their proofs.
 	forceRenew map[[16]byte]bool
-	// total is the number of items the call started with.
-	total int
+	// total is the number of items the call started with, less those
+	// refused before, which are in rep.Held from the start: earlier of
+	// them.
+	total, earlier int
 }
 
 // SendOutbox transmits the outbox's items, in order, until they are all
@@ -137,7 +145,19 @@ func SendOutbox(ctx context.Context, cfg *Config, ob *Outbox, opts SendOptions) 
 		opts.Budget = DefaultBudget
 	}
 	s := &sender{cfg: cfg, ob: ob, opts: opts, rep: &SendReport{},
-		staleBundle: map[[16]byte]bool{}, skip: map[[16]byte]bool{}, forceRenew: map[[16]byte]bool{}, total: len(ob.Items)}
+		staleBundle: map[[16]byte]bool{}, skip: map[[16]byte]bool{}, forceRenew: map[[16]byte]bool{}}
+	for _, it := range ob.Items {
+		if it.Refused != "" {
+			// Refused for good in an earlier call: sending it again
+			// would spend radio time on a known refusal.
+			s.skip[it.UploadID] = true
+			s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: it.Refused,
+				Reason: fmt.Errorf("the server refused it before (%s)", it.Refused)})
+			s.earlier++
+			continue
+		}
+		s.total++
+	}
 	err := s.run(ctx)
 	s.rep.Remaining = len(ob.Items)
 	for _, it := range ob.Items {
@@ -200,7 +220,7 @@ func (s *sender) pending() int {
 func (s *sender) renewStale(ctx context.Context) error {
 	for _, it := range s.ob.Items {
 		if s.forceRenew[it.UploadID] || !s.renew.Accepts(it.PoWEpoch) {
-			if err := renewItem(ctx, it, s.renew); err != nil {
+			if err := renewItem(ctx, it, s.renew, nil); err != nil {
 				return err
 			}
 			if err := s.ob.Update(it); err != nil {
@@ -305,14 +325,14 @@ func (s *sender) refetch(ctx context.Context, l *link, now time.Time) (b *crypto
 			continue
 		}
 		s.skip[it.UploadID] = true
-		s.rep.Held = append(s.rep.Held, DroppedItem{BundleVersion: it.BundleVersion,
+		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
 			Reason: fmt.Errorf("the server refused bundle version %d, which is still the newest the newsroom signed", it.BundleVersion)})
 	}
 	for _, it := range drop {
 		if err := s.ob.Remove(it.UploadID); err != nil {
 			return nil, false, true, err
 		}
-		s.rep.Dropped = append(s.rep.Dropped, DroppedItem{BundleVersion: it.BundleVersion,
+		s.rep.Dropped = append(s.rep.Dropped, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
 			Reason: fmt.Errorf("encrypted to bundle version %d; the newsroom's bundle in force is version %d", it.BundleVersion, b.Version)})
 		progress = true
 	}
@@ -333,7 +353,7 @@ func (s *sender) refetch(ctx context.Context, l *link, now time.Time) (b *crypto
 // sent, or a refusal worth another session).
 func (s *sender) transmit(ctx context.Context, l *link, b *crypto.Bundle, it *OutboxItem, now time.Time) (moved bool, err error) {
 	if s.opts.Item != nil {
-		s.opts.Item(len(s.rep.Sent)+len(s.rep.Dropped)+len(s.rep.Held), s.total)
+		s.opts.Item(len(s.rep.Sent)+len(s.rep.Dropped)+len(s.rep.Held)-s.earlier, s.total)
 	}
 	var acked int64 = -1
 	if !it.Started {
@@ -391,8 +411,14 @@ func (s *sender) refused(b *crypto.Bundle, it *OutboxItem, perr *protocol.Error)
 		s.fetch = true
 		return true, nil
 	case protocol.CodeBadCiphertext, protocol.CodeTooLarge:
+		// Marked in the outbox, so that later calls do not send it
+		// again and fieldtip outbox shows why it waits.
 		s.skip[it.UploadID] = true
-		s.rep.Held = append(s.rep.Held, DroppedItem{BundleVersion: it.BundleVersion, Reason: perr})
+		it.Refused = perr.Code
+		if err := s.ob.Update(it); err != nil {
+			return false, err
+		}
+		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: perr.Code, Reason: perr})
 		return true, nil
 	case protocol.CodeStalePoW, protocol.CodeBadPoW:
 		// The server's clock or seed disagrees with what is stored here:

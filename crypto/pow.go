@@ -194,6 +194,14 @@ func ctxErr(ctx context.Context) error {
 // not depend on scheduling). Chunks are solved in parallel, on up to
 // GOMAXPROCS goroutines; the first error, or ctx being done, stops them all.
 func SolvePoWs(ctx context.Context, p PoWParams, seed [32]byte, uploadID [16]byte, length int64) ([]uint64, error) {
+	return SolvePoWsProgress(ctx, p, seed, uploadID, length, nil)
+}
+
+// SolvePoWsProgress is SolvePoWs that calls progress, if set, with the
+// number of chunks solved and their total after each chunk, from the
+// solving goroutines (so that a long proof of work can show how far it
+// is; the calls may arrive out of order).
+func SolvePoWsProgress(ctx context.Context, p PoWParams, seed [32]byte, uploadID [16]byte, length int64, progress func(done, total int)) ([]uint64, error) {
 	if err := p.Check(); err != nil {
 		return nil, fmt.Errorf("proof of work: %w", err)
 	}
@@ -205,7 +213,7 @@ func SolvePoWs(ctx context.Context, p PoWParams, seed [32]byte, uploadID [16]byt
 	nonces := make([]uint64, n)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var next atomic.Int64
+	var next, solved atomic.Int64
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
@@ -225,6 +233,9 @@ func SolvePoWs(ctx context.Context, p PoWParams, seed [32]byte, uploadID [16]byt
 					return
 				}
 				nonces[c] = nonce
+				if progress != nil {
+					progress(int(solved.Add(1)), n)
+				}
 			}
 		})
 	}

@@ -43,7 +43,7 @@ func startRelay(t testing.TB, srv *fieldtiptest.Server, cfg flakylink.Config) *f
 }
 
 var scrubbedPhoto = sync.OnceValues(func() ([]byte, error) {
-	a, _, err := Attach(1, "IMG_20240512_153012.jpg", fieldtiptest.PhoneJPEG(4000, 3000), false)
+	a, _, err := Attach("IMG_20240512_153012.jpg", fieldtiptest.PhoneJPEG(4000, 3000), false)
 	return a.Data, err
 })
 

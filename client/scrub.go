@@ -2,18 +2,17 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
-	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"fieldtip/crypto"
 
 	"github.com/disintegration/imaging"
 	"golang.org/x/image/webp"
@@ -32,8 +31,16 @@ const (
 	MaxPhotoInput = 64 << 20
 	// MaxPhotoPixels caps width×height, read from the file's header before
 	// anything is decoded: a small file can claim a huge picture
-	// (decompression bomb), and decoding allocates 1.5 to 8 bytes per pixel.
+	// (decompression bomb), and decoding allocates 1 to 8 bytes per pixel.
 	MaxPhotoPixels = 80_000_000
+	// MaxPhotoMemory caps what scrubbing one photo may hold at once: the
+	// decoded picture and the downscaling's intermediate rows, estimated
+	// from the header (format, size, color model, JPEG sampling and
+	// progressive mode) before anything is decoded. A cheap phone has 1 to
+	// 2 GiB for everything it runs (issue 12: an 8000×8000 PNG took
+	// 512 MB). It admits a 48-megapixel phone JPEG (4:2:0, baseline) and
+	// a 24-megapixel 8-bit PNG; TestScrubMemory measures the real use.
+	MaxPhotoMemory = 128 << 20
 )
 
 // ErrNotScrubbable is wrapped by every error ScrubPhoto returns: the file
@@ -45,6 +52,7 @@ var ErrNotScrubbable = errors.New("cannot scrub this file: only JPEG, PNG, GIF a
 var (
 	errPhotoTooLarge = errors.New("photo too large to scrub")
 	errTooManyPixels = errors.New("too many pixels to decode safely")
+	errTooMuchMemory = errors.New("more memory than fieldtip allows itself on a phone: scale the picture down (or take a screenshot of it) first")
 	errEmptyPicture  = errors.New("no pixels")
 )
 
@@ -74,10 +82,11 @@ const (
 // thumbnails) and no COM. Files over MaxPhotoInput bytes or whose header
 // claims over MaxPhotoPixels pixels are refused before decoding.
 //
-// On a 2-core desktop, a 12-megapixel phone photo takes about 0.6 s and
-// allocates 45 MiB, 90 MiB when it must be turned; one of MaxPhotoPixels
-// about 2.5 s and 175 MiB, 480 MiB turned (baseline 4:2:0; progressive or
-// 4:4:4 JPEGs need more).
+// It refuses, from the header, a picture whose scrubbing would hold more
+// than MaxPhotoMemory (checkPhotoHeader), and turns the picture after
+// downscaling it. A 12-megapixel phone JPEG allocates 44 MiB in all, 52
+// MiB when it must be turned (90 MiB before issue 12); a 12-megapixel PNG
+// 73 MiB (BenchmarkScrubMemory).
 //
 // Scrubbing removes metadata, not the picture's content; it does not
 // reliably remove the sensor's noise pattern, so a scrubbed photo must
@@ -90,15 +99,12 @@ func ScrubPhoto(data []byte) ([]byte, error) {
 	if format == formatNone {
 		return nil, fmt.Errorf("scrub photo: %s: %w", kind, ErrNotScrubbable)
 	}
-	cfg, err := decodeConfig(format, data)
-	if err != nil {
-		return nil, refusal(kind+" header does not decode", err)
+	if _, err := checkPhotoHeader(kind, format, data); err != nil {
+		return nil, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, refusal(fmt.Sprintf("%s of %d×%d px", kind, cfg.Width, cfg.Height), errEmptyPicture)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPhotoPixels {
-		return nil, refusal(fmt.Sprintf("%s of %d×%d px, more than %d px", kind, cfg.Width, cfg.Height, MaxPhotoPixels), errTooManyPixels)
+	orientation := 1
+	if format == formatJPEG {
+		orientation = exifOrientation(data)
 	}
 	img, err := decodePhoto(format, data)
 	if err != nil {
@@ -107,7 +113,10 @@ func ScrubPhoto(data []byte) ([]byte, error) {
 	if b := img.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, refusal(fmt.Sprintf("%s decoded to %d×%d px", kind, b.Dx(), b.Dy()), errEmptyPicture)
 	}
-	img = flatten(shrink(img))
+	// Shrink first, then turn: turning the small picture costs a fraction
+	// of turning the full one (a 12-megapixel photo turned in full took
+	// 48 MB more).
+	img = flatten(orient(shrink(img), orientation))
 	var buf bytes.Buffer
 	// imaging.Encode hands an opaque NRGBA to image/jpeg as RGBA (the same
 	// bytes), which takes the encoder's fast path. image/jpeg writes SOI,
@@ -116,6 +125,214 @@ func ScrubPhoto(data []byte) ([]byte, error) {
 		return nil, refusal("JPEG encoding failed", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// checkPhotoHeader decodes a photo's header and refuses, before anything
+// is decoded, a picture with no pixels, over MaxPhotoPixels, or whose
+// scrubbing would hold more than MaxPhotoMemory.
+func checkPhotoHeader(kind string, format photoFormat, data []byte) (image.Config, error) {
+	cfg, err := decodeConfig(format, data)
+	if err != nil {
+		return cfg, refusal(kind+" header does not decode", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return cfg, refusal(fmt.Sprintf("%s of %d×%d px", kind, cfg.Width, cfg.Height), errEmptyPicture)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxPhotoPixels {
+		return cfg, refusal(fmt.Sprintf("%s of %d×%d px, more than %d px", kind, cfg.Width, cfg.Height, MaxPhotoPixels), errTooManyPixels)
+	}
+	if need := scrubMemory(format, cfg, data); need > MaxPhotoMemory {
+		return cfg, refusal(fmt.Sprintf("%s of %d×%d px needs about %d MiB to scrub, more than %d MiB", kind, cfg.Width, cfg.Height, need>>20, MaxPhotoMemory>>20), errTooMuchMemory)
+	}
+	return cfg, nil
+}
+
+// scrubMemory estimates, in bytes, the most ScrubPhoto holds at once for
+// a picture: the decoded picture (Go's decoders allocate it whole) and the
+// first pass of the downscaling, an NRGBA of the new width by the old
+// height (imaging.Resize). The picture is freed before the encoder runs.
+func scrubMemory(format photoFormat, cfg image.Config, data []byte) int64 {
+	w, h := int64(cfg.Width), int64(cfg.Height)
+	var perPixel float64
+	switch format {
+	case formatJPEG:
+		perPixel = jpegDecodeBytesPerPixel(data)
+	case formatPNG:
+		perPixel = 4
+		switch cfg.ColorModel {
+		case color.GrayModel, color.AlphaModel:
+			perPixel = 1
+		case color.Gray16Model, color.Alpha16Model:
+			perPixel = 2
+		case color.RGBA64Model, color.NRGBA64Model:
+			perPixel = 8
+		default:
+			if _, ok := cfg.ColorModel.(color.Palette); ok {
+				perPixel = 1
+			}
+		}
+	case formatGIF:
+		perPixel = 1 // paletted; the first frame only
+	case formatWebP:
+		perPixel = 4 // lossless decodes to NRGBA; lossy to YCbCr (1.5), and alpha
+	}
+	decoded := int64(perPixel * float64(w) * float64(h))
+	long := max(w, h)
+	resize := int64(0)
+	if long > MaxPhotoSide {
+		newW := (w*MaxPhotoSide + long - 1) / long
+		resize = 4 * newW * h
+	}
+	return decoded + resize
+}
+
+// jpegDecodeBytesPerPixel reads a JPEG's frame header (SOF) and returns
+// the bytes per pixel image/jpeg allocates to decode it: one per
+// component sample, at each component's sampling, and four more per sample
+// for the coefficients a progressive JPEG keeps. A header it cannot read
+// counts as three full-resolution components, progressive.
+func jpegDecodeBytesPerPixel(data []byte) float64 {
+	const unknown = 3 * (1 + 4)
+	for i := 2; i+4 <= len(data); {
+		if data[i] != 0xFF {
+			return unknown
+		}
+		marker := data[i+1]
+		if marker == 0xFF { // fill byte
+			i++
+			continue
+		}
+		n := int(data[i+2])<<8 | int(data[i+3])
+		if n < 2 || i+2+n > len(data) {
+			return unknown
+		}
+		seg := data[i+4 : i+2+n]
+		switch marker {
+		case 0xC0, 0xC1, 0xC2: // baseline, extended, progressive
+			if len(seg) < 6 {
+				return unknown
+			}
+			comps := int(seg[5])
+			if comps < 1 || len(seg) < 6+3*comps {
+				return unknown
+			}
+			hmax, vmax := 1, 1
+			for c := range comps {
+				hv := seg[6+3*c+1]
+				hmax, vmax = max(hmax, int(hv>>4)), max(vmax, int(hv&15))
+			}
+			var samples float64
+			for c := range comps {
+				hv := seg[6+3*c+1]
+				hs, vs := max(1, int(hv>>4)), max(1, int(hv&15))
+				samples += float64(hs*vs) / float64(hmax*vmax)
+			}
+			if comps == 4 {
+				// CMYK or YCCK: decoded as YCbCr plus a black plane,
+				// then converted to a 4-byte-per-pixel CMYK picture.
+				samples += 4
+			}
+			if marker == 0xC2 {
+				samples *= 1 + 4 // a block of 64 int32 coefficients per 8×8 samples
+			}
+			return samples
+		case 0xDA: // start of scan before any frame header
+			return unknown
+		}
+		i += 2 + n
+	}
+	return unknown
+}
+
+// exifOrientation returns the EXIF Orientation (1 to 8) of a JPEG, read
+// from its first APP1 segment holding EXIF (EXIF 2.32, tag 0x0112 of
+// IFD0), where phones write it; 1 (as stored) when there is none or it
+// does not parse. Go's decoder ignores it (FIELD.md, "Photo metadata").
+func exifOrientation(data []byte) int {
+	for i := 2; i+4 <= len(data); {
+		if data[i] != 0xFF {
+			return 1
+		}
+		marker := data[i+1]
+		if marker == 0xFF {
+			i++
+			continue
+		}
+		if marker == 0xDA || marker == 0xD9 { // scan or end: no more headers
+			return 1
+		}
+		n := int(data[i+2])<<8 | int(data[i+3])
+		if n < 2 || i+2+n > len(data) {
+			return 1
+		}
+		seg := data[i+4 : i+2+n]
+		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			return tiffOrientation(seg[6:])
+		}
+		i += 2 + n
+	}
+	return 1
+}
+
+// tiffOrientation reads tag 0x0112 (a SHORT, count 1) of IFD0 of a TIFF
+// structure, as EXIF stores it.
+func tiffOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 1
+	}
+	var order binary.ByteOrder
+	switch string(t[:4]) {
+	case "II*\x00":
+		order = binary.LittleEndian
+	case "MM\x00*":
+		order = binary.BigEndian
+	default:
+		return 1
+	}
+	ifd := int64(order.Uint32(t[4:]))
+	if ifd < 8 || ifd+2 > int64(len(t)) {
+		return 1
+	}
+	count := int64(order.Uint16(t[ifd:]))
+	for e := range count {
+		off := ifd + 2 + 12*e
+		if off+12 > int64(len(t)) {
+			return 1
+		}
+		if order.Uint16(t[off:]) != 0x0112 {
+			continue
+		}
+		if order.Uint16(t[off+2:]) != 3 || order.Uint32(t[off+4:]) != 1 { // SHORT, one value
+			return 1
+		}
+		if v := int(order.Uint16(t[off+8:])); v >= 1 && v <= 8 {
+			return v
+		}
+		return 1
+	}
+	return 1
+}
+
+// orient applies an EXIF orientation (1 to 8) to img: the picture as the
+// camera meant it to be seen.
+func orient(img image.Image, orientation int) image.Image {
+	switch orientation {
+	case 2:
+		return imaging.FlipH(img)
+	case 3:
+		return imaging.Rotate180(img)
+	case 4:
+		return imaging.FlipV(img)
+	case 5:
+		return imaging.Transpose(img)
+	case 6:
+		return imaging.Rotate270(img) // 90° clockwise
+	case 7:
+		return imaging.Transverse(img)
+	case 8:
+		return imaging.Rotate90(img) // 90° counterclockwise
+	}
+	return img
 }
 
 // scrubError is a refusal by ScrubPhoto for a file of a type it takes:
@@ -154,10 +371,7 @@ func decodePhoto(format photoFormat, data []byte) (image.Image, error) {
 	r := bytes.NewReader(data)
 	switch format {
 	case formatJPEG:
-		// imaging.Decode calls image.Decode, which picks image/jpeg for
-		// these first bytes, then applies the EXIF Orientation tag of the
-		// first APP1 segment (EXIF 2.32, tag 0x0112).
-		return imaging.Decode(r, imaging.AutoOrientation(true))
+		return jpeg.Decode(r) // orientation is applied after shrinking
 	case formatPNG:
 		return png.Decode(r)
 	case formatGIF:
@@ -279,36 +493,4 @@ func isText(b []byte) bool {
 		b = b[n:]
 	}
 	return true
-}
-
-// scrubbedFallbackName is the name of a scrubbed photo whose own name
-// cannot be kept.
-const scrubbedFallbackName = "photo.jpg"
-
-// ScrubbedName returns the attachment name to send with a photo that
-// ScrubPhoto re-encoded: the part of name after its last / or \, with its
-// extension replaced by ".jpg", shortened to crypto.MaxNameLength bytes.
-// When nothing usable is left (name is empty, ends in a separator, is . or
-// .., or the rest is empty, starts with . or -, is not UTF-8 or holds a
-// control or format character), it returns "photo.jpg". The result is
-// always a valid attachment name (docs/formats.md, "Tip").
-//
-// The name is the caller's to choose: a camera's names (IMG_20240512_153012)
-// carry the time the photo was taken.
-func ScrubbedName(name string) string {
-	base := name[strings.LastIndexAny(name, `/\`)+1:]
-	stem := base
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		stem = base[:i]
-	}
-	if stem == "" || strings.HasPrefix(stem, ".") || strings.HasPrefix(stem, "-") || !utf8.ValidString(stem) ||
-		strings.IndexFunc(stem, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 {
-		return scrubbedFallbackName
-	}
-	const ext = ".jpg"
-	for len(stem) > crypto.MaxNameLength-len(ext) {
-		_, n := utf8.DecodeLastRuneInString(stem)
-		stem = stem[:len(stem)-n]
-	}
-	return stem + ext
 }

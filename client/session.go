@@ -45,6 +45,11 @@ type SendOptions struct {
 	// Progress, if set, is called with bytes acknowledged and the total of
 	// the upload in progress.
 	Progress func(acked, total int64)
+	// Renew, if set, is called before proofs of work are computed again
+	// for an item, between sessions with the radio off; RenewProgress, if
+	// set, with the proofs done and their number, from any goroutine.
+	Renew         func()
+	RenewProgress func(done, total int)
 }
 
 // Result is an item the server acknowledged with a verified receipt.
@@ -86,8 +91,10 @@ type SendReport struct {
 
 // DroppedItem is an outbox item the server refused.
 type DroppedItem struct {
-	// UploadID identifies the item (OutboxItem.UploadID).
+	// UploadID identifies the item (OutboxItem.UploadID); Day is the day
+	// it was composed (OutboxItem.Day).
 	UploadID      [16]byte
+	Day           int
 	BundleVersion int64
 	// Code is the server's refusal code, if the refusal was one.
 	Code   protocol.Code
@@ -151,7 +158,7 @@ func SendOutbox(ctx context.Context, cfg *Config, ob *Outbox, opts SendOptions) 
 			// Refused for good in an earlier call: sending it again
 			// would spend radio time on a known refusal.
 			s.skip[it.UploadID] = true
-			s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: it.Refused,
+			s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, Day: it.Day, BundleVersion: it.BundleVersion, Code: it.Refused,
 				Reason: fmt.Errorf("the server refused it before (%s)", it.Refused)})
 			s.earlier++
 			continue
@@ -220,7 +227,10 @@ func (s *sender) pending() int {
 func (s *sender) renewStale(ctx context.Context) error {
 	for _, it := range s.ob.Items {
 		if s.forceRenew[it.UploadID] || !s.renew.Accepts(it.PoWEpoch) {
-			if err := renewItem(ctx, it, s.renew, nil); err != nil {
+			if s.opts.Renew != nil {
+				s.opts.Renew()
+			}
+			if err := renewItem(ctx, it, s.renew, s.opts.RenewProgress); err != nil {
 				return err
 			}
 			if err := s.ob.Update(it); err != nil {
@@ -325,14 +335,14 @@ func (s *sender) refetch(ctx context.Context, l *link, now time.Time) (b *crypto
 			continue
 		}
 		s.skip[it.UploadID] = true
-		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
+		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, Day: it.Day, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
 			Reason: fmt.Errorf("the server refused bundle version %d, which is still the newest the newsroom signed", it.BundleVersion)})
 	}
 	for _, it := range drop {
 		if err := s.ob.Remove(it.UploadID); err != nil {
 			return nil, false, true, err
 		}
-		s.rep.Dropped = append(s.rep.Dropped, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
+		s.rep.Dropped = append(s.rep.Dropped, DroppedItem{UploadID: it.UploadID, Day: it.Day, BundleVersion: it.BundleVersion, Code: protocol.CodeStaleBundle,
 			Reason: fmt.Errorf("encrypted to bundle version %d; the newsroom's bundle in force is version %d", it.BundleVersion, b.Version)})
 		progress = true
 	}
@@ -418,7 +428,7 @@ func (s *sender) refused(b *crypto.Bundle, it *OutboxItem, perr *protocol.Error)
 		if err := s.ob.Update(it); err != nil {
 			return false, err
 		}
-		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, BundleVersion: it.BundleVersion, Code: perr.Code, Reason: perr})
+		s.rep.Held = append(s.rep.Held, DroppedItem{UploadID: it.UploadID, Day: it.Day, BundleVersion: it.BundleVersion, Code: perr.Code, Reason: perr})
 		return true, nil
 	case protocol.CodeStalePoW, protocol.CodeBadPoW:
 		// The server's clock or seed disagrees with what is stored here:

@@ -22,14 +22,24 @@ type outboxFlags struct {
 }
 
 func (f *outboxFlags) declare(fs *pflag.FlagSet) {
+	f.declareCodename(fs)
+	f.declareSize(fs)
+}
+
+func (f *outboxFlags) declareCodename(fs *pflag.FlagSet) {
 	fs.StringVar(&f.codenameFile, "codename-file", "", "read the codename from this file's first line; on first use, created (mode 0600) with a new codename if it does not exist (default: ask on the terminal)")
-	fs.IntVar(&f.outboxSize, "outbox-size", client.DefaultOutboxSize, "size in bytes of a new outbox container, a multiple of 65536; an existing one keeps its size")
+}
+
+func (f *outboxFlags) declareSize(fs *pflag.FlagSet) {
+	fs.IntVar(&f.outboxSize, "outbox-size", 0, fmt.Sprintf("size in bytes of the outbox container, a multiple of 65536 up to 67108864: a new one's (default %d), or an existing one is rewritten at that size", client.DefaultOutboxSize))
 }
 
 // openOutbox opens the outbox in dir with the source's codename, creating
-// both on first use. The codename comes from --codename-file or the
-// terminal; a new one is shown once, on the terminal or in the new file.
-func (f *outboxFlags) openOutbox(env *cli.Env, dir string) (*client.Outbox, error) {
+// both on first use, and resizes it to --outbox-size if given. The
+// codename comes from --codename-file or the terminal; a new one is shown
+// once, on the terminal or in the new file. The key derivation shows on a
+// terminal (w).
+func (f *outboxFlags) openOutbox(env *cli.Env, dir string, w *work) (*client.Outbox, error) {
 	exists, err := client.OutboxExists(dir)
 	if err != nil {
 		return nil, err
@@ -38,13 +48,25 @@ func (f *outboxFlags) openOutbox(env *cli.Env, dir string) (*client.Outbox, erro
 	if err != nil {
 		return nil, err
 	}
-	if exists {
-		return client.OpenOutbox(client.OutboxPath(dir), codename, crypto.DefaultCodenameKDF)
+	w.begin("opening the outbox (deriving its key from the codename)")
+	defer w.end()
+	if !exists {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		return client.CreateOutbox(client.OutboxPath(dir), codename, f.outboxSize, crypto.DefaultCodenameKDF)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	ob, err := client.OpenOutbox(client.OutboxPath(dir), codename, crypto.DefaultCodenameKDF)
+	if err != nil {
 		return nil, err
 	}
-	return client.CreateOutbox(client.OutboxPath(dir), codename, f.outboxSize, crypto.DefaultCodenameKDF)
+	if f.outboxSize != 0 && f.outboxSize != ob.Size() {
+		if err := ob.Resize(f.outboxSize); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(env.Stderr, "fieldtip: the outbox is now %d bytes\n", ob.Size())
+	}
+	return ob, nil
 }
 
 func (f *outboxFlags) codename(env *cli.Env, firstUse bool) (string, error) {

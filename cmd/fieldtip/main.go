@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("fieldtip", []cli.Command{&initCmd{}, &compose{}, &send{}}, false, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Main("fieldtip", []cli.Command{&initCmd{}, &compose{}, &send{}, &outboxDrop{}, &outboxList{}}, false, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 type configFlag struct{ dir string }

@@ -13,10 +13,11 @@ import (
 	"golang.org/x/term"
 )
 
-// isTerminal reports whether w is a terminal: progress is for a person
-// watching, never for a log or a test's pipe.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether s (a standard stream) is a terminal:
+// progress and prompts are for a person watching, never for a log or a
+// test's pipe.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -13,7 +13,8 @@ import (
 func TestMain(m *testing.M) { scripttest.Main(m, "fieldtip", main) }
 
 // TestScripts runs testdata/*.txt, one scenario of fieldtip's command line
-// each, with the commands internal/testkit/scripttest describes.
+// each, with the commands internal/testkit/scripttest describes and
+// fieldtipCmds.
 func TestScripts(t *testing.T) {
-	scripttest.Run(t, testscript.Params{Dir: "testdata"})
+	scripttest.Run(t, testscript.Params{Dir: "testdata", Cmds: fieldtipCmds()})
 }

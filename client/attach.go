@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -33,12 +34,12 @@ func CheckAttachment(name string, data []byte, keepOriginal bool) (photo bool, e
 	kind, format := sniffPhoto(data)
 	if format != formatNone {
 		if _, err := checkPhotoHeader(kind, format, data); err != nil {
-			return true, fmt.Errorf("%q %w: %w", base, ErrPhotoNotSent, err)
+			return true, fmt.Errorf("%s %w: %w", showName(base), ErrPhotoNotSent, err)
 		}
 		return true, nil
 	}
 	if !keepOriginal {
-		return false, fmt.Errorf("%q: scrub photo: %s: %w (--keep-original sends it unchanged, with whatever it says about you)", base, kind, ErrNotScrubbable)
+		return false, fmt.Errorf("%s: scrub photo: %s: %w (--keep-original sends it unchanged, with whatever it says about you)", showName(base), kind, ErrNotScrubbable)
 	}
 	if err := checkSentName(base); err != nil {
 		return false, err
@@ -49,11 +50,25 @@ func CheckAttachment(name string, data []byte, keepOriginal bool) (photo bool, e
 // checkSentName refuses a name that would show an editor something else
 // than it is: control characters and Unicode format characters (Cc, Cf).
 func checkSentName(base string) error {
-	if strings.IndexFunc(base, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 {
-		// %q escapes what it must not show as is.
-		return fmt.Errorf("%q: %w", base, ErrBadName)
+	if hidden(base) {
+		return fmt.Errorf("%s: %w", showName(base), ErrBadName)
 	}
 	return nil
+}
+
+// hidden reports whether s holds a control or format character.
+func hidden(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0
+}
+
+// showName is a file name as an error message shows it: as it is, or
+// quoted with Go's escapes if it holds a character a terminal would act on
+// or hide.
+func showName(base string) string {
+	if hidden(base) {
+		return strconv.QuoteToASCII(base)
+	}
+	return base
 }
 
 // Attach turns a file into an attachment of a tip. A photo (JPEG, PNG,
@@ -76,7 +91,7 @@ func Attach(name string, data []byte, keepOriginal bool) (a crypto.Attachment, w
 	if photo {
 		scrubbed, err := ScrubPhoto(data)
 		if err != nil {
-			return a, "", fmt.Errorf("%q %w: %w", base, ErrPhotoNotSent, err)
+			return a, "", fmt.Errorf("%s %w: %w", showName(base), ErrPhotoNotSent, err)
 		}
 		return crypto.Attachment{Name: photoName(), Type: "image/jpeg", Data: scrubbed}, "", nil
 	}
@@ -84,7 +99,7 @@ func Attach(name string, data []byte, keepOriginal bool) (a crypto.Attachment, w
 	if typ == "" {
 		typ = "application/octet-stream"
 	}
-	warning = fmt.Sprintf("%s is sent unchanged: any metadata in it (author, device, place, time) goes with it", base)
+	warning = fmt.Sprintf("%s is sent unchanged: any metadata in it (author, device, place, time) goes with it", showName(base))
 	return crypto.Attachment{Name: base, Type: typ, Data: data}, warning, nil
 }
 

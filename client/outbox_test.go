@@ -832,3 +832,49 @@ func TestOutboxDoc(t *testing.T) {
 		t.Errorf("docs/outbox.md after %s:\n%s\nthe code writes:\n%s", marker, block, want)
 	}
 }
+
+func TestOutboxRoomAndResize(t *testing.T) {
+	// Issue 12: a tip the outbox cannot hold is told apart before its
+	// proofs of work (Room), with the size that would hold it (SizeFor),
+	// and Resize makes that size, keeping the items.
+	o, path := newTestOutbox(t, 0)
+	it := outboxTestItem("a", protocol.FrameSize, 1)
+	if err := o.Add(it); err != nil {
+		t.Fatal(err)
+	}
+	const big = 3 << 20
+	err := o.Room(big)
+	var full *OutboxFullError
+	if !errors.As(err, &full) || !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("Room(%d) = %v, want an *OutboxFullError", big, err)
+	}
+	want := outboxItemFixed + 8*protocol.Proofs(big) + big
+	if full.Need != want || full.Size != DefaultOutboxSize || full.Used != outboxBodyLen(o.Items) {
+		t.Errorf("OutboxFullError = %+v, want Need %d, Size %d", full, want, DefaultOutboxSize)
+	}
+	size := full.SizeFor()
+	if size%outboxSizeStep != 0 || size-outboxOverhead < full.Used+full.Need || size-outboxSizeStep-outboxOverhead >= full.Used+full.Need {
+		t.Fatalf("SizeFor() = %d: not the smallest multiple of 64 KiB that holds %d + %d", size, full.Used, full.Need)
+	}
+	if err := o.Resize(size); err != nil {
+		t.Fatalf("Resize(%d) = %v", size, err)
+	}
+	if err := o.Room(big); err != nil {
+		t.Errorf("Room(%d) after Resize(%d) = %v", big, size, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() != int64(size) {
+		t.Errorf("the file after Resize: %v, %v bytes; want %d", err, st.Size(), size)
+	}
+	again, err := OpenOutbox(path, outboxTestCodename, outboxTestKDF)
+	if err != nil || again.Size() != size || !reflect.DeepEqual(again.Items, o.Items) {
+		t.Fatalf("reopened after Resize: %v, size %d", err, again.Size())
+	}
+	for _, bad := range []int{size + 1, maxOutboxSize + outboxSizeStep, 0} {
+		if err := o.Resize(bad); err == nil {
+			t.Errorf("Resize(%d) = nil, want a refusal", bad)
+		}
+	}
+	if (&OutboxFullError{Need: maxOutboxSize}).SizeFor() != 0 {
+		t.Errorf("SizeFor of more than the largest outbox is not 0")
+	}
+}

@@ -866,8 +866,25 @@ func TestSendOutboxHoldsUnconfirmedRefusals(t *testing.T) {
 			if rep.Held[0].BundleVersion != 1 {
 				t.Errorf("Held = %+v, want bundle version 1", rep.Held[0])
 			}
-			if left := p.reopen(t).Items; len(left) != 1 || left[0].UploadID != it.UploadID {
-				t.Errorf("outbox after the refusal: %d items, want the item kept", len(left))
+			left := p.reopen(t).Items
+			if len(left) != 1 || left[0].UploadID != it.UploadID {
+				t.Fatalf("outbox after the refusal: %d items, want the item kept", len(left))
+			}
+			if tt.code == protocol.CodeStaleBundle {
+				if left[0].Refused != "" {
+					t.Errorf("an unconfirmed stale_bundle marked the item refused (%s)", left[0].Refused)
+				}
+				return
+			}
+			// Refused for good (issue 12): marked in the outbox, and the
+			// next call spends no connection on it.
+			if left[0].Refused != tt.code {
+				t.Errorf("the item is marked refused %q, want %q", left[0].Refused, tt.code)
+			}
+			p.ob = p.reopen(t)
+			rep, err := p.send(t, context.Background(), SendOptions{})
+			if err != nil || rep.Sessions != 0 || len(rep.Held) != 1 || rep.Held[0].Code != tt.code || rep.Remaining != 1 {
+				t.Errorf("SendOutbox after the refusal = %+v, %v; want no session and the item held", rep, err)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // optString is a string flag that knows whether it was given, so that
-// --text ” is an empty tip, not no tip.
+// an empty --text is an empty tip, not no tip.
 type optString struct {
 	s   string
 	set bool

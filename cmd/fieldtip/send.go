@@ -161,8 +161,8 @@ func printReport(env *cli.Env, ob *client.Outbox, rep *client.SendReport) {
 		fmt.Fprintln(env.Stdout, r.Receipt.TipIDString())
 	}
 	for _, d := range rep.Dropped {
-		fmt.Fprintf(env.Stderr, "fieldtip: a tip composed %s was refused for good and left the outbox: it was sealed to bundle version %d, which the server no longer accepts (%v); compose it again with fieldtip compose\n",
-			dayPhrase(d.Day), d.BundleVersion, d.Reason)
+		fmt.Fprintf(env.Stderr, "fieldtip: a tip composed %s was refused for good and left the outbox (%v): compose it again with fieldtip compose\n",
+			dayPhrase(d.Day), d.Reason)
 	}
 	for _, d := range rep.Held {
 		n := number(ob, d.UploadID)

@@ -37,14 +37,19 @@ type AuditReport struct {
 	// Cosigners), and Cosigners the labels of the editors who cosigned it.
 	Cosigned  tlog.Tree
 	Cosigners []string
+	// Publications are the published claims the server lists, each
+	// trail checked and its policy re-evaluated (auditPublications).
+	Publications []PublicationAudit
 }
 
 // AuditVerify checks the server's log with no decryption key, keeping what
 // it verified in stateDir (a replica, laid out as SyncLog's): the new
 // checkpoint must extend the last one verified there (a fork is a
 // *ForkError carrying both), every entry must pass audit.Verifier (an
-// *audit.EntryError names the index and the reason), and with Cosigners,
-// N editors must have cosigned a checkpoint of this log.
+// *audit.EntryError names the index and the reason), with Cosigners, N
+// editors must have cosigned a checkpoint of this log, and every claim
+// the server lists as published must have a trail of this log that
+// checks, its policy met (auditPublications).
 func AuditVerify(ctx context.Context, server, stateDir string, opts AuditOptions) (*AuditReport, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
@@ -68,6 +73,9 @@ func AuditVerify(ctx context.Context, server, stateDir string, opts AuditOptions
 		if rep.Cosigned, rep.Cosigners, err = checkCosigned(ctx, server, v, opts.Cosigners); err != nil {
 			return nil, err
 		}
+	}
+	if rep.Publications, err = auditPublications(ctx, server, v); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }

@@ -12,11 +12,8 @@ import (
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
+	"fieldtip/protocol"
 )
-
-// trailSuffix ends the path of a claim's trail, after its page's path
-// (docs/claims.md).
-const trailSuffix = "/trail"
 
 // TrailAudit is what `newsdesk audit trail` established about a published
 // claim: the trail's report, and the newsroom key it was checked with.
@@ -47,8 +44,8 @@ func ReadTrail(ctx context.Context, src string) ([]byte, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("trail URL %q is not an http or https URL", clipUntrusted(src))
 	}
-	if !strings.HasSuffix(u.Path, trailSuffix) {
-		u.Path = strings.TrimSuffix(u.Path, "/") + trailSuffix
+	if !strings.HasSuffix(u.Path, protocol.PathTrailSuffix) {
+		u.Path = strings.TrimSuffix(u.Path, "/") + protocol.PathTrailSuffix
 	}
 	hc := &http.Client{Timeout: requestTimeout}
 	defer hc.CloseIdleConnections()

@@ -21,7 +21,7 @@ func (*auditVerify) Usage() string {
 	return "--server URL [--state DIR] [--cosigners N] [--newsroom VERIFIER]"
 }
 func (*auditVerify) Summary() string {
-	return "Check the log with no decryption key: consistent with the last state seen, every entry signed by whom it must be, N editors' cosignatures."
+	return "Check the log with no decryption key: consistent with the last state seen, every entry signed by whom it must be, N editors' cosignatures, and every published claim's trail (its policy re-evaluated)."
 }
 func (c *auditVerify) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "the server's URL (required)")
@@ -42,6 +42,11 @@ func (c *auditVerify) Run(ctx context.Context, env *cli.Env, args []string) erro
 	if c.cosigners > 0 {
 		fmt.Fprintf(env.Stdout, "cosigned %d by %s\n", rep.Cosigned.N, strings.Join(rep.Cosigners, ","))
 	}
-	fmt.Fprintf(env.Stderr, "newsdesk: the log verifies: %d entries, consistent with %s\n", rep.Tree.N, c.state)
+	for _, p := range rep.Publications {
+		r := p.Report
+		fmt.Fprintf(env.Stdout, "published %s %d %s: %d supporting clusters, approved by %s, policy of bundle %d met\n",
+			p.Claim, p.Index, r.Published.Day, len(r.Policy.Clusters), strings.Join(r.Policy.Approvers, ","), r.Bundle)
+	}
+	fmt.Fprintf(env.Stderr, "newsdesk: the log verifies: %d entries, consistent with %s; %d published claim(s), every trail checked\n", rep.Tree.N, c.state, len(rep.Publications))
 	return nil
 }

@@ -23,7 +23,7 @@ func commands() []cli.Command {
 		&pull{}, &syncCmd{}, &inbox{}, &read{},
 		&triage{}, &noteCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
 		&auditVerify{},
-		&claimNew{}, &claimEdit{}, &link{}, &unlink{}, &signoff{}, &claimsCmd{}, &auditTrail{},
+		&claimNew{}, &claimEdit{}, &link{}, &unlink{}, &signoff{}, &publish{}, &correct{}, &claimsCmd{}, &periodClose{}, &auditTrail{},
 	}
 }
 

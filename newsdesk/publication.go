@@ -53,7 +53,7 @@ func (r *PublishResult) Pending() bool { return r.Reply.State == protocol.StateP
 // it posts the publication again, and its corrections: what to do after
 // a lost answer or a pending publication.
 func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error) {
-	st := d.ed.State
+	st := d.state()
 	c, err := findClaim(st, claim)
 	if err != nil {
 		return nil, err
@@ -61,22 +61,19 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 	res := &PublishResult{Claim: c.ID}
 	if c.Published == nil {
 		v := d.View()
-		body, pol, err := PublishBody(st, v.Bundle, v.Tree.N, claim, d.ed.Unreadable)
+		body, pol, err := PublishBody(st, v.Bundle, v.Tree.N, claim, d.Editorial().Unreadable)
 		if err != nil {
 			return nil, err
 		}
 		res.Policy = pol
-		if res.Index, err = d.w.Write(ctx, body); err != nil {
+		if res.Index, err = d.write(ctx, body); err != nil {
 			return nil, err
 		}
 		res.Logged = true
-		if err := d.refresh(ctx); err != nil {
-			return res, fmt.Errorf("the publication is logged as event %d, but: %w", res.Index, err)
-		}
-		if c = d.ed.State.Claim(c.ID); c.Published == nil || c.Published.Index != res.Index {
+		if c = d.state().Claim(c.ID); c.Published == nil || c.Published.Index != res.Index {
 			// Another editor's publication came first, or replay refused
 			// this one (another editor's change logged in between).
-			return res, fmt.Errorf("the publication is logged as event %d, but replay refuses it: %s", res.Index, refusal(d.ed.State, res.Index))
+			return res, fmt.Errorf("the publication is logged as event %d, but replay refuses it: %s", res.Index, refusal(d.state(), res.Index))
 		}
 	}
 	res.Index, res.Publisher, res.Day = c.Published.Index, c.Published.Editor, c.Published.Day
@@ -85,7 +82,7 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 		// who signed it): show where it stands.
 		return res, d.shownBy(ctx, res, c.Published)
 	}
-	revealed, err := Reveal(d.ed, c.ID)
+	revealed, err := Reveal(d.Editorial(), c.ID)
 	if err != nil {
 		return res, err
 	}
@@ -103,8 +100,7 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 	if err != nil {
 		return res, err
 	}
-	remote := d.w.Remote()
-	reply, err := postPublication(ctx, remote, protocol.PathPublish, body)
+	reply, err := d.postPublication(ctx, protocol.PathPublish, body)
 	if err != nil {
 		return res, fmt.Errorf("the publication is logged as event %d, but the server: %w", res.Index, err)
 	}
@@ -118,7 +114,7 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 	if res.Pending() {
 		return res, nil
 	}
-	res.URL = remote.url.Origin + reply.URL
+	res.URL = d.origin() + reply.URL
 	for _, e := range corrections {
 		if _, err := d.postCorrection(ctx, e); err != nil {
 			return res, err
@@ -132,14 +128,13 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 // page: accepted if the server serves it, otherwise an error saying who
 // must post it.
 func (d *Desk) shownBy(ctx context.Context, res *PublishResult, p *audit.Publication) error {
-	remote := d.w.Remote()
 	path := protocol.ClaimPath(res.Claim.String())
-	_, err := get(ctx, remote.http, remote.url.Origin+path, maxClaimPage)
+	_, err := get(ctx, d.httpClient(), d.origin()+path, maxClaimPage)
 	var pe *protocol.Error
 	switch {
 	case err == nil:
 		res.Reply = &protocol.PublishReply{Claim: res.Claim.String(), State: protocol.StateAccepted, URL: path, Trail: protocol.ClaimTrailPath(res.Claim.String())}
-		res.URL = remote.url.Origin + path
+		res.URL = d.origin() + path
 		return nil
 	case errors.As(err, &pe) && pe.Code == protocol.CodeNotFound:
 		return fmt.Errorf("claim %s: %s published it on %s (event %d), and the server does not show it yet: only %s's newsdesk publish %s can post it (it may be waiting for cosignatures: newsdesk sync cosigns)",
@@ -164,11 +159,12 @@ func refusal(st *audit.State, index int64) string {
 	return "it is not the claim's publication"
 }
 
-// postPublication posts a publication or a correction and reads the
-// answer (200 accepted, 202 pending: protocol.PublishReply).
-func postPublication(ctx context.Context, r *Remote, path string, body []byte) (*protocol.PublishReply, error) {
+// postPublication posts a publication or a correction over the
+// session's login and reads the answer (200 accepted, 202 pending:
+// protocol.PublishReply).
+func (d *Desk) postPublication(ctx context.Context, path string, body []byte) (*protocol.PublishReply, error) {
 	var reply protocol.PublishReply
-	if err := r.do(ctx, http.MethodPost, path, body, &reply); err != nil {
+	if err := d.call(ctx, func(r *Remote) error { return r.do(ctx, http.MethodPost, path, body, &reply) }); err != nil {
 		return nil, err
 	}
 	if reply.State != protocol.StateAccepted && reply.State != protocol.StatePending {
@@ -201,15 +197,15 @@ type CorrectResult struct {
 // server cannot show it yet (Pending): newsdesk publish CLAIM posts it
 // again later.
 func (d *Desk) Correct(ctx context.Context, claim string, kind audit.CorrectionType, text string) (*CorrectResult, error) {
-	body, err := CorrectBody(d.ed.State, claim, kind, text)
+	body, err := CorrectBody(d.state(), claim, kind, text)
 	if err != nil {
 		return nil, err
 	}
 	res := &CorrectResult{Claim: body.Claim}
-	if res.Index, err = d.w.Write(ctx, body); err != nil {
+	if res.Index, err = d.write(ctx, body); err != nil {
 		return nil, err
 	}
-	e, err := d.revealOne(ctx, res.Index)
+	e, err := d.revealOne(res.Index)
 	if err != nil {
 		return res, fmt.Errorf("the %s is logged as event %d, but: %w", kind, res.Index, err)
 	}
@@ -222,7 +218,7 @@ func (d *Desk) Correct(ctx context.Context, claim string, kind audit.CorrectionT
 	if err != nil {
 		return res, err
 	}
-	res.Reply, res.URL = reply, d.w.Remote().url.Origin+reply.URL
+	res.Reply, res.URL = reply, d.origin()+reply.URL
 	return res, nil
 }
 
@@ -232,20 +228,17 @@ func (d *Desk) postCorrection(ctx context.Context, e protocol.RevealedEvent) (*p
 	if err != nil {
 		return nil, err
 	}
-	reply, err := postPublication(ctx, d.w.Remote(), protocol.PathCorrect, body)
+	reply, err := d.postPublication(ctx, protocol.PathCorrect, body)
 	if err != nil {
 		return nil, fmt.Errorf("the correction is logged as event %d, but the server: %w", e.Index, err)
 	}
 	return reply, nil
 }
 
-// revealOne syncs and replays the log after a write, and returns the
-// public part and salt of the event at index, which this editor wrote.
-func (d *Desk) revealOne(ctx context.Context, index int64) (*protocol.RevealedEvent, error) {
-	if err := d.refresh(ctx); err != nil {
-		return nil, err
-	}
-	for _, o := range d.ed.Events {
+// revealOne returns the public part and salt of the event at index,
+// which this editor wrote (write replayed the log up to it).
+func (d *Desk) revealOne(index int64) (*protocol.RevealedEvent, error) {
+	for _, o := range d.Editorial().Events {
 		if o.Index == index {
 			return &protocol.RevealedEvent{Index: index, Salt: o.Parts.PublicSalt, Public: o.Parts.Public}, nil
 		}
@@ -267,12 +260,12 @@ type PeriodResult struct {
 // closed period's anonymity set: only the tips that arrived so far
 // (SECURITY.md).
 func (d *Desk) ClosePeriod(ctx context.Context) (*PeriodResult, error) {
-	i, err := d.w.Write(ctx, &audit.EventBody{Kind: audit.KindPeriod})
+	i, err := d.write(ctx, &audit.EventBody{Kind: audit.KindPeriod})
 	if err != nil {
 		return nil, err
 	}
 	res := &PeriodResult{Index: i}
-	e, err := d.revealOne(ctx, i)
+	e, err := d.revealOne(i)
 	if err != nil {
 		return res, fmt.Errorf("the period close is logged as event %d, but: %w", i, err)
 	}
@@ -281,7 +274,7 @@ func (d *Desk) ClosePeriod(ctx context.Context) (*PeriodResult, error) {
 		return res, err
 	}
 	var closed protocol.PeriodClosed
-	if err := d.w.Remote().do(ctx, http.MethodPost, protocol.PathPeriodClose, body, &closed); err != nil {
+	if err := d.call(ctx, func(r *Remote) error { return r.do(ctx, http.MethodPost, protocol.PathPeriodClose, body, &closed) }); err != nil {
 		return res, fmt.Errorf("the period close is logged as event %d, but the server: %w", i, err)
 	}
 	res.Closed = &closed

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"fieldtip/audit"
+	"fieldtip/crypto"
 	"fieldtip/protocol"
 )
 
@@ -58,44 +59,45 @@ func TestClaimsPublish(t *testing.T) {
 		}
 	}
 	note := marker("note")
-	for _, k := range []*struct{ key string }{{"bob"}, {"carol"}} {
-		key := bob
-		if k.key == "carol" {
-			key = carol
-		}
-		if _, err := r.desk(t, key).Signoff(ctx, claim, audit.DecisionApprove, note); err != nil {
+	for _, k := range []*crypto.EditorKey{bob, carol} {
+		if _, err := r.desk(t, k).Signoff(ctx, claim, audit.DecisionApprove, note); err != nil {
 			t.Fatal(err)
 		}
 	}
 
+	// A renewed bundle, which the publication will name: no editor has
+	// cosigned a checkpoint that includes it but alice, when she syncs to
+	// publish, so the server keeps the publication pending.
+	r.publish(t, 2, []*crypto.EditorKey{alice, bob, carol})
 	res, err := r.desk(t, alice).Publish(ctx, claim)
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	if !res.Logged || res.Index < 1 {
-		t.Fatalf("Publish = %+v, want the publication logged", res)
+	if !res.Logged || res.Index < 1 || !res.Posted {
+		t.Fatalf("Publish = %+v, want the publication logged and posted", res)
 	}
-	if res.Pending() {
-		w := res.Reply.Waiting
-		t.Logf("pending: %+v", w)
-		if w.Cosigners != 2 || w.Have >= 2 || w.Size < res.Index || !slices.Equal(res.Others, []string{"bob", "carol"}) {
-			t.Errorf("pending publication waits for %+v, others %q", w, res.Others)
+	if !res.Pending() {
+		t.Fatalf("Publish = %+v, want it pending: only alice cosigned a checkpoint with bundle 2", res.Reply)
+	}
+	if w := res.Reply.Waiting; w.Cosigners != 2 || w.Have != 1 || w.Bundle != 2 || w.Size < 1 || w.Size > res.Index || !slices.Equal(res.Others, []string{"bob", "carol"}) {
+		t.Errorf("the pending publication waits for %+v, others %q; want 2 cosigners of bundle 2, 1 so far, of a checkpoint up to %d entries", w, res.Others, res.Index)
+	}
+	// bob and carol sync, which cosigns: the server accepts it, and
+	// publishing again posts it and gets the URL.
+	for _, k := range []*crypto.EditorKey{bob, carol} {
+		if _, err := r.caches[k.Label].SyncLog(ctx, r.srv.URL, k, r.opts); err != nil {
+			t.Fatal(err)
 		}
-		for _, k := range []string{"bob", "carol"} {
-			key := bob
-			if k == "carol" {
-				key = carol
-			}
-			if _, err := r.caches[k].SyncLog(ctx, r.srv.URL, key, r.opts); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if res, err = r.desk(t, alice).Publish(ctx, claim); err != nil {
-			t.Fatalf("Publish again: %v", err)
-		}
-		if res.Logged || res.Pending() {
-			t.Fatalf("Publish again = %+v, want it posted, accepted", res)
-		}
+	}
+	if res, err = r.desk(t, alice).Publish(ctx, claim); err != nil {
+		t.Fatalf("Publish again: %v", err)
+	}
+	if res.Logged || !res.Posted || res.Pending() {
+		t.Fatalf("Publish again = %+v, want it posted again, accepted", res)
+	}
+	// Bob is not its publisher: he gets the URL from the page.
+	if rb, err := r.desk(t, bob).Publish(ctx, claim); err != nil || rb.Posted || rb.URL != res.URL || rb.Publisher != "alice" {
+		t.Errorf("bob's Publish of alice's publication = %+v, %v; want the page's URL", rb, err)
 	}
 	if want := r.srv.URL + protocol.ClaimPath(claim); res.URL != want {
 		t.Errorf("URL = %q, want %q", res.URL, want)

@@ -3,7 +3,9 @@ package newsdesk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,7 +38,8 @@ const maxClaimPages = 1000
 // of the log v verified: its head a tree of that log, each of its entries
 // the log's entry at that index. Without a decryption key an auditor
 // cannot tell a publication the server does not list from any other
-// event: the list is the server's word, the trails are not.
+// event: the list is the server's word, the trails are not. A server
+// that serves no list (a static mirror of the log) has none to check.
 func auditPublications(ctx context.Context, server string, v *LogView) ([]PublicationAudit, error) {
 	u, err := protocol.ParseServerURL(server)
 	if err != nil {
@@ -52,7 +55,12 @@ func auditPublications(ctx context.Context, server string, v *LogView) ([]Public
 			q = "?" + url.Values{"before": {strconv.FormatInt(before, 10)}}.Encode()
 		}
 		var list protocol.ClaimList
-		b, err := get(ctx, hc, u.Origin+protocol.PathClaims+q, maxClaimListAnswer)
+		b, err := getClaimList(ctx, hc, u.Origin+protocol.PathClaims+q)
+		if errors.Is(err, errNoClaimList) && before == 0 {
+			// A static mirror of the log (docs/log.md, "Recovery")
+			// serves no list: nothing to re-evaluate.
+			return nil, nil
+		}
 		if err == nil {
 			err = protocol.DecodeJSON(bytes.NewReader(b), maxClaimListAnswer, &list)
 		}
@@ -75,6 +83,38 @@ func auditPublications(ctx context.Context, server string, v *LogView) ([]Public
 		}
 	}
 	return out, fmt.Errorf("published claims: more than %d pages", maxClaimPages)
+}
+
+// errNoClaimList: the server answered GET /claims with 404.
+var errNoClaimList = errors.New("the server serves no list of published claims")
+
+// getClaimList fetches one page of GET /claims; a 404 is errNoClaimList.
+func getClaimList(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, errNoClaimList
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("server answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxClaimListAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxClaimListAnswer {
+		return nil, fmt.Errorf("list of more than %d bytes", maxClaimListAnswer)
+	}
+	return b, nil
 }
 
 // maxClaimListAnswer bounds GET /claims: MaxClaimList summaries whose

@@ -72,6 +72,11 @@ type EventBody struct {
 	// MaxTagSize bytes without spaces or control characters, sorted and
 	// distinct (SealEventBody sorts them). Nil and empty are the same.
 	Tags []string
+	// Assignee, in a triage, is the editor the tip is assigned to from
+	// now on: a label, or "" for nobody. Nil leaves the assignment as it
+	// was (every triage before assignments existed, docs/audit.md,
+	// "Parts": the triage's assignee).
+	Assignee *string
 	// Text is a triage's note (may be empty) or a note's text (may not): at
 	// most MaxTextSize bytes of UTF-8, no control characters but newline
 	// and tab.
@@ -85,6 +90,11 @@ type EventBody struct {
 	// Bodies are a handover's re-encrypted bodies, by strictly increasing
 	// index (HandOver makes them).
 	Bodies []HandedOver
+	// Tips are the tips a handover re-encrypted to To, by strictly
+	// increasing tip id; the server keeps each re-encryption beside the
+	// tip (docs/audit.md, "Parts": the handover's tips). A handover has
+	// bodies, tips or both.
+	Tips []HandedOverTip
 
 	// The fields of the events on claims (docs/claims.md, "Event kinds").
 	// Text is also a claim's text and a correction's text (1 to
@@ -168,6 +178,19 @@ type HandedOver struct {
 	// Ciphertext is the body plaintext, encrypted with age to the new
 	// editor alone.
 	Ciphertext []byte
+}
+
+// HandedOverTip names a tip re-encrypted to a new editor by a handover:
+// the server stores the re-encryption beside the tip and serves it to that
+// editor only, who checks it against Sealed before opening it.
+type HandedOverTip struct {
+	// Tip is the tip's id.
+	Tip [crypto.TipIDSize]byte
+	// Ciphertext is SHA-256 of the tip's ciphertext (as its receipt
+	// says); Sealed is SHA-256 of the re-encryption, Length its length
+	// (1 to crypto.MaxTipSize).
+	Ciphertext, Sealed [32]byte
+	Length             int64
 }
 
 // Parts is an event body as committed: the exact bytes of its two parts
@@ -408,7 +431,11 @@ type triagePart struct {
 	Tip    string   `json:"tip"`
 	Status Status   `json:"status"`
 	Tags   []string `json:"tags"`
-	Note   string   `json:"note"`
+	// Assignee is absent when the triage leaves the assignment as it
+	// was: a triage without it has the form of every triage before
+	// assignments existed, and means what it meant.
+	Assignee *string `json:"assignee,omitempty"`
+	Note     string  `json:"note"`
 }
 
 type notePart struct {
@@ -424,11 +451,21 @@ type deletePart struct {
 type handoverPart struct {
 	To     string         `json:"to"`
 	Bodies []handoverBody `json:"bodies"`
+	// Tips is absent when the handover re-encrypted no tip (every
+	// handover before tips were handed over).
+	Tips []handoverTip `json:"tips,omitempty"`
 }
 
 type handoverBody struct {
 	Index      int64  `json:"index"`
 	Ciphertext []byte `json:"ciphertext"`
+}
+
+type handoverTip struct {
+	Tip        string `json:"tip"`
+	Ciphertext string `json:"ciphertext"`
+	Sealed     string `json:"sealed"`
+	Length     int64  `json:"length"`
 }
 
 // The public and private parts of the events on claims (docs/claims.md,
@@ -521,10 +558,10 @@ type emptyPart struct{}
 // field must be zero. publicFields are those of its public part.
 var (
 	kindFields = map[Kind][]string{
-		KindTriage:   {"Tip", "Status", "Tags", "Text"},
+		KindTriage:   {"Tip", "Status", "Tags", "Assignee", "Text"},
 		KindNote:     {"Tip", "Text"},
 		KindDelete:   {"Tip", "Ciphertext"},
-		KindHandover: {"To", "Bodies"},
+		KindHandover: {"To", "Bodies", "Tips"},
 		KindClaim:    {"Claim", "Text", "Scope"},
 		KindLink: {"Claim", "Stance", "Cluster", "Reliability", "Credibility", "Access", "Why", "Handle", "Receipts",
 			"Tip", "Ciphertext", "PrivateWhy", "Mailbox"},
@@ -558,10 +595,12 @@ func (b *EventBody) setFields() []string {
 		{"Tip", b.Tip != [crypto.TipIDSize]byte{}},
 		{"Status", b.Status != ""},
 		{"Tags", len(b.Tags) > 0},
+		{"Assignee", b.Assignee != nil},
 		{"Text", b.Text != ""},
 		{"Ciphertext", b.Ciphertext != [32]byte{}},
 		{"To", b.To != ""},
 		{"Bodies", len(b.Bodies) > 0},
+		{"Tips", len(b.Tips) > 0},
 		{"Claim", b.Claim != ClaimID{}},
 		{"Scope", b.Scope != ""},
 		{"Stance", b.Stance != ""},
@@ -618,6 +657,9 @@ func (b *EventBody) checkFields(publicOnly bool) error {
 		if err := checkTags(b.Tags); err != nil {
 			return err
 		}
+		if b.Assignee != nil && *b.Assignee != "" && !crypto.ValidLabel(*b.Assignee) {
+			return fmt.Errorf("event body: %w: triage assignee %q, not an editor label", crypto.ErrMalformed, clip(*b.Assignee))
+		}
 		return checkText(b.Text, true)
 	case KindNote:
 		return checkText(b.Text, false)
@@ -636,8 +678,16 @@ func (b *EventBody) checkFields(publicOnly bool) error {
 		if !crypto.ValidLabel(b.To) {
 			return fmt.Errorf("event body: %w: handover to %q, not an editor label", crypto.ErrMalformed, clip(b.To))
 		}
-		if len(b.Bodies) == 0 {
-			return fmt.Errorf("event body: %w: a handover without bodies", crypto.ErrMalformed)
+		if len(b.Bodies) == 0 && len(b.Tips) == 0 {
+			return fmt.Errorf("event body: %w: a handover without bodies or tips", crypto.ErrMalformed)
+		}
+		for i, h := range b.Tips {
+			if i > 0 && bytes.Compare(h.Tip[:], b.Tips[i-1].Tip[:]) <= 0 {
+				return fmt.Errorf("event body: %w: handover tip %s out of order or twice", crypto.ErrMalformed, crypto.FormatTipID(h.Tip))
+			}
+			if h.Length < 1 || h.Length > crypto.MaxTipSize {
+				return fmt.Errorf("event body: %w: handover of tip %s is %d bytes, not 1 to %d", crypto.ErrMalformed, crypto.FormatTipID(h.Tip), h.Length, crypto.MaxTipSize)
+			}
 		}
 		for i, h := range b.Bodies {
 			if h.Index < 0 || i > 0 && h.Index <= b.Bodies[i-1].Index {
@@ -822,7 +872,7 @@ func (b *EventBody) partValues() (pub, priv any) {
 	pub = publicPart{Kind: b.Kind}
 	switch b.Kind {
 	case KindTriage:
-		priv = triagePart{Tip: tip, Status: b.Status, Tags: append([]string{}, b.Tags...), Note: b.Text}
+		priv = triagePart{Tip: tip, Status: b.Status, Tags: append([]string{}, b.Tags...), Assignee: b.Assignee, Note: b.Text}
 	case KindNote:
 		priv = notePart{Tip: tip, Text: b.Text}
 	case KindDelete:
@@ -831,6 +881,10 @@ func (b *EventBody) partValues() (pub, priv any) {
 		hp := handoverPart{To: b.To, Bodies: []handoverBody{}}
 		for _, h := range b.Bodies {
 			hp.Bodies = append(hp.Bodies, handoverBody(h))
+		}
+		for _, h := range b.Tips {
+			hp.Tips = append(hp.Tips, handoverTip{Tip: crypto.FormatTipID(h.Tip), Ciphertext: hex32String(h.Ciphertext),
+				Sealed: hex32String(h.Sealed), Length: h.Length})
 		}
 		priv = hp
 	case KindClaim:
@@ -1084,7 +1138,7 @@ func parseParts(parts *Parts) (*EventBody, error) {
 				// encoding/json writes a nil list as null; ours never is.
 				return nil, fmt.Errorf("event body: %w: triage tags are null, not a list", crypto.ErrMalformed)
 			}
-			b.Status, b.Text = p.Status, p.Note
+			b.Status, b.Text, b.Assignee = p.Status, p.Note, p.Assignee
 			if len(p.Tags) > 0 {
 				b.Tags = p.Tags
 			}
@@ -1109,6 +1163,20 @@ func parseParts(parts *Parts) (*EventBody, error) {
 			b.To = p.To
 			for _, h := range p.Bodies {
 				b.Bodies = append(b.Bodies, HandedOver(h))
+			}
+			for _, h := range p.Tips {
+				var t HandedOverTip
+				if t.Tip, err = crypto.ParseTipID(h.Tip); err != nil {
+					return nil, fmt.Errorf("event body: handover: %w", err)
+				}
+				if t.Ciphertext, err = parsePartHex("a handed-over tip's ciphertext", h.Ciphertext); err != nil {
+					return nil, err
+				}
+				if t.Sealed, err = parsePartHex("a handed-over tip's re-encryption", h.Sealed); err != nil {
+					return nil, err
+				}
+				t.Length = h.Length
+				b.Tips = append(b.Tips, t)
 			}
 		}
 	case KindLink:

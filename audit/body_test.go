@@ -22,9 +22,18 @@ func testBodies() []*EventBody {
 		{Kind: KindDelete, Tip: tipID(3), Ciphertext: [32]byte{3}},
 		{Kind: KindHandover, To: "carol", Bodies: []HandedOver{{Index: 1, Ciphertext: []byte("age…")}, {Index: 7, Ciphertext: []byte{0, 1, 2}}}},
 		{Kind: KindReply, Tip: tipID(4), Mailbox: crypto.MailboxID{4, 4}, Reply: [16]byte{5}, Text: "Which company's trucks?\n\tThe <blue> ones?"},
+		// Assignments and handed-over tips (issue 10).
+		{Kind: KindTriage, Tip: tipID(1), Status: StatusReviewing, Tags: []string{"copper"}, Assignee: ptr("bob")},
+		{Kind: KindTriage, Tip: tipID(1), Status: StatusReviewing, Assignee: ptr("")},
+		{Kind: KindHandover, To: "carol", Tips: []HandedOverTip{{Tip: tipID(1), Ciphertext: [32]byte{1}, Sealed: [32]byte{2}, Length: 16384},
+			{Tip: tipID(2), Ciphertext: [32]byte{3}, Sealed: [32]byte{4}, Length: crypto.MaxTipSize}}},
+		{Kind: KindHandover, To: "carol", Bodies: []HandedOver{{Index: 1, Ciphertext: []byte{1}}},
+			Tips: []HandedOverTip{{Tip: tipID(1), Ciphertext: [32]byte{1}, Sealed: [32]byte{2}, Length: 1}}},
 	}
 	return append(bodies, claimBodies()...)
 }
+
+func ptr(s string) *string { return &s }
 
 // claimBodies are valid bodies of every kind of event on claims.
 func claimBodies() []*EventBody {
@@ -228,6 +237,14 @@ func TestSealEventBodyRefuses(t *testing.T) {
 		{"handover negative index", EventBody{Kind: KindHandover, To: "bob", Bodies: []HandedOver{{Index: -1, Ciphertext: []byte{1}}}}},
 		{"handover indexes repeat", EventBody{Kind: KindHandover, To: "bob", Bodies: []HandedOver{{Index: 2, Ciphertext: []byte{1}}, {Index: 2, Ciphertext: []byte{1}}}}},
 		{"handover indexes decrease", EventBody{Kind: KindHandover, To: "bob", Bodies: []HandedOver{{Index: 3, Ciphertext: []byte{1}}, {Index: 2, Ciphertext: []byte{1}}}}},
+		{"triage assignee not a label", EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusNew, Assignee: ptr("Bob")}},
+		{"triage assignee with space", EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusNew, Assignee: ptr("b b")}},
+		{"note with assignee", EventBody{Kind: KindNote, Tip: tipID(1), Text: "x", Assignee: ptr("bob")}},
+		{"triage with handed-over tips", EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusNew, Tips: []HandedOverTip{{Tip: tipID(1), Length: 1}}}},
+		{"handover tips repeat", EventBody{Kind: KindHandover, To: "bob", Tips: []HandedOverTip{{Tip: tipID(1), Length: 1}, {Tip: tipID(1), Length: 1}}}},
+		{"handover tips decrease", EventBody{Kind: KindHandover, To: "bob", Tips: []HandedOverTip{{Tip: tipID(2), Length: 1}, {Tip: tipID(1), Length: 1}}}},
+		{"handover tip empty", EventBody{Kind: KindHandover, To: "bob", Tips: []HandedOverTip{{Tip: tipID(1)}}}},
+		{"handover tip over the tip limit", EventBody{Kind: KindHandover, To: "bob", Tips: []HandedOverTip{{Tip: tipID(1), Length: crypto.MaxTipSize + 1}}}},
 	} {
 		if sb, err := SealEventBody(&c.body, b); !errors.Is(err, crypto.ErrMalformed) {
 			t.Errorf("%s: SealEventBody = %v, %v; want ErrMalformed", c.name, sb, err)
@@ -293,6 +310,9 @@ func TestParseEventBodyMalformed(t *testing.T) {
 	handover := func(bodies string) []byte {
 		return pad(rawBody(`{"kind":"handover"}`, `{"to":"bob","bodies":`+bodies+`}`))
 	}
+	handoverTips := func(bodies, tips string) []byte {
+		return pad(rawBody(`{"kind":"handover"}`, `{"to":"bob","bodies":`+bodies+`,"tips":`+tips+`}`))
+	}
 	padded := pad(valid)
 	for _, c := range []struct {
 		name  string
@@ -345,6 +365,18 @@ func TestParseEventBodyMalformed(t *testing.T) {
 		{"handover ciphertext unpadded", handover(`[{"index":1,"ciphertext":"AQ"}]`)},
 		{"handover index float", handover(`[{"index":1.0,"ciphertext":"AQ=="}]`)},
 		{"handover index leading zero", handover(`[{"index":01,"ciphertext":"AQ=="}]`)},
+		{"assignee null", triage(`"tags":[],"assignee":null,"note":""`)},
+		{"assignee after the note", triage(`"tags":[],"note":"","assignee":"bob"`)},
+		{"assignee not a label", triage(`"tags":[],"assignee":"Bob","note":""`)},
+		{"assignee a number", triage(`"tags":[],"assignee":1,"note":""`)},
+		{"handover tips empty list", handoverTips(`[]`, `[]`)},
+		{"handover tips null", handoverTips(`[]`, `null`)},
+		{"handover tip hash uppercase", handoverTips(`[]`, `[{"tip":`+tip+`,"ciphertext":"`+strings.Repeat("AB", 32)+`","sealed":"`+strings.Repeat("ab", 32)+`","length":1}]`)},
+		{"handover tip sealed short", handoverTips(`[]`, `[{"tip":`+tip+`,"ciphertext":"`+strings.Repeat("ab", 32)+`","sealed":"`+strings.Repeat("ab", 31)+`","length":1}]`)},
+		{"handover tip id padded", handoverTips(`[]`, `[{"tip":"AQIDBAUGBwgJCgsMDQ4PEA==","ciphertext":"`+strings.Repeat("ab", 32)+`","sealed":"`+strings.Repeat("ab", 32)+`","length":1}]`)},
+		{"handover tip members swapped", handoverTips(`[]`, `[{"ciphertext":"`+strings.Repeat("ab", 32)+`","tip":`+tip+`,"sealed":"`+strings.Repeat("ab", 32)+`","length":1}]`)},
+		{"handover tip length zero", handoverTips(`[]`, `[{"tip":`+tip+`,"ciphertext":"`+strings.Repeat("ab", 32)+`","sealed":"`+strings.Repeat("ab", 32)+`","length":0}]`)},
+		{"handover tip length float", handoverTips(`[]`, `[{"tip":`+tip+`,"ciphertext":"`+strings.Repeat("ab", 32)+`","sealed":"`+strings.Repeat("ab", 32)+`","length":1.0}]`)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, parts, err := parseEventBody(c.plain)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -190,4 +191,35 @@ func docBlock(t *testing.T, doc, marker string) string {
 		t.Fatalf("the code block after %q does not end", marker)
 	}
 	return block
+}
+
+// The parts of docs/audit.md's examples of the two members issue 10
+// added: an assigned triage and a handover of tips. go test -run
+// TestAuditDocIssue10 -update-doc rewrites them.
+func TestAuditDocIssue10(t *testing.T) {
+	tip, err := crypto.ParseTipID("UFFSU1RVVldYWVpbXF1eXw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := "bob"
+	triage := &EventBody{Kind: KindTriage, Tip: tip, Status: StatusReviewing, Tags: []string{"copper"}, Assignee: &bob}
+	var ct, sealed [32]byte
+	if _, err := hex.Decode(ct[:], []byte(exampleTipHash)); err != nil {
+		t.Fatal(err)
+	}
+	sealed = sha256.Sum256([]byte("the re-encryption"))
+	handover := &EventBody{Kind: KindHandover, To: "carol", Tips: []HandedOverTip{{Tip: tip, Ciphertext: ct, Sealed: sealed, Length: 16252}}}
+	block := ""
+	for _, b := range []*EventBody{triage, handover} {
+		_, priv, err := b.marshalParts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		block += string(priv) + "\n"
+		got, _, err := parseEventBody(bodyPlain(t, b))
+		if err != nil || !reflect.DeepEqual(got, sorted(b)) {
+			t.Errorf("parse(marshal(%+v)) = %+v, %v", b, got, err)
+		}
+	}
+	checkDocBlocks(t, "audit.md", "TestAuditDocIssue10 in audit/doc_test.go", []string{"assignee and handed-over tips"}, map[string]string{"assignee and handed-over tips": block})
 }

@@ -38,6 +38,9 @@ type TipState struct {
 	Status Status
 	// Tags are the last triage's tags, sorted.
 	Tags []string
+	// Assignee is the editor the last triage with an assignee assigned
+	// the tip to ("" for nobody, and before any).
+	Assignee string
 	// Notes are the tip's notes in log order: triage notes and notes.
 	Notes []Note
 	// Deleted is set by a delete event; Tags and Notes are then empty.
@@ -69,6 +72,9 @@ type HandoverRecord struct {
 	// over.
 	To      string
 	Indexes []int64
+	// Tips are the tips re-encrypted to To (absent from the encoding
+	// when none, as before tips were handed over).
+	Tips []HandedOverTip `json:",omitempty"`
 }
 
 // Reasons of refusals, the same for every editor.
@@ -143,6 +149,7 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 		for _, x := range b.Bodies {
 			h.Indexes = append(h.Indexes, x.Index)
 		}
+		h.Tips = slices.Clone(b.Tips)
 		s.handovers = append(s.handovers, h)
 		return nil
 	}
@@ -161,6 +168,9 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 		t.Status = b.Status
 		t.Tags = slices.Clone(b.Tags)
 		slices.Sort(t.Tags)
+		if b.Assignee != nil {
+			t.Assignee = *b.Assignee
+		}
 		if b.Text != "" {
 			t.Notes = append(t.Notes, Note{Index: index, Editor: e.Editor, Day: e.Day, Text: b.Text})
 		}
@@ -170,7 +180,7 @@ func (s *State) Apply(index int64, e *Event, b *EventBody) error {
 		if t.Status != StatusRejected && t.Status != StatusSpam {
 			return refuse(ReasonDeletePolicy)
 		}
-		t.Deleted, t.Tags, t.Notes = true, nil, nil
+		t.Deleted, t.Tags, t.Notes, t.Assignee = true, nil, nil, ""
 	}
 	s.tips[b.Tip] = t
 	return nil
@@ -294,7 +304,7 @@ func (s *State) Tip(id [crypto.TipIDSize]byte) *TipState {
 	if t == nil {
 		return nil
 	}
-	return &TipState{Status: t.Status, Tags: slices.Clone(t.Tags), Notes: slices.Clone(t.Notes), Deleted: t.Deleted}
+	return &TipState{Status: t.Status, Tags: slices.Clone(t.Tags), Assignee: t.Assignee, Notes: slices.Clone(t.Notes), Deleted: t.Deleted}
 }
 
 // Refused returns the events that could not apply, in log order.
@@ -308,11 +318,14 @@ func (s *State) Handovers() []HandoverRecord { return slices.Clone(s.handovers) 
 // with tips sorted by id. It is for comparing states, never parsed.
 func (s *State) Marshal() []byte {
 	type tipJSON struct {
-		Tip     string   `json:"tip"`
-		Status  Status   `json:"status"`
-		Tags    []string `json:"tags"`
-		Notes   []Note   `json:"notes"`
-		Deleted bool     `json:"deleted"`
+		Tip    string   `json:"tip"`
+		Status Status   `json:"status"`
+		Tags   []string `json:"tags"`
+		// Assignee is left out when empty, so that a state without
+		// assignments encodes as before they existed.
+		Assignee string `json:"assignee,omitempty"`
+		Notes    []Note `json:"notes"`
+		Deleted  bool   `json:"deleted"`
 	}
 	type stateJSON struct {
 		Applied   int64            `json:"applied"`
@@ -339,7 +352,7 @@ func (s *State) Marshal() []byte {
 	for _, id := range s.Tips() {
 		t := s.tips[id]
 		out.Tips = append(out.Tips, tipJSON{Tip: crypto.FormatTipID(id), Status: t.Status,
-			Tags: append([]string{}, t.Tags...), Notes: append([]Note{}, t.Notes...), Deleted: t.Deleted})
+			Tags: append([]string{}, t.Tags...), Assignee: t.Assignee, Notes: append([]Note{}, t.Notes...), Deleted: t.Deleted})
 	}
 	b, err := json.Marshal(out)
 	if err != nil {

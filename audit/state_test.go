@@ -164,3 +164,65 @@ func TestStateRefuse(t *testing.T) {
 		t.Errorf("Apply at a refused index = %v, want ErrOutOfOrder", err)
 	}
 }
+
+// A triage with an assignee assigns the tip; one without leaves the
+// assignment as it was (every triage before assignments existed); ""
+// unassigns. A state without assignments encodes as before them, and a
+// handover of tips is recorded with them.
+func TestReplayAssignee(t *testing.T) {
+	bob := newEditor(t, "bob")
+	l := newTestLog(t)
+	l.addBundle(1, []*crypto.EditorKey{testAlice, bob})
+	l.addEvent(testAlice, &EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusReviewing, Assignee: ptr("bob")})
+	sa := replay(t, l, testAlice.Identity, -1)
+	if got := sa.Tip(tipID(1)).Assignee; got != "bob" {
+		t.Fatalf("after an assignment, assignee %q, want bob", got)
+	}
+	if !bytes.Contains(sa.Marshal(), []byte(`"assignee":"bob"`)) {
+		t.Errorf("the state's encoding does not hold the assignee: %s", sa.Marshal())
+	}
+	l.addEvent(bob, &EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusUseful, Tags: []string{"copper"}})
+	if got := replay(t, l, bob.Identity, -1).Tip(tipID(1)); got.Assignee != "bob" || got.Status != StatusUseful {
+		t.Fatalf("after a triage without an assignee, %+v, want bob still assigned", got)
+	}
+	l.addEvent(bob, &EventBody{Kind: KindTriage, Tip: tipID(1), Status: StatusUseful, Tags: []string{"copper"}, Assignee: ptr("")})
+	sb := replay(t, l, bob.Identity, -1)
+	if got := sb.Tip(tipID(1)).Assignee; got != "" {
+		t.Fatalf("after unassigning, assignee %q", got)
+	}
+	if bytes.Contains(sb.Marshal(), []byte(`assignee`)) {
+		t.Errorf("a state without an assignment encodes one: %s", sb.Marshal())
+	}
+	h := []HandedOverTip{{Tip: tipID(1), Ciphertext: [32]byte{1}, Sealed: [32]byte{2}, Length: 100}}
+	i := l.addEvent(testAlice, &EventBody{Kind: KindHandover, To: "bob", Tips: h})
+	sc := replay(t, l, testAlice.Identity, -1)
+	if got := sc.Handovers(); len(got) != 1 || got[0].Index != i || !reflect.DeepEqual(got[0].Tips, h) || got[0].Indexes != nil {
+		t.Errorf("Handovers() = %+v", got)
+	}
+	if bytes.Contains(sb.Marshal(), []byte(`"Tips"`)) {
+		t.Errorf("a handover without tips encodes them: %s", sb.Marshal())
+	}
+}
+
+// A triage body written before assignments existed (no assignee member)
+// still opens, and means what it meant.
+func TestTriageBeforeAssignments(t *testing.T) {
+	const tip = `"AQIDBAUGBwgJCgsMDQ4PEA"`
+	b, _, err := parseEventBody(pad(rawBody(`{"kind":"triage"}`, `{"tip":`+tip+`,"status":"new","tags":["a"],"note":"x"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Assignee != nil {
+		t.Fatalf("an old triage has assignee %q", *b.Assignee)
+	}
+	s := NewState()
+	if err := s.Apply(1, &Event{Editor: "alice", Day: "2026-03-14"}, &EventBody{Kind: KindTriage, Tip: b.Tip, Status: StatusNew, Assignee: ptr("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(2, &Event{Editor: "alice", Day: "2026-03-14"}, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Tip(b.Tip); got.Assignee != "bob" || got.Status != StatusNew {
+		t.Errorf("after an old triage: %+v", got)
+	}
+}

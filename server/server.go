@@ -457,6 +457,7 @@ func (s *Server) PublicHandler() http.Handler {
 	s.registerReceiptRoutes(mux)
 	s.registerCosignRoutes(mux)
 	s.registerClaimRoutes(mux)
+	s.registerHandoverRoutes(mux)
 	return mux
 }
 

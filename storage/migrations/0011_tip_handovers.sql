@@ -1,4 +1,4 @@
--- Version 9: tips handed over to editors added after they arrived
+-- Version 11: tips handed over to editors added after they arrived
 -- (docs/log.md, "Tips handed over"; issue 10). A row is a tip's padded
 -- plaintext re-encrypted by an editor, with age, to one editor a later
 -- bundle added; a handover event in the log names its SHA-256, and the

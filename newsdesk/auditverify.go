@@ -54,8 +54,14 @@ func AuditVerify(ctx context.Context, server, stateDir string, opts AuditOptions
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
 	}
+	u, err := protocol.ParseServerURL(server)
+	if err != nil {
+		return nil, err
+	}
 	pinPath := filepath.Join(stateDir, "newsroom")
-	b, pinned, err := pinnedBundle(ctx, server, pinPath, opts.Newsroom)
+	hc := &http.Client{Timeout: requestTimeout}
+	defer hc.CloseIdleConnections()
+	b, pinned, err := pinnedBundle(ctx, hc, u, pinPath, opts.Newsroom)
 	if err != nil {
 		return nil, err
 	}

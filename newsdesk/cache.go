@@ -6,19 +6,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
-	"fieldtip/audit"
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
 	"fieldtip/protocol"
+
+	"filippo.io/age"
 )
 
 // Cache is an editor's local copy of the server's tips, as ciphertext:
@@ -55,50 +57,87 @@ type PullOptions struct {
 	Pulled func(id string)
 }
 
+// Pull opens a session on the cache and pulls (Session.Pull); it returns
+// how many tips it pulled.
+func (c *Cache) Pull(ctx context.Context, server string, key *crypto.EditorKey, opts PullOptions) (int, error) {
+	s, err := OpenSession(ctx, SessionConfig{Cache: c.Dir, Server: server, Key: key, Newsroom: opts.Newsroom, Pulled: opts.Pulled})
+	if err != nil {
+		return 0, err
+	}
+	ids, err := s.Pull(ctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return len(ids), err
+}
+
 // Pull logs in, verifies the server's bundle against the pinned newsroom
 // key, and copies every tip after the cache's cursor: each receipt must
 // verify against the bundle's log key and match the listing, and each
-// ciphertext must match its receipt, before it is kept. It returns how many
-// tips it pulled.
-func (c *Cache) Pull(ctx context.Context, server string, key *crypto.EditorKey, opts PullOptions) (int, error) {
+// ciphertext must match its receipt, before it is kept. It then decrypts
+// the new tips in memory for the inbox. It returns the ids pulled.
+func (s *Session) Pull(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hc == nil {
+		return nil, ErrOffline
+	}
+	b, err := s.cache.refreshBundle(ctx, s.hc, s.url, s.cfg.Newsroom)
+	if err != nil {
+		return nil, err
+	}
+	s.bundle = b
+	if err := s.notListed(); err != nil {
+		return nil, err
+	}
+	ids, err := s.pull(ctx, b)
+	if err != nil {
+		return ids, err
+	}
+	return ids, s.index()
+}
+
+// pull copies the tips after the cache's cursor (Pull).
+func (s *Session) pull(ctx context.Context, b *crypto.Bundle) ([]string, error) {
+	c := s.cache
 	if err := os.MkdirAll(filepath.Join(c.Dir, "tips"), 0o700); err != nil {
-		return 0, err
-	}
-	b, err := c.refreshBundle(ctx, server, opts.Newsroom)
-	if err != nil {
-		return 0, err
-	}
-	r, err := Login(ctx, server, key)
-	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	cursor, err := c.cursor()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var ids []string
+	defer func() {
+		if len(ids) > 0 {
+			s.tips.loaded = false
+		}
+	}()
 	for {
-		tips, err := r.ListTips(ctx, cursor, protocol.MaxTipList)
-		if err != nil {
-			return n, err
+		var tips []protocol.TipInfo
+		if err := s.call(ctx, func(r *Remote) (err error) {
+			tips, err = r.ListTips(ctx, cursor, protocol.MaxTipList)
+			return err
+		}); err != nil {
+			return ids, err
 		}
 		if len(tips) == 0 {
-			return n, nil
+			return ids, nil
 		}
 		for _, t := range tips {
 			if t.Seq <= cursor {
-				return n, fmt.Errorf("server listed tip %d after cursor %d: out of order", t.Seq, cursor)
+				return ids, fmt.Errorf("server listed tip %d after cursor %d: out of order", t.Seq, cursor)
 			}
-			if err := c.pullOne(ctx, r, b, t); err != nil {
-				return n, err
+			if err := s.call(ctx, func(r *Remote) error { return c.pullOne(ctx, r, b, t) }); err != nil {
+				return ids, err
 			}
 			cursor = t.Seq
 			if err := atomicfile.Replace(filepath.Join(c.Dir, "cursor"), []byte(strconv.FormatInt(cursor, 10)+"\n"), 0o600); err != nil {
-				return n, err
+				return ids, err
 			}
-			n++
-			if opts.Pulled != nil {
-				opts.Pulled(t.ID)
+			ids = append(ids, t.ID)
+			if s.cfg.Pulled != nil {
+				s.cfg.Pulled(t.ID)
 			}
 		}
 	}
@@ -130,7 +169,7 @@ func (c *Cache) pullOne(ctx context.Context, r *Remote, b *crypto.Bundle, t prot
 // newsroom key pinned in the file pinPath, or else newsroom, or else (trust
 // on first use) the key the bundle names. pinned reports whether pinPath
 // held a key; the caller pins b.Newsroom when it did not.
-func pinnedBundle(ctx context.Context, server, pinPath, newsroom string) (b *crypto.Bundle, pinned bool, err error) {
+func pinnedBundle(ctx context.Context, hc *http.Client, u protocol.ServerURL, pinPath, newsroom string) (b *crypto.Bundle, pinned bool, err error) {
 	pin, err := os.ReadFile(pinPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -143,7 +182,7 @@ func pinnedBundle(ctx context.Context, server, pinPath, newsroom string) (b *cry
 		}
 		newsroom, pinned = p, true
 	}
-	msg, err := FetchBundle(ctx, server)
+	msg, err := get(ctx, hc, u.Origin+protocol.PathBundle, crypto.MaxBundleSize)
 	if err != nil {
 		return nil, false, fmt.Errorf("fetch bundle: %w", err)
 	}
@@ -161,8 +200,11 @@ func pinnedBundle(ctx context.Context, server, pinPath, newsroom string) (b *cry
 // refreshBundle fetches the server's bundle, verifies it against the
 // pinned newsroom key (pinning it on first use) and keeps it if it is not
 // older than the cached one.
-func (c *Cache) refreshBundle(ctx context.Context, server, newsroom string) (*crypto.Bundle, error) {
-	b, pinned, err := pinnedBundle(ctx, server, filepath.Join(c.Dir, "newsroom"), newsroom)
+func (c *Cache) refreshBundle(ctx context.Context, hc *http.Client, u protocol.ServerURL, newsroom string) (*crypto.Bundle, error) {
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	b, pinned, err := pinnedBundle(ctx, hc, u, filepath.Join(c.Dir, "newsroom"), newsroom)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +220,12 @@ func (c *Cache) refreshBundle(ctx context.Context, server, newsroom string) (*cr
 		return nil, err
 	}
 	return b, nil
+}
+
+// hasBundle reports whether the cache holds a bundle (pulled before).
+func (c *Cache) hasBundle() bool {
+	_, err := os.Stat(filepath.Join(c.Dir, "bundle.txt"))
+	return err == nil
 }
 
 // Bundle returns the cached bundle, verified against the pinned key.
@@ -282,6 +330,10 @@ func (c *Cache) Find(id string) (*Entry, error) {
 // Open checks a cached tip's ciphertext against its receipt and decrypts
 // it in memory. A mismatch is ErrChecksum, and no plaintext is returned.
 func (e *Entry) Open(key *crypto.EditorKey) (*crypto.Tip, error) {
+	return e.open(key.Identity)
+}
+
+func (e *Entry) open(id age.Identity) (*crypto.Tip, error) {
 	ct, err := readLimited(e.base+".age", crypto.MaxTipSize)
 	if err != nil {
 		return nil, err
@@ -289,49 +341,11 @@ func (e *Entry) Open(key *crypto.EditorKey) (*crypto.Tip, error) {
 	if sha256.Sum256(ct) != e.Receipt.SHA256 || int64(len(ct)) != e.Receipt.Length {
 		return nil, fmt.Errorf("tip %s: %w (the cached file is %d bytes, the receipt says %d)", e.ID, ErrChecksum, len(ct), e.Receipt.Length)
 	}
-	t, err := crypto.Open(ct, key.Identity)
+	t, err := crypto.Open(ct, id)
 	if err != nil {
 		return nil, fmt.Errorf("tip %s: %w", e.ID, err)
 	}
 	return t, nil
-}
-
-// Inbox writes one line per cached tip: id, day, size, triage status
-// ("-" before any), tags (comma-separated, "-" for none), first line of
-// text. st is the replayed editorial state, or nil before any sync of
-// the log.
-func (c *Cache) Inbox(w io.Writer, key *crypto.EditorKey, st *audit.State) error {
-	es, err := c.List()
-	if err != nil {
-		return err
-	}
-	for _, e := range es {
-		summary := ""
-		t, err := e.Open(key)
-		if err != nil {
-			summary = "(cannot open: " + err.Error() + ")"
-		} else {
-			summary = FirstLine(t.Text, 72)
-			if n := len(t.Attachments); n > 0 {
-				summary += fmt.Sprintf(" [+%d attachment(s)]", n)
-			}
-		}
-		status, tags := "-", "-"
-		var ts *audit.TipState
-		if st != nil {
-			ts = st.Tip(e.Receipt.TipID)
-		}
-		if ts != nil {
-			if ts.Status != "" {
-				status = string(ts.Status)
-			}
-			if len(ts.Tags) > 0 {
-				tags = strings.Join(ts.Tags, ",")
-			}
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Receipt.Day, e.Receipt.Length, status, tags, summary)
-	}
-	return nil
 }
 
 // FirstLine returns the first line of s, without control characters, cut
@@ -366,20 +380,96 @@ func TerminalSafe(s string) string {
 }
 
 // WriteAttachments writes a tip's attachments into dir (created 0700),
-// never replacing a file, and returns the paths written.
+// never replacing a file, and returns the paths written, one for each
+// attachment in order. A name is made safe first (SafeFileName); a name
+// taken, in dir or by an earlier attachment, gets a number: "a.txt",
+// then "a (2).txt", "a (3).txt". On an error it returns the paths written
+// so far.
 func WriteAttachments(dir string, t *crypto.Tip) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	var paths []string
 	for _, a := range t.Attachments {
-		// Names were checked to be plain file names when the tip was
-		// parsed; Base is a second guard against a path.
-		p := filepath.Join(dir, filepath.Base(a.Name))
-		if err := writeNew(p, a.Data, 0o600); err != nil {
-			return paths, err
+		p, err := writeNumbered(dir, SafeFileName(a.Name), a.Data)
+		if err != nil {
+			return paths, fmt.Errorf("write attachment %q: %w", TerminalSafe(a.Name), err)
 		}
 		paths = append(paths, p)
 	}
 	return paths, nil
+}
+
+// maxNumbered is how many numbered names writeNumbered tries.
+const maxNumbered = 1000
+
+// writeNumbered writes data to dir/name, or, if that exists, to the first
+// free "stem (n)ext" for n from 2, and returns the path written.
+func writeNumbered(dir, name string, data []byte) (string, error) {
+	ext := filepath.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	for n := 1; n <= maxNumbered; n++ {
+		candidate := name
+		if n > 1 {
+			suffix := fmt.Sprintf(" (%d)", n)
+			s := stem
+			// Keep the name within 255 bytes, cutting at a rune.
+			for len(s)+len(suffix)+len(ext) > crypto.MaxNameLength && len(s) > 0 {
+				_, size := utf8.DecodeLastRuneInString(s)
+				s = s[:len(s)-size]
+			}
+			candidate = s + suffix + ext
+		}
+		p := filepath.Join(dir, candidate)
+		err := writeNew(p, data, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%s and %d numbered names exist already", filepath.Join(dir, name), maxNumbered-1)
+}
+
+// SafeFileName returns a tip's attachment name as a file name that cannot
+// surprise the editor who opens the folder: the tip format already
+// refuses paths, control characters and a leading "-"; this also replaces
+// invisible and direction-changing characters (Unicode format characters,
+// which can make "exe.txt" read as "txt.exe"), characters Windows refuses
+// (<>:"|?*), a leading "." (a hidden file, or one a shell reads, such as
+// .bashrc) and trailing dots and spaces, with "_", and prefixes Windows'
+// reserved device names (CON, NUL, COM1…) with "_".
+func SafeFileName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case unicode.Is(unicode.Cf, r), unicode.IsControl(r), strings.ContainsRune(`<>:"|?*/\`, r), r == utf8.RuneError:
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	if strings.HasPrefix(out, ".") || strings.HasPrefix(out, "-") {
+		out = "_" + out[1:]
+	}
+	if trimmed := strings.TrimRight(out, ". "); trimmed != out {
+		out = trimmed + strings.Repeat("_", len(out)-len(trimmed))
+	}
+	stem, _, _ := strings.Cut(out, ".")
+	switch strings.ToUpper(strings.TrimRight(stem, " ")) {
+	case "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9",
+		"LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9":
+		out = "_" + out
+	}
+	if out == "" {
+		out = "attachment"
+	}
+	for len(out) > crypto.MaxNameLength {
+		_, size := utf8.DecodeLastRuneInString(out)
+		out = out[:len(out)-size]
+	}
+	return out
 }

@@ -4,65 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
-	"fieldtip/protocol"
 )
 
-// Desk is one editor's run of a claim command: the verified view of the
-// log, the state replayed from it, and a writer of events over that view.
+// Desk is one editor's claim work over a Session: the verified view of
+// the log, the state replayed from it, and the writes.
 type Desk struct {
-	cache  *Cache
-	server string
-	key    *crypto.EditorKey
-	w      *EventWriter
-	ed     *Editorial
+	cache *Cache
+	key   *crypto.EditorKey
+	s     *Session
 	// now dates days in messages (default time.Now).
 	now func() time.Time
 }
 
-// OpenDesk syncs the cache with the server's log (SyncLog: tips, entries,
-// bodies, receipts trees, cosignature), logs in as the editor of key and
-// replays the log.
+// NewDesk returns the claim work of a session.
+func NewDesk(s *Session) *Desk {
+	return &Desk{cache: s.Cache(), key: s.Key(), s: s, now: time.Now}
+}
+
+// OpenDesk opens a session on the cache and syncs it (Session.Sync: tips,
+// entries, bodies, receipts trees, cosignature). Close closes it.
 func (c *Cache) OpenDesk(ctx context.Context, server string, key *crypto.EditorKey, opts SyncOptions) (*Desk, error) {
-	w, err := c.NewEventWriter(ctx, server, key, opts)
+	s, err := OpenSession(ctx, SessionConfig{Cache: c.Dir, Server: server, Key: key, Newsroom: opts.Newsroom, NoCosign: opts.NoCosign, Pulled: opts.Pulled})
 	if err != nil {
 		return nil, err
 	}
-	d := &Desk{cache: c, server: server, key: key, w: w, now: time.Now}
-	if err := d.replay(); err != nil {
+	if _, err := s.Sync(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
-	return d, nil
+	return NewDesk(s), nil
 }
+
+// Close closes the desk's session.
+func (d *Desk) Close() error { return d.s.Close() }
 
 // Editorial returns the state replayed from the desk's view of the log.
-func (d *Desk) Editorial() *Editorial { return d.ed }
+func (d *Desk) Editorial() *Editorial { return d.s.Editorial() }
 
 // View returns the desk's verified view of the log.
-func (d *Desk) View() *LogView { return d.w.View() }
+func (d *Desk) View() *LogView { return d.s.View() }
 
-func (d *Desk) replay() error {
-	ed, err := Replay(d.w.View(), d.key)
-	if err != nil {
-		return err
-	}
-	d.ed = ed
-	return nil
-}
-
-// refresh syncs the view and replays it again, after a write.
-func (d *Desk) refresh(ctx context.Context) error {
-	if err := d.w.Sync(ctx); err != nil {
-		return err
-	}
-	return d.replay()
-}
+// state returns the replayed state, up to the desk's last write.
+func (d *Desk) state() *audit.State { return d.s.State() }
 
 // NewClaim logs a new claim (version 1) and returns its id and the index
 // of its claim event.
@@ -71,7 +60,7 @@ func (d *Desk) NewClaim(ctx context.Context, text, scope string) (audit.ClaimID,
 	if err != nil {
 		return audit.ClaimID{}, 0, err
 	}
-	i, err := d.w.Write(ctx, b)
+	i, err := d.s.Write(ctx, b)
 	return b.Claim, i, err
 }
 
@@ -80,11 +69,11 @@ func (d *Desk) NewClaim(ctx context.Context, text, scope string) (audit.ClaimID,
 // which names the version. The approvals of earlier versions stop
 // counting.
 func (d *Desk) EditClaim(ctx context.Context, claim, text string, scope *string) (int64, error) {
-	b, err := EditClaimBody(d.ed.State, claim, text, scope)
+	b, err := EditClaimBody(d.state(), claim, text, scope)
 	if err != nil {
 		return 0, err
 	}
-	return d.w.Write(ctx, b)
+	return d.s.Write(ctx, b)
 }
 
 // LinkResult is a link logged.
@@ -104,7 +93,7 @@ func (d *Desk) Link(ctx context.Context, claim, tip string, spec LinkSpec) (*Lin
 	if err := spec.Check(); err != nil {
 		return nil, err
 	}
-	st := d.ed.State
+	st := d.state()
 	c, err := unpublished(st, claim)
 	if err != nil {
 		return nil, err
@@ -121,7 +110,7 @@ func (d *Desk) Link(ctx context.Context, claim, tip string, spec LinkSpec) (*Lin
 	if err != nil {
 		return nil, err
 	}
-	i, err := d.w.Write(ctx, b)
+	i, err := d.s.Write(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -135,10 +124,10 @@ func (d *Desk) tip(tip string) ([crypto.TipIDSize]byte, *Entry, error) {
 	if err != nil {
 		return id, nil, err
 	}
-	if ts := d.ed.State.Tip(id); ts != nil && ts.Deleted {
+	if ts := d.state().Tip(id); ts != nil && ts.Deleted {
 		return id, nil, fmt.Errorf("tip %s: %w: deleted tips cannot be cited", tip, ErrTipDeleted)
 	}
-	e, err := d.cache.Find(tip)
+	e, err := d.s.FindTip(tip)
 	if err != nil {
 		return id, nil, fmt.Errorf("tip %s is neither on the server nor in %s: check the id (newsdesk inbox lists the tips)", tip, d.cache.Dir)
 	}
@@ -176,7 +165,7 @@ func addDay(day string, n int) string {
 // editor, the leaf HMAC(k, "tip" ‖ ciphertext hash) and its proof in the
 // tree, checked against the logged root.
 func (d *Desk) handle(ctx context.Context, e *Entry) (*TipHandle, error) {
-	v := d.w.View()
+	v := d.s.View()
 	for i, entry := range v.Entries {
 		if !strings.HasPrefix(string(entry), audit.ReceiptsHeader+"\n") {
 			continue
@@ -194,14 +183,11 @@ func (d *Desk) handle(ctx context.Context, e *Entry) (*TipHandle, error) {
 }
 
 func (d *Desk) handleIn(ctx context.Context, e *Entry, i int64, root *audit.ReceiptsRoot) (*TipHandle, error) {
-	v := d.w.View()
-	u, err := protocol.ParseServerURL(d.server)
-	if err != nil {
-		return nil, err
+	v := d.s.View()
+	if !d.s.Online() {
+		return nil, ErrOffline
 	}
-	hc := &http.Client{Timeout: requestTimeout}
-	defer hc.CloseIdleConnections()
-	sealed, tree, err := d.cache.receiptsPeriod(ctx, hc, u.Origin, v, i, root)
+	sealed, tree, err := d.cache.receiptsPeriod(ctx, d.s.hc, d.s.url.Origin, v, i, root)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +211,11 @@ func (d *Desk) handleIn(ctx context.Context, e *Entry, i int64, root *audit.Rece
 // Unlink logs the withdrawal of a tip's active link to a claim (an
 // evidence change: earlier approvals stop counting) and returns its index.
 func (d *Desk) Unlink(ctx context.Context, claim, tip string) (int64, error) {
-	b, err := UnlinkBody(d.ed.State, claim, tip)
+	b, err := UnlinkBody(d.state(), claim, tip)
 	if err != nil {
 		return 0, err
 	}
-	return d.w.Write(ctx, b)
+	return d.s.Write(ctx, b)
 }
 
 // SignoffResult is a sign-off logged, and the policy right after it.
@@ -247,12 +233,13 @@ type SignoffResult struct {
 // evidence the replay shows (SignoffBody), then evaluates the policy with
 // it.
 func (d *Desk) Signoff(ctx context.Context, claim string, decision audit.Decision, note string) (*SignoffResult, error) {
-	v := d.w.View()
-	b, notes, err := SignoffBody(d.ed.State, v.Bundle, d.key.Label, claim, decision, note)
+	v := d.s.View()
+	b, notes, err := SignoffBody(d.state(), v.Bundle, d.key.Label, claim, decision, note)
 	if err != nil {
 		return nil, err
 	}
-	i, err := d.w.Write(ctx, b)
+	before := d.state().ClaimEvents(b.Claim)
+	i, err := d.s.Write(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +247,8 @@ func (d *Desk) Signoff(ctx context.Context, claim string, decision audit.Decisio
 	// The policy with the sign-off: this editor's view of the claim's
 	// events, the sign-off appended (anything another editor logged in
 	// between shows at the next run).
-	events := append(d.ed.State.ClaimEvents(b.Claim), audit.ClaimEvent{Index: i, Editor: d.key.Label, Day: crypto.Day(d.now()), Body: b.Public()})
-	if res.Policy, err = audit.EvaluatePolicy(d.w.View().Bundle, events, i+1); err != nil {
+	events := append(before, audit.ClaimEvent{Index: i, Editor: d.key.Label, Day: crypto.Day(d.now()), Body: b.Public()})
+	if res.Policy, err = audit.EvaluatePolicy(d.s.View().Bundle, events, i+1); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -269,8 +256,8 @@ func (d *Desk) Signoff(ctx context.Context, claim string, decision audit.Decisio
 
 // Claims summarizes every claim of the replayed log (SummarizeClaims).
 func (d *Desk) Claims() ([]ClaimSummary, error) {
-	v := d.w.View()
-	return SummarizeClaims(d.ed.State, v.BundleAt, v.Tree.N)
+	v := d.s.View()
+	return SummarizeClaims(d.state(), v.BundleAt, v.Tree.N)
 }
 
 // ClaimsOffline summarizes the claims of the cache's verified copy of the

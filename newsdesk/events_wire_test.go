@@ -103,10 +103,7 @@ func TestEventLostAnswer(t *testing.T) {
 	d := newWireDesk(t)
 	ctx := context.Background()
 	tid := d.tip(t)
-	w, err := d.aliceC.NewEventWriter(ctx, d.url, d.alice, d.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := syncedSession(t, d.aliceC, d.url, d.alice, d.opts)
 	lost := 0
 	f := func(rw http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPost || r.URL.Path != protocol.PathEvent || lost > 0 {
@@ -284,10 +281,7 @@ func TestEventForgedAnswer(t *testing.T) {
 	d := newWireDesk(t)
 	ctx := context.Background()
 	tid := d.tip(t)
-	w, err := d.aliceC.NewEventWriter(ctx, d.url, d.alice, d.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := syncedSession(t, d.aliceC, d.url, d.alice, d.opts)
 	v := w.View()
 	ev, err := SignEvent(v, d.alice, &audit.EventBody{Kind: audit.KindNote, Tip: tid, Text: "x"}, time.Now())
 	if err != nil {
@@ -312,7 +306,7 @@ func TestEventForgedAnswer(t *testing.T) {
 		{"another history", append(append(slices.Clone(v.Entries[:n-1]), []byte("changed")), ev.Entry), n, "does not extend"},
 	} {
 		newForgedLog(t, d.srv.LogKey.Signer, c.entries).serve(d, c.index)
-		_, err = w.Remote().PostEvent(ctx, v, ev)
+		_, err = mustRemote(t, w).PostEvent(ctx, v, ev)
 		var fe *ForkError
 		if !errors.As(err, &fe) || !bytes.Equal(fe.Stored, v.Signed) || !strings.Contains(fe.Reason, c.reason) {
 			t.Fatalf("%s: PostEvent = %v, want a *ForkError (%s) with both checkpoints", c.name, err, c.reason)
@@ -322,12 +316,12 @@ func TestEventForgedAnswer(t *testing.T) {
 		}
 	}
 	newForgedLog(t, d.srv.LogKey.Signer, append(slices.Clone(v.Entries), []byte("other"))).serve(d, n)
-	if _, err := w.Remote().PostEvent(ctx, v, ev); err == nil {
+	if _, err := mustRemote(t, w).PostEvent(ctx, v, ev); err == nil {
 		t.Fatal("PostEvent accepted a proof of another entry")
 	}
 	// The real server's answer checks out.
 	d.intercept.Store(nil)
-	if i, err := w.Remote().PostEvent(ctx, v, ev); err != nil || i < n {
+	if i, err := mustRemote(t, w).PostEvent(ctx, v, ev); err != nil || i < n {
 		t.Fatalf("PostEvent to the real server = %d, %v", i, err)
 	}
 }
@@ -339,10 +333,7 @@ func TestEventBadBody(t *testing.T) {
 	d := newWireDesk(t)
 	ctx := context.Background()
 	tid := d.tip(t)
-	w, err := d.aliceC.NewEventWriter(ctx, d.url, d.alice, d.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := syncedSession(t, d.aliceC, d.url, d.alice, d.opts)
 	sealed, err := audit.SealEventBody(&audit.EventBody{Kind: audit.KindNote, Tip: tid, Text: "bad"}, w.View().Bundle)
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +351,7 @@ func TestEventBadBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := w.Remote().PostEvent(ctx, w.View(), &SignedEvent{Entry: entry, Body: sealed.Ciphertext, Event: e})
+	bad, err := mustRemote(t, w).PostEvent(ctx, w.View(), &SignedEvent{Entry: entry, Body: sealed.Ciphertext, Event: e})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,4 +422,14 @@ func FuzzParseProof(f *testing.F) {
 			t.Fatalf("parseProof(%q) accepted what FormatProof writes as %q", in, out)
 		}
 	})
+}
+
+// mustRemote returns the session's login.
+func mustRemote(t testing.TB, s *Session) *Remote {
+	t.Helper()
+	r, err := s.Remote(context.Background())
+	if err != nil {
+		t.Fatalf("Remote: %v", err)
+	}
+	return r
 }

@@ -108,154 +108,163 @@ func (v *LogView) Body(index int64) ([]byte, error) {
 // before it).
 func (v *LogView) BundleAt(index int64) *crypto.Bundle { return v.verifier.BundleAt(index) }
 
-// SyncLog brings the cache's replica (DIR/log) up to the server's log and
-// returns the verified view. It fetches the server's bundle (verified
-// against the pinned newsroom key), reads the server's checkpoint and
-// verifies it with the log key the bundle names, checks it against the
-// checkpoint the replica verified before with a consistency proof (a fork
-// is a *ForkError, and nothing is stored), fetches the new entries through
-// the tiles (each checked against the checkpoint), audits every entry with
-// audit.Verifier, and fetches and checks each new event's body. Only then
-// does it store the new checkpoint. With key, it then checks the receipts
-// trees against the tips in the cache (receiptscheck.go) and sends the
-// editor's cosignature of the checkpoint (unless opts.NoCosign).
-func (c *Cache) SyncLog(ctx context.Context, server string, key *crypto.EditorKey, opts SyncOptions) (*LogView, error) {
-	if key != nil {
-		// The receipts check compares the trees with the tips pulled:
-		// pull first, so that a tip that arrived since is not taken for
-		// one the server never handed over.
-		if _, err := c.Pull(ctx, server, key, PullOptions{Newsroom: opts.Newsroom, Pulled: opts.Pulled}); err != nil {
-			return nil, err
-		}
-	}
-	b, err := c.refreshBundle(ctx, server, opts.Newsroom)
-	if err != nil {
-		return nil, err
-	}
-	v, err := syncReplica(ctx, server, filepath.Join(c.Dir, "log"), b.Newsroom, b.Log)
-	if err != nil {
-		return nil, err
-	}
-	if key == nil {
-		return v, nil
-	}
-	if err := c.checkReceipts(ctx, server, v, key); err != nil {
-		return nil, err
-	}
-	if !opts.NoCosign {
-		if err := cosign(ctx, server, v, key); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
-}
-
-// syncReplica is SyncLog's work on a replica directory: fetch, verify,
-// store. logKey verifies checkpoints; newsroom, bundles. The served
+// syncReplica brings the replica in dir up to the server's log and
+// returns the verified view: AuditVerify's work (SyncLog's is a Session's
+// Sync). logKey verifies checkpoints; newsroom, bundles. The served
 // bundle's log key must be the one the log's own bundle in force names.
 func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*LogView, error) {
 	u, err := protocol.ParseServerURL(server)
 	if err != nil {
 		return nil, err
 	}
-	logV, policy, err := logPolicy(logKey)
+	v, err := openReplica(ctx, dir, newsroom, logKey)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(dir, replicaBodies), 0o700); err != nil {
 		return nil, err
 	}
 	hc := bodyClient()
 	defer hc.CloseIdleConnections()
-	signed, err := get(ctx, hc, u.Origin+protocol.PathCheckpoint, maxCheckpoint)
-	if err != nil {
-		return nil, fmt.Errorf("log: fetch checkpoint: %w", err)
-	}
-	cp, _, err := torchwood.VerifyCheckpoint(signed, policy)
-	if err != nil {
-		return nil, fmt.Errorf("log: the server's checkpoint does not verify with the log key %s: %w", logV.Name(), err)
-	}
-	tf, err := torchwood.NewTileFetcher(u.Origin+"/", torchwood.WithHTTPClient(hc), torchwood.WithUserAgent("newsdesk"))
-	if err != nil {
+	if err := v.sync(ctx, hc, u.Origin, logKey); err != nil {
 		return nil, err
 	}
-	var old tlog.Tree
-	stored, err := os.ReadFile(filepath.Join(dir, replicaCheckpoint))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, err
-	default:
-		oc, _, err := torchwood.VerifyCheckpoint(stored, policy)
-		if err != nil {
-			return nil, fmt.Errorf("log: the replica's checkpoint %s does not verify: %w", filepath.Join(dir, replicaCheckpoint), err)
-		}
-		old = oc.Tree
-		if err := checkExtends(ctx, old, cp.Tree, tf, stored, signed); err != nil {
-			return nil, err
-		}
-	}
+	return v, nil
+}
 
-	entries, err := readReplicaEntries(dir, old.N)
+// openReplica returns the log as the replica in dir holds it, checked
+// again: the stored checkpoint must verify with logKey, and the stored
+// entries must pass audit.Verifier for the newsroom and make its tree. A
+// directory without a checkpoint is an empty log (Tree.N == 0).
+func openReplica(ctx context.Context, dir, newsroom, logKey string) (*LogView, error) {
+	vr, err := audit.NewVerifier(newsroom)
+	if err != nil {
+		return nil, err
+	}
+	v := &LogView{Replica: dir, verifier: vr, newsroom: newsroom}
+	stored, err := os.ReadFile(filepath.Join(dir, replicaCheckpoint))
+	if errors.Is(err, fs.ErrNotExist) {
+		return v, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, policy, err := logPolicy(logKey)
+	if err != nil {
+		return nil, err
+	}
+	cp, _, err := torchwood.VerifyCheckpoint(stored, policy)
+	if err != nil {
+		return nil, fmt.Errorf("log: the replica's checkpoint %s does not verify: %w", filepath.Join(dir, replicaCheckpoint), err)
+	}
+	entries, err := readReplicaEntries(dir, cp.N)
 	if err != nil {
 		return nil, fmt.Errorf("log: replica: %w", err)
 	}
-	// Only when there are new entries: torchwood's client fetches the
-	// partial entry bundle at the tree's edge even for none.
+	if err := vr.Verify(ctx, audit.SliceReader(entries), cp.N); err != nil {
+		return nil, fmt.Errorf("log: replica: %w", err)
+	}
+	if vr.Tree() != cp.Tree {
+		return nil, fmt.Errorf("log: the replica's entries do not hash to its checkpoint (%s changed?)", dir)
+	}
+	v.Tree, v.Signed, v.Entries, v.Bundle = cp.Tree, stored, entries, vr.BundleAt(cp.N)
+	return v, nil
+}
+
+// sync brings v up to the checkpoint the server serves now, which must
+// verify with logKey (extend).
+func (v *LogView) sync(ctx context.Context, hc *http.Client, origin, logKey string) error {
+	signed, err := get(ctx, hc, origin+protocol.PathCheckpoint, maxCheckpoint)
+	if err != nil {
+		return fmt.Errorf("log: fetch checkpoint: %w", err)
+	}
+	return v.extend(ctx, hc, origin, logKey, signed)
+}
+
+// extend brings v, and the replica it reads, up to the signed checkpoint
+// signed: it verifies it with logKey, checks it against v's with a
+// consistency proof (a fork is a *ForkError, and nothing is stored),
+// fetches the new entries through the tiles (each checked against the
+// checkpoint), audits them with v's audit.Verifier, fetches and checks
+// each new event's body, and only then stores the new checkpoint. A
+// checkpoint no larger than v's changes nothing, once checked. The log's
+// bundle in force must name logKey.
+func (v *LogView) extend(ctx context.Context, hc *http.Client, origin, logKey string, signed []byte) error {
+	logV, policy, err := logPolicy(logKey)
+	if err != nil {
+		return err
+	}
+	cp, _, err := torchwood.VerifyCheckpoint(signed, policy)
+	if err != nil {
+		return fmt.Errorf("log: the server's checkpoint does not verify with the log key %s: %w", logV.Name(), err)
+	}
+	tf, err := torchwood.NewTileFetcher(origin+"/", torchwood.WithHTTPClient(hc), torchwood.WithUserAgent("newsdesk"))
+	if err != nil {
+		return err
+	}
+	dir := v.Replica
+	old := v.Tree
+	if v.Signed != nil {
+		if err := checkExtends(ctx, old, cp.Tree, tf, v.Signed, signed); err != nil {
+			return err
+		}
+		if cp.N == old.N {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, replicaBodies), 0o700); err != nil {
+		return err
+	}
+	entries := v.Entries[:old.N:old.N]
+	// torchwood's client fetches the partial entry bundle at the tree's
+	// edge even for none: only when there are new entries.
 	if cp.N > old.N {
 		client, err := torchwood.NewClient(tf)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// AllEntries, not Entries, which stops before a partial tile at
 		// the tree's edge when it has a full tile to fetch first.
 		for i, e := range client.AllEntries(ctx, cp.Tree, old.N) {
 			if i != int64(len(entries)) {
-				return nil, fmt.Errorf("log: entry %d came out of order", i)
+				return fmt.Errorf("log: entry %d came out of order", i)
 			}
 			entries = append(entries, bytes.Clone(e))
 		}
 		if err := client.Err(); err != nil {
-			return nil, fmt.Errorf("log: fetch entries: %w", err)
+			return fmt.Errorf("log: fetch entries: %w", err)
 		}
 	}
 	if int64(len(entries)) != cp.N {
-		return nil, fmt.Errorf("log: got %d entries of %d", len(entries), cp.N)
+		return fmt.Errorf("log: got %d entries of %d", len(entries), cp.N)
 	}
-
-	vr, err := audit.NewVerifier(newsroom)
-	if err != nil {
-		return nil, err
-	}
+	vr := v.verifier
 	if err := vr.Verify(ctx, audit.SliceReader(entries), cp.N); err != nil {
-		return nil, fmt.Errorf("log: %w", err)
+		return fmt.Errorf("log: %w", err)
 	}
 	if vr.Tree() != cp.Tree {
 		// The replica's own entries do not make the tree they were
 		// stored under: it was changed on disk.
-		return nil, fmt.Errorf("log: the entries do not hash to the checkpoint's root (replica %s changed?)", dir)
+		return fmt.Errorf("log: the entries do not hash to the checkpoint's root (replica %s changed?)", dir)
 	}
 	b := vr.BundleAt(cp.N)
 	if b == nil {
-		return nil, errors.New("log: no bundle in the log")
+		return errors.New("log: no bundle in the log")
 	}
 	if b.Log != logKey {
-		return nil, fmt.Errorf("log: the bundle in force in the log (version %d) names log key %s, not %s", b.Version, b.Log, logKey)
+		return fmt.Errorf("log: the bundle in force in the log (version %d) names log key %s, not %s", b.Version, b.Log, logKey)
 	}
-	v := &LogView{Tree: cp.Tree, Signed: signed, Bundle: b, Entries: entries, Replica: dir, verifier: vr, newsroom: newsroom}
-	if err := fetchBodies(ctx, hc, u.Origin, v, old.N); err != nil {
-		return nil, err
+	if err := fetchBodies(ctx, hc, origin, v, entries, old.N); err != nil {
+		return err
 	}
 	if err := writeEntryBundles(dir, entries, old.N); err != nil {
-		return nil, err
+		return err
 	}
 	if err := atomicfile.Replace(filepath.Join(dir, replicaCheckpoint), signed, 0o600); err != nil {
-		return nil, err
+		return err
 	}
+	v.Tree, v.Signed, v.Entries, v.Bundle = cp.Tree, signed, entries, b
 	if err := pruneEntryBundles(dir, old.N, cp.N); err != nil {
-		return nil, fmt.Errorf("log: the checkpoint of size %d is stored, but: %w", cp.N, err)
+		return fmt.Errorf("log: the checkpoint of size %d is stored, but: %w", cp.N, err)
 	}
-	return v, nil
+	return nil
 }
 
 // checkExtends checks that the served tree extends the stored one, with a
@@ -299,14 +308,14 @@ func bodyClient() *http.Client {
 // fetchBodies fetches the body of every event from index start on, checks
 // it against the event's SHA-256 and stores it, bodyFetchers at a time.
 // On an error it returns the first one, once every fetch has stopped.
-func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView, start int64) error {
+func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView, entries [][]byte, start int64) error {
 	type job struct {
 		index int64
 		hash  [32]byte
 	}
 	var jobs []job
-	for i := start; i < v.Tree.N; i++ {
-		e := v.Entries[i]
+	for i := start; i < int64(len(entries)); i++ {
+		e := entries[i]
 		if !strings.HasPrefix(string(e), audit.EventHeader+"\n") {
 			continue
 		}
@@ -537,4 +546,13 @@ func logPolicy(logKey string) (note.Verifier, torchwood.Policy, error) {
 		return nil, nil, fmt.Errorf("log key: %w", err)
 	}
 	return v, torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(v.Name()), torchwood.SingleVerifierPolicy(v)), nil
+}
+
+// Event returns the event entry at index, opened (its signature checked
+// against the bundle in force there); an error if it is not an event.
+func (v *LogView) Event(index int64) (*audit.Event, error) {
+	if index < 0 || index >= int64(len(v.Entries)) {
+		return nil, fmt.Errorf("log: no entry %d in a log of %d", index, len(v.Entries))
+	}
+	return audit.OpenEvent(v.Entries[index], v.BundleAt(index))
 }

@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"fieldtip/audit"
-	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
 	"fieldtip/protocol"
 )
@@ -27,7 +26,8 @@ import (
 // editor pulled it), or a dummy. A period whose root comes before a bundle
 // listing this editor (one added later) is skipped; a period key that the
 // editor of the bundle in force at the root cannot open is an error.
-func (c *Cache) checkReceipts(ctx context.Context, server string, v *LogView, key *crypto.EditorKey) error {
+func (s *Session) checkReceipts(ctx context.Context) error {
+	c, v, key := s.cache, s.view, s.key
 	var roots []int64
 	for i, e := range v.Entries {
 		if strings.HasPrefix(string(e), audit.ReceiptsHeader+"\n") {
@@ -37,25 +37,17 @@ func (c *Cache) checkReceipts(ctx context.Context, server string, v *LogView, ke
 	if len(roots) == 0 {
 		return nil
 	}
-	pulled, err := c.List()
-	if err != nil {
+	if err := s.loadTips(); err != nil {
 		return err
 	}
-	named, deleted, err := namedTips(v, key)
-	if err != nil {
-		return err
-	}
-	u, err := protocol.ParseServerURL(server)
-	if err != nil {
-		return err
-	}
-	hc := &http.Client{Timeout: requestTimeout}
+	pulled := s.tips.entries
+	named, deleted := namedTips(s.replay.openedList)
 	for _, i := range roots {
 		root, err := audit.OpenReceiptsRoot(v.Entries[i], v.BundleAt(i).Log)
 		if err != nil {
 			return fmt.Errorf("receipts root at entry %d: %w", i, err)
 		}
-		sealed, tree, err := c.receiptsPeriod(ctx, hc, u.Origin, v, i, root)
+		sealed, tree, err := c.receiptsPeriod(ctx, s.hc, s.url.Origin, v, i, root)
 		if err != nil {
 			return err
 		}
@@ -160,15 +152,11 @@ func (c *Cache) receiptsPeriod(ctx context.Context, hc *http.Client, origin stri
 	return p.SealedKey, tree, nil
 }
 
-// namedTips opens every event body the editor can read and returns the
-// ciphertext hashes of the tips events name, and of those deleted.
-func namedTips(v *LogView, key *crypto.EditorKey) (named, deleted map[[32]byte]bool, err error) {
+// namedTips returns the ciphertext hashes of the tips the opened events
+// name, and of those deleted.
+func namedTips(events []OpenedEvent) (named, deleted map[[32]byte]bool) {
 	named, deleted = map[[32]byte]bool{}, map[[32]byte]bool{}
-	bodies, err := openBodies(v, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, ob := range bodies {
+	for _, ob := range events {
 		if h, ok := tipHash(ob.Body); ok {
 			named[h] = true
 			if ob.Body.Kind == audit.KindDelete {
@@ -176,5 +164,5 @@ func namedTips(v *LogView, key *crypto.EditorKey) (named, deleted map[[32]byte]b
 			}
 		}
 	}
-	return named, deleted, nil
+	return named, deleted
 }

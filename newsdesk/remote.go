@@ -16,12 +16,15 @@ import (
 	"fieldtip/protocol"
 )
 
-// Remote is a logged-in session with a server's editors' endpoint.
+// Remote is a logged-in session with a server's editors' endpoint. A
+// Session renews it when it expires.
 type Remote struct {
 	url    protocol.ServerURL
 	http   *http.Client
 	token  string
 	Editor string
+	// expires is when the server said the token ends (zero if unknown).
+	expires time.Time
 }
 
 // requestTimeout bounds every request to the server.
@@ -36,7 +39,12 @@ func Login(ctx context.Context, server string, key *crypto.EditorKey) (*Remote, 
 	if err != nil {
 		return nil, err
 	}
-	r := &Remote{url: u, http: &http.Client{Timeout: requestTimeout}}
+	return login(ctx, &http.Client{Timeout: requestTimeout}, u, key)
+}
+
+// login is Login over the client hc.
+func login(ctx context.Context, hc *http.Client, u protocol.ServerURL, key *crypto.EditorKey) (*Remote, error) {
+	r := &Remote{url: u, http: hc}
 	var c protocol.Challenge
 	if err := r.do(ctx, http.MethodPost, protocol.PathChallenge, nil, &c); err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -66,6 +74,9 @@ func Login(ctx context.Context, server string, key *crypto.EditorKey) (*Remote, 
 		return nil, fmt.Errorf("login as %s: %w", key.Label, err)
 	}
 	r.token, r.Editor = s.Token, s.Editor
+	// An expiry that does not parse only means the session is renewed
+	// when the server refuses it.
+	r.expires, _ = time.Parse(time.RFC3339, s.Expires)
 	return r, nil
 }
 

@@ -12,21 +12,20 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// cosign sends the server the editor's cosignature of the checkpoint the
-// sync verified (C2SP tlog-cosignature/v1, with the editor's cosigning key):
-// the editor witnesses that this tree extends every tree it verified
-// before (AUDIT.md, promise 4).
-func cosign(ctx context.Context, server string, v *LogView, key *crypto.EditorKey) error {
-	line, err := cosignatureLine(v.Signed, key)
+// cosign sends the server the editor's cosignature of signed, a
+// checkpoint of size entries that the editor verified (C2SP
+// tlog-cosignature/v1, with the editor's cosigning key): the editor
+// witnesses that this tree extends every tree it verified before
+// (AUDIT.md, promise 4). A sync verified it against the replica's with a
+// consistency proof; a write's acknowledgement, against the checkpoint
+// the event was signed over, which the replica held.
+func (r *Remote) cosign(ctx context.Context, signed []byte, size int64, key *crypto.EditorKey) error {
+	line, err := cosignatureLine(signed, key)
 	if err != nil {
 		return err
 	}
-	r, err := Login(ctx, server, key)
-	if err != nil {
-		return err
-	}
-	if _, err := r.raw(ctx, http.MethodPost, protocol.PathCosignature, append(bytes.Clone(v.Signed), line...), protocol.MaxEditorResponse); err != nil {
-		return fmt.Errorf("cosign the checkpoint of size %d: %w", v.Tree.N, err)
+	if _, err := r.raw(ctx, http.MethodPost, protocol.PathCosignature, append(bytes.Clone(signed), line...), protocol.MaxEditorResponse); err != nil {
+		return fmt.Errorf("cosign the checkpoint of size %d: %w", size, err)
 	}
 	return nil
 }

@@ -9,24 +9,27 @@ import (
 	"github.com/spf13/pflag"
 )
 
-type deleteCmd struct{ serverFlags }
+type deleteCmd struct{ sessionFlags }
 
 func (*deleteCmd) Name() string  { return "delete" }
 func (*deleteCmd) Usage() string { return "TIP --server URL --key FILE" }
 func (*deleteCmd) Summary() string {
 	return "Delete a tip triaged rejected or spam: log the deletion, remove its ciphertext from the server and the cache; prints the event's index."
 }
-func (c *deleteCmd) Flags(fs *pflag.FlagSet) { c.serverFlags.declare(fs) }
+func (c *deleteCmd) Flags(fs *pflag.FlagSet) {
+	c.sessionFlags.declare(fs, "the server's URL (required)")
+}
 
-func (c *deleteCmd) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *deleteCmd) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 1 {
 		return cli.Usagef("want one TIP")
 	}
-	cache, key, opts, err := c.openRemote(env)
+	s, err := c.openSession(ctx, env, true)
 	if err != nil {
 		return err
 	}
-	i, pending, err := cache.Delete(ctx, c.server, key, args[0], opts)
+	defer closeSession(s, &err)
+	i, pending, err := s.Delete(ctx, args[0])
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 type handover struct {
-	serverFlags
+	sessionFlags
 	to string
 }
 
@@ -20,19 +20,20 @@ func (*handover) Summary() string {
 	return "Re-encrypt the earlier event bodies to an editor added since, as handover events; prints their indexes."
 }
 func (c *handover) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.to, "to", "", "the new editor's label (required)")
 }
 
-func (c *handover) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *handover) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 || c.to == "" {
 		return cli.Usagef("want --to LABEL and no arguments")
 	}
-	cache, key, opts, err := c.openRemote(env)
+	s, err := c.openSession(ctx, env, true)
 	if err != nil {
 		return err
 	}
-	is, err := cache.Handover(ctx, c.server, key, c.to, opts)
+	defer closeSession(s, &err)
+	is, err := s.Handover(ctx, c.to)
 	if err != nil {
 		return err
 	}

@@ -2,51 +2,78 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"strconv"
+	"strings"
 
-	"fieldtip/audit"
+	"fieldtip/crypto"
 	"fieldtip/internal/cli"
 	"fieldtip/newsdesk"
 
 	"github.com/spf13/pflag"
 )
 
-type inbox struct{ serverFlags }
+type inbox struct {
+	sessionFlags
+	json bool
+}
 
 func (*inbox) Name() string  { return "inbox" }
-func (*inbox) Usage() string { return "[--server URL] --key FILE [--cache DIR]" }
+func (*inbox) Usage() string { return "[--server URL] --key FILE [--cache DIR] [--json]" }
 func (*inbox) Summary() string {
-	return "List cached tips, one a line: id, day, size, triage status, tags, first line of text (decrypted in memory; syncs first with --server)."
+	return "List cached tips, one a line: id, day, size, triage status, tags, attachments, first line of text (decrypted in memory; syncs first with --server)."
 }
-func (c *inbox) Flags(fs *pflag.FlagSet) { c.serverFlags.declare(fs) }
+func (c *inbox) Flags(fs *pflag.FlagSet) {
+	c.sessionFlags.declare(fs, "sync with this server first (default: offline, from the cache)")
+	fs.BoolVar(&c.json, "json", false, "print a JSON array of the tips instead")
+}
 
-func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
-	v, key, err := c.view(ctx, env)
+	s, err := c.openSession(ctx, env, false)
 	if err != nil {
 		return err
 	}
-	cache, err := c.open(env)
+	defer closeSession(s, &err)
+	if err := syncFirst(ctx, env, s); err != nil {
+		return err
+	}
+	tips, err := s.Tips()
 	if err != nil {
 		return err
 	}
-	var st *audit.State
-	if v != nil {
-		ed, err := newsdesk.Replay(v, key)
-		if err != nil {
-			return err
+	reportNotSealed(env, s, tips)
+	st := s.State()
+	if c.json {
+		out := make([]inboxJSON, 0, len(tips))
+		for _, t := range tips {
+			j := inboxJSON{ID: t.ID, Day: t.Day, Size: t.Length, Tags: []string{}, Attachments: t.Attachments, FirstLine: t.FirstLine, Unreadable: t.Unreadable}
+			if id, err := crypto.ParseTipID(t.ID); err == nil {
+				if ts := st.Tip(id); ts != nil {
+					j.Status, j.Tags, j.Notes = string(ts.Status), append(j.Tags, ts.Tags...), len(ts.Notes)
+				}
+			}
+			out = append(out, j)
 		}
-		st = ed.State
-		// Tips another editor deleted leave this cache too.
-		dropped, err := cache.DropDeleted(st)
-		for _, id := range dropped {
-			fmt.Fprintf(env.Stderr, "newsdesk: removed tip %s from the cache: the log deletes it\n", id)
-		}
-		if err != nil {
-			return err
-		}
+		return writeJSON(env.Stdout, out)
 	}
-	return cache.Inbox(env.Stdout, key, st)
+	tb := newTable(env.Stdout, "ID", "DAY", "SIZE", "STATUS", "TAGS", "ATTACHED", "TEXT")
+	for _, t := range tips {
+		status, tags := "", ""
+		if id, err := crypto.ParseTipID(t.ID); err == nil {
+			if ts := st.Tip(id); ts != nil {
+				status, tags = string(ts.Status), strings.Join(ts.Tags, ",")
+			}
+		}
+		text, attached := t.FirstLine, strconv.Itoa(len(t.Attachments))
+		switch {
+		case t.Unreadable == newsdesk.UnreadableNotSealed:
+			text, attached = "(not sealed to this key)", "-"
+		case t.Unreadable != "":
+			text, attached = "(does not open: "+t.Unreadable+")", "-"
+		}
+		tb.row(t.ID, t.Day, strconv.FormatInt(t.Length, 10), orDash(status), orDash(tags), attached, newsdesk.TerminalSafe(text))
+	}
+	return tb.flush()
 }

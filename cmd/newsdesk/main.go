@@ -46,18 +46,15 @@ func (f *editorFlags) declare(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cache, "cache", "", "local cache of ciphertext (default: fieldtip-newsdesk in the user cache dir)")
 }
 
-func (f *editorFlags) open(env *cli.Env) (*newsdesk.Cache, error) {
+// cacheDir checks --key and returns the cache directory.
+func (f *editorFlags) cacheDir() (string, error) {
 	if f.key == "" {
-		return nil, cli.Usagef("--key is required")
+		return "", cli.Usagef("--key is required")
 	}
-	dir := f.cache
-	if dir == "" {
-		var err error
-		if dir, err = newsdesk.DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+	if f.cache != "" {
+		return f.cache, nil
 	}
-	return &newsdesk.Cache{Dir: dir}, nil
+	return newsdesk.DefaultCacheDir()
 }
 
 // loadKey asks for the passphrase and opens the editor key.

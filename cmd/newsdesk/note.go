@@ -10,7 +10,7 @@ import (
 )
 
 type noteCmd struct {
-	serverFlags
+	sessionFlags
 	text string
 }
 
@@ -20,19 +20,20 @@ func (*noteCmd) Summary() string {
 	return "Log a note on a tip (encrypted to the editors); prints the event's index."
 }
 func (c *noteCmd) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.text, "text", "", "the note (required)")
 }
 
-func (c *noteCmd) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *noteCmd) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 1 || c.text == "" {
 		return cli.Usagef("want one TIP and --text")
 	}
-	cache, key, opts, err := c.openRemote(env)
+	s, err := c.openSession(ctx, env, true)
 	if err != nil {
 		return err
 	}
-	i, err := cache.Note(ctx, c.server, key, args[0], c.text, opts)
+	defer closeSession(s, &err)
+	i, err := s.Note(ctx, args[0], c.text)
 	if err != nil {
 		return err
 	}

@@ -5,46 +5,40 @@ import (
 	"fmt"
 
 	"fieldtip/internal/cli"
-	"fieldtip/newsdesk"
 
 	"github.com/spf13/pflag"
 )
 
-type pull struct {
-	editorFlags
-	server, newsroom string
-}
+type pull struct{ sessionFlags }
 
 func (*pull) Name() string  { return "pull" }
 func (*pull) Usage() string { return "--server URL --key FILE [--cache DIR] [--newsroom VERIFIER]" }
 func (*pull) Summary() string {
 	return "Fetch new tips into the local cache, as ciphertext, checking every receipt; prints each new tip id."
 }
-func (c *pull) Flags(fs *pflag.FlagSet) {
-	c.editorFlags.declare(fs)
-	fs.StringVar(&c.server, "server", "", "the server's URL (required)")
-	fs.StringVar(&c.newsroom, "newsroom", "", "newsroom verifier key to pin (default: trust the first bundle seen)")
-}
+func (c *pull) Flags(fs *pflag.FlagSet) { c.sessionFlags.declare(fs, "the server's URL (required)") }
 
-func (c *pull) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *pull) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if c.server == "" || len(args) != 0 {
 		return cli.Usagef("want --server URL and no arguments")
 	}
-	cache, err := c.open(env)
+	s, err := c.openSession(ctx, env, true)
 	if err != nil {
 		return err
 	}
-	key, err := loadKey(env, &c.editorFlags)
+	defer closeSession(s, &err)
+	ids, err := s.Pull(ctx)
+	for _, id := range ids {
+		fmt.Fprintln(env.Stdout, id)
+	}
 	if err != nil {
 		return err
 	}
-	n, err := cache.Pull(ctx, c.server, key, newsdesk.PullOptions{
-		Newsroom: c.newsroom,
-		Pulled:   func(id string) { fmt.Fprintln(env.Stdout, id) },
-	})
+	fmt.Fprintf(env.Stderr, "newsdesk: pulled %d new tip(s)\n", len(ids))
+	tips, err := s.Tips()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "newsdesk: pulled %d new tip(s)\n", n)
+	reportNotSealed(env, s, tips)
 	return nil
 }

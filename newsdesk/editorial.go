@@ -90,6 +90,8 @@ type replayer struct {
 	bundles map[int64]*crypto.Bundle
 	// sealedTo caches sealedTo by bundle version.
 	sealedToV map[int64]bool
+	// decrypted counts the bodies it tried to decrypt (tests read it).
+	decrypted int
 }
 
 func newReplayer(key *crypto.EditorKey, id age.Identity) *replayer {
@@ -151,6 +153,7 @@ func (r *replayer) advance(v *LogView) error {
 		}
 	}
 	r.size = v.Tree.N
+	r.decrypted += len(mine)
 	results, err := r.openBodies(v, mine)
 	if err != nil {
 		return err
@@ -186,6 +189,7 @@ func (r *replayer) advance(v *LogView) error {
 			if _, done := r.opened[h.Index]; done || r.bad[h.Index] || !isEvent || h.Index >= i {
 				continue
 			}
+			r.decrypted++
 			body, parts, err := audit.OpenHandedOver(h, ev, r.id)
 			if err != nil {
 				r.warnings = append(r.warnings, fmt.Sprintf("the body of event %d handed over in event %d (by %s) does not open: %v", h.Index, i, o.Event.Editor, err))

@@ -1,12 +1,3 @@
-// Package newsdesk is the editors' side of fieldtip: newsroom and editor
-// keys, signing key bundles, logging in to the server, pulling ciphertext
-// into a local cache and decrypting it in memory.
-//
-// It promises that plaintext never touches the disk unless the editor asks
-// for an attachment to be written (read --out): the cache holds ciphertext
-// and signed receipts only; that a tip is shown only after its ciphertext
-// matched the hash in a receipt signed by the bundle's log key; and that
-// keys are written passphrase-protected (age scrypt) and never replaced.
 package newsdesk
 
 import (

@@ -146,7 +146,8 @@ func (s *Session) loadSnapshot() *snapshot {
 
 // saveSnapshot writes the sealed index of what the session holds.
 func (s *Session) saveSnapshot() error {
-	snap := &snapshot{Tips: slices.DeleteFunc(s.tips.summaries(), func(t TipSummary) bool { return t.transient })}
+	snap := &snapshot{Events: []snapshotEvent{}, Bad: []int64{}, Warnings: []string{},
+		Tips: slices.DeleteFunc(s.tips.summaries(), func(t TipSummary) bool { return t.transient })}
 	r := s.replay
 	if s.view != nil && r.size > 0 {
 		snap.Log.N = r.size
@@ -172,7 +173,7 @@ func (s *Session) saveSnapshot() error {
 				snap.Bad = append(snap.Bad, i)
 			}
 		}
-		snap.Warnings = r.warnings
+		snap.Warnings = append(snap.Warnings, r.warnings...)
 	}
 	sealed, err := sealSnapshot(snap, s.key)
 	if err != nil {

@@ -62,6 +62,8 @@ type tipIndex struct {
 	// SHA-256 is the cached tip's.
 	sums  map[string]TipSummary
 	dirty bool
+	// decrypted counts the tips decrypted (tests read it).
+	decrypted int
 }
 
 func newTipIndex(snap *snapshot) *tipIndex {
@@ -143,6 +145,7 @@ func (s *Session) index() error {
 			todo = append(todo, k)
 		}
 	}
+	s.tips.decrypted += len(todo)
 	sums := make([]TipSummary, len(todo))
 	errs := make([]error, len(todo))
 	parallel(len(todo), func(j int) {

@@ -467,9 +467,15 @@ func SafeFileName(name string) string {
 	if out == "" {
 		out = "attachment"
 	}
-	for len(out) > crypto.MaxNameLength {
-		_, size := utf8.DecodeLastRuneInString(out)
-		out = out[:len(out)-size]
+	// Within 255 bytes, cutting the stem at a rune, not the extension.
+	ext := filepath.Ext(out)
+	if len(ext) > 16 {
+		ext = ""
 	}
-	return out
+	stem = strings.TrimSuffix(out, ext)
+	for len(stem)+len(ext) > crypto.MaxNameLength {
+		_, size := utf8.DecodeLastRuneInString(stem)
+		stem = stem[:len(stem)-size]
+	}
+	return stem + ext
 }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
@@ -475,34 +477,40 @@ func TestOpenTruncatedCiphertext(t *testing.T) {
 	}
 }
 
+// TestWriteAttachments: every attachment is written, never over a file:
+// a name taken, in the directory or by an earlier attachment, gets a
+// number (issue 12: the first collision stopped the rest); hostile names
+// are made plain.
 func TestWriteAttachments(t *testing.T) {
 	tip := &crypto.Tip{Text: "x", Attachments: []crypto.Attachment{
 		{Name: "a.jpg", Type: "image/jpeg", Data: []byte("new a")},
 		{Name: "b.jpg", Type: "image/jpeg", Data: []byte("new b")},
 	}}
-	t.Run("fresh_dir", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "out")
-		paths, err := WriteAttachments(dir, tip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "b.jpg")}; !slices.Equal(paths, want) {
-			t.Errorf("WriteAttachments = %q, want %q", paths, want)
+	check := func(t *testing.T, paths, want []string, tip *crypto.Tip) {
+		t.Helper()
+		if !slices.Equal(paths, want) {
+			t.Fatalf("WriteAttachments = %q, want %q", paths, want)
 		}
 		for i, p := range paths {
 			if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, tip.Attachments[i].Data) {
 				t.Errorf("%s = %q, %v; want %q", p, b, err, tip.Attachments[i].Data)
 			}
 		}
-		if _, err := WriteAttachments(dir, tip); err == nil {
-			t.Error("second WriteAttachments into the same dir = nil, want a refusal")
+		assertNoTempFiles(t, filepath.Dir(paths[0]))
+	}
+	t.Run("fresh_dir_then_again", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "out")
+		paths, err := WriteAttachments(dir, tip)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for i, p := range paths {
-			if b, _ := os.ReadFile(p); !bytes.Equal(b, tip.Attachments[i].Data) {
-				t.Errorf("%s changed to %q", p, b)
-			}
+		check(t, paths, []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "b.jpg")}, tip)
+		again, err := WriteAttachments(dir, tip)
+		if err != nil {
+			t.Fatal(err)
 		}
-		assertNoTempFiles(t, dir)
+		check(t, again, []string{filepath.Join(dir, "a (2).jpg"), filepath.Join(dir, "b (2).jpg")}, tip)
+		check(t, paths, []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "b.jpg")}, tip)
 	})
 	t.Run("second_exists", func(t *testing.T) {
 		dir := t.TempDir()
@@ -511,29 +519,50 @@ func TestWriteAttachments(t *testing.T) {
 			t.Fatal(err)
 		}
 		paths, err := WriteAttachments(dir, tip)
-		if err == nil {
-			t.Fatal("WriteAttachments over an existing file = nil, want a refusal")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !slices.Equal(paths, []string{filepath.Join(dir, "a.jpg")}) {
-			t.Errorf("WriteAttachments wrote %q before the refusal, want [a.jpg]", paths)
-		}
+		check(t, paths, []string{filepath.Join(dir, "a.jpg"), filepath.Join(dir, "b (2).jpg")}, tip)
 		if b, _ := os.ReadFile(existing); string(b) != "old b" {
 			t.Errorf("existing file changed to %q", b)
 		}
-		assertNoTempFiles(t, dir)
 	})
 	t.Run("duplicate_names", func(t *testing.T) {
 		dir := t.TempDir()
 		dup := &crypto.Tip{Attachments: []crypto.Attachment{
-			{Name: "a.jpg", Type: "image/jpeg", Data: []byte("first")},
-			{Name: "a.jpg", Type: "image/jpeg", Data: []byte("second")},
+			{Name: "a.txt", Type: "text/plain", Data: []byte("first")},
+			{Name: "a.txt", Type: "text/plain", Data: []byte("second")},
+			{Name: "a.txt", Type: "text/plain", Data: []byte("third")},
+			{Name: "b", Type: "text/plain", Data: []byte("fourth")},
 		}}
-		if _, err := WriteAttachments(dir, dup); err == nil {
-			t.Error("WriteAttachments of two attachments named alike = nil, want a refusal")
+		paths, err := WriteAttachments(dir, dup)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if b, _ := os.ReadFile(filepath.Join(dir, "a.jpg")); string(b) != "first" {
-			t.Errorf("a.jpg = %q, want the first attachment", b)
+		check(t, paths, []string{filepath.Join(dir, "a.txt"), filepath.Join(dir, "a (2).txt"), filepath.Join(dir, "a (3).txt"), filepath.Join(dir, "b")}, dup)
+	})
+	t.Run("hostile_names", func(t *testing.T) {
+		dir := t.TempDir()
+		long := strings.Repeat("é", 125) + ".txt" // 254 bytes: 258 once numbered
+		hostile := &crypto.Tip{Attachments: []crypto.Attachment{
+			{Name: ".bashrc", Type: "text/plain", Data: []byte("1")},
+			{Name: "invoice\u202etxt.exe", Type: "text/plain", Data: []byte("2")},
+			{Name: `a:b<c>d"e|f?g*h`, Type: "text/plain", Data: []byte("3")},
+			{Name: "CON.txt", Type: "text/plain", Data: []byte("4")},
+			{Name: "trailing. ", Type: "text/plain", Data: []byte("5")},
+			{Name: "zero\u200bwidth", Type: "text/plain", Data: []byte("6")},
+			{Name: long, Type: "text/plain", Data: []byte("7")},
+			{Name: long, Type: "text/plain", Data: []byte("8")},
+		}}
+		paths, err := WriteAttachments(dir, hostile)
+		if err != nil {
+			t.Fatal(err)
 		}
+		want := []string{"_bashrc", "invoice_txt.exe", "a_b_c_d_e_f_g_h", "_CON.txt", "trailing__", "zero_width", long, strings.Repeat("é", 123) + " (2).txt"}
+		for i := range want {
+			want[i] = filepath.Join(dir, want[i])
+		}
+		check(t, paths, want, hostile)
 	})
 }
 
@@ -584,4 +613,25 @@ func TestTerminalSafe(t *testing.T) {
 			t.Errorf("TerminalSafe(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzSafeFileName: whatever a source names an attachment, the file name
+// is plain: not empty, at most 255 bytes of UTF-8, no path, control,
+// format or Windows-reserved character, no leading dot or dash, no
+// trailing dot or space; and making it safe again changes nothing.
+func FuzzSafeFileName(f *testing.F) {
+	for _, s := range []string{"a.txt", ".bashrc", "invoice\u202etxt.exe", "CON", "nul.tar.gz", "x. ", "", "-rf", strings.Repeat("é", 200) + ".jpeg", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := SafeFileName(name)
+		if got == "" || len(got) > crypto.MaxNameLength || !utf8.ValidString(got) ||
+			strings.ContainsAny(got, "/\\<>:\"|?*") || strings.IndexFunc(got, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 ||
+			strings.HasPrefix(got, ".") || strings.HasPrefix(got, "-") || strings.HasSuffix(got, ".") || strings.HasSuffix(got, " ") {
+			t.Fatalf("SafeFileName(%q) = %q", name, got)
+		}
+		if again := SafeFileName(got); again != got {
+			t.Fatalf("SafeFileName(%q) = %q, then %q", name, got, again)
+		}
+	})
 }

@@ -390,7 +390,7 @@ func TestSessionTriageChangesOnlyWhatIsGiven(t *testing.T) {
 		{ch: TriageChange{Note: "checked"}, status: audit.StatusReviewing, tags: []string{"copper", "zinc"}, notes: 1},
 		{ch: TriageChange{Status: audit.StatusUseful, SetTags: []string{"river"}, ReplaceTags: true}, status: audit.StatusUseful, tags: []string{"river"}, notes: 1},
 		{ch: TriageChange{ReplaceTags: true}, status: audit.StatusUseful, tags: nil, notes: 1},
-		{ch: TriageChange{}, wantErrIs: ErrNoChange},
+		{ch: TriageChange{}, wantErrIs: ErrNoTriageChange},
 		{ch: TriageChange{Status: "maybe"}, wantErrSub: `status "maybe"`},
 	}
 	for n, st := range steps {

@@ -232,11 +232,11 @@ func (c *Cache) hasBundle() bool {
 func (c *Cache) Bundle() (*crypto.Bundle, error) {
 	pinned, err := os.ReadFile(filepath.Join(c.Dir, "newsroom"))
 	if err != nil {
-		return nil, fmt.Errorf("no bundle in %s: pull first", c.Dir)
+		return nil, fmt.Errorf("no bundle in %s: sync first", c.Dir)
 	}
 	msg, err := readLimited(filepath.Join(c.Dir, "bundle.txt"), crypto.MaxBundleSize)
 	if err != nil {
-		return nil, fmt.Errorf("no bundle in %s: pull first", c.Dir)
+		return nil, fmt.Errorf("no bundle in %s: sync first", c.Dir)
 	}
 	return crypto.OpenBundle(msg, strings.TrimSpace(string(pinned)))
 }
@@ -324,7 +324,7 @@ func (c *Cache) Find(id string) (*Entry, error) {
 			return &es[i], nil
 		}
 	}
-	return nil, fmt.Errorf("tip %s is not in %s: pull first", id, c.Dir)
+	return nil, fmt.Errorf("tip %s is not in %s: sync first", id, c.Dir)
 }
 
 // Open checks a cached tip's ciphertext against its receipt and decrypts

@@ -54,7 +54,7 @@ func (r *claimRoom) desk(t *testing.T, key *crypto.EditorKey) *Desk {
 	if err != nil {
 		t.Fatalf("OpenDesk as %s: %v", key.Label, err)
 	}
-	d.now, d.w.now = r.clock.now, r.clock.now
+	d.now, d.s.now = r.clock.now, r.clock.now
 	return d
 }
 

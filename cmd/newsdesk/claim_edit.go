@@ -10,7 +10,7 @@ import (
 )
 
 type claimEdit struct {
-	serverFlags
+	sessionFlags
 	text, scope string
 	fs          *pflag.FlagSet
 }
@@ -23,13 +23,13 @@ func (*claimEdit) Summary() string {
 	return "Log a new version of an unpublished claim (approvals of earlier versions stop counting); prints the version's event index."
 }
 func (c *claimEdit) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.text, "text", "", "the claim's new text (required)")
 	fs.StringVar(&c.scope, "scope", "", "the new scope (default: the version in force's; --scope '' clears it)")
 	c.fs = fs
 }
 
-func (c *claimEdit) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *claimEdit) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if err := claimArg(args, " and --text"); err != nil {
 		return err
 	}
@@ -44,6 +44,7 @@ func (c *claimEdit) Run(ctx context.Context, env *cli.Env, args []string) error 
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	i, err := d.EditClaim(ctx, args[0], c.text, scope)
 	if err != nil {
 		return err

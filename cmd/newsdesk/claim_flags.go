@@ -7,14 +7,27 @@ import (
 	"fieldtip/newsdesk"
 )
 
-// openDesk checks the flags, syncs the cache with the server's log, logs
-// in and replays the log: what every claim command acts on.
-func (f *serverFlags) openDesk(ctx context.Context, env *cli.Env) (*newsdesk.Desk, error) {
-	cache, key, opts, err := f.openRemote(env)
+// openDesk checks the flags, opens the session and syncs it: what every
+// claim command acts on.
+func (f *sessionFlags) openDesk(ctx context.Context, env *cli.Env) (*newsdesk.Desk, error) {
+	s, err := f.openSession(ctx, env, true)
 	if err != nil {
 		return nil, err
 	}
-	return cache.OpenDesk(ctx, f.server, key, opts)
+	rep, err := s.Sync(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	reportSync(env, s, rep)
+	return newsdesk.NewDesk(s), nil
+}
+
+// closeDesk closes the desk's session, keeping the first error.
+func closeDesk(d *newsdesk.Desk, err *error) {
+	if cerr := d.Close(); *err == nil {
+		*err = cerr
+	}
 }
 
 // claimArg checks that args is one claim id.

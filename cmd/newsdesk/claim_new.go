@@ -10,7 +10,7 @@ import (
 )
 
 type claimNew struct {
-	serverFlags
+	sessionFlags
 	text, scope string
 }
 
@@ -22,12 +22,12 @@ func (*claimNew) Summary() string {
 	return "Log a new claim (its text and scope are published with it, if it is); prints the claim's id on the last line."
 }
 func (c *claimNew) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.text, "text", "", "the claim, as it would be published (required)")
 	fs.StringVar(&c.scope, "scope", "", "what the claim covers and does not (place, period, limits)")
 }
 
-func (c *claimNew) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *claimNew) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 || c.text == "" {
 		return cli.Usagef("want --text and no arguments")
 	}
@@ -35,6 +35,7 @@ func (c *claimNew) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	id, i, err := d.NewClaim(ctx, c.text, c.scope)
 	if err != nil {
 		return err

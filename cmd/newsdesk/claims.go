@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 )
 
 type claimsCmd struct {
-	serverFlags
+	sessionFlags
 	json bool
 }
 
@@ -23,35 +24,28 @@ func (*claimsCmd) Summary() string {
 	return "List the claims, one a line: id, state, version, supporting clusters, approvals, then what the policy still lacks or the publication day, and the text (syncs first with --server)."
 }
 func (c *claimsCmd) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON document: {\"claims\":[…]}")
 }
 
-func (c *claimsCmd) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *claimsCmd) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
-	var list []newsdesk.ClaimSummary
-	if c.server != "" {
-		d, err := c.openDesk(ctx, env)
-		if err != nil {
-			return err
-		}
-		if list, err = d.Claims(); err != nil {
-			return err
-		}
-	} else {
-		cache, err := c.open(env)
-		if err != nil {
-			return err
-		}
-		key, err := loadKey(env, &c.editorFlags)
-		if err != nil {
-			return err
-		}
-		if list, err = cache.ClaimsOffline(ctx, key); err != nil {
-			return err
-		}
+	s, err := c.openSession(ctx, env, false)
+	if err != nil {
+		return err
+	}
+	defer closeSession(s, &err)
+	if err := syncFirst(ctx, env, s); err != nil {
+		return err
+	}
+	if s.View() == nil {
+		return errors.New("the cache holds no log yet: run with --server")
+	}
+	list, err := newsdesk.NewDesk(s).Claims()
+	if err != nil {
+		return err
 	}
 	if c.json {
 		if list == nil {

@@ -13,7 +13,7 @@ import (
 )
 
 type link struct {
-	serverFlags
+	sessionFlags
 	stance, cluster, reliability, access, why string
 	credibility                               int
 	privateWhy                                bool
@@ -28,7 +28,7 @@ func (*link) Summary() string {
 	return "Log a tip as evidence for a claim, graded (Admiralty) and in an independence cluster; only the tip's blinded handle is public. Prints the event's index."
 }
 func (c *link) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.stance, "stance", "", "supports, contradicts or context (required)")
 	fs.StringVar(&c.cluster, "cluster", "", "independence cluster: evidence that may share a source shares a name (required)")
 	fs.StringVar(&c.reliability, "reliability", "", "the source's reliability, A (reliable) to E (unreliable), F (cannot be judged) (required)")
@@ -38,7 +38,7 @@ func (c *link) Flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.privateWhy, "private-why", false, "keep the why among the editors: never published")
 }
 
-func (c *link) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *link) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 2 {
 		return cli.Usagef("want CLAIM and TIP")
 	}
@@ -51,6 +51,7 @@ func (c *link) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	res, err := d.Link(ctx, args[0], args[1], spec)
 	if err != nil {
 		return err

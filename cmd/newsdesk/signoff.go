@@ -12,7 +12,7 @@ import (
 )
 
 type signoff struct {
-	serverFlags
+	sessionFlags
 	decision, note string
 }
 
@@ -24,12 +24,12 @@ func (*signoff) Summary() string {
 	return "Log your sign-off of a claim over exactly the version and evidence your replay shows, then what the policy still lacks; prints the event's index."
 }
 func (c *signoff) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.decision, "decision", "", "approve, reject or needs-work (required)")
 	fs.StringVar(&c.note, "note", "", "a note to the other editors (never published)")
 }
 
-func (c *signoff) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *signoff) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if err := claimArg(args, " and --decision"); err != nil {
 		return err
 	}
@@ -44,6 +44,7 @@ func (c *signoff) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	res, err := d.Signoff(ctx, args[0], audit.Decision(c.decision), c.note)
 	if err != nil {
 		return err

@@ -9,16 +9,16 @@ import (
 	"github.com/spf13/pflag"
 )
 
-type unlink struct{ serverFlags }
+type unlink struct{ sessionFlags }
 
 func (*unlink) Name() string  { return "unlink" }
 func (*unlink) Usage() string { return "CLAIM TIP --server URL --key FILE" }
 func (*unlink) Summary() string {
 	return "Withdraw a tip's link to an unpublished claim (an evidence change: approvals before it stop counting); prints the event's index."
 }
-func (c *unlink) Flags(fs *pflag.FlagSet) { c.serverFlags.declare(fs) }
+func (c *unlink) Flags(fs *pflag.FlagSet) { c.sessionFlags.declare(fs, "the server's URL (required)") }
 
-func (c *unlink) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *unlink) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 2 {
 		return cli.Usagef("want CLAIM and TIP")
 	}
@@ -26,6 +26,7 @@ func (c *unlink) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	i, err := d.Unlink(ctx, args[0], args[1])
 	if err != nil {
 		return err

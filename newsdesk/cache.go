@@ -1,9 +1,9 @@
 package newsdesk
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -95,74 +95,6 @@ func (s *Session) Pull(ctx context.Context) ([]string, error) {
 		return ids, err
 	}
 	return ids, s.index()
-}
-
-// pull copies the tips after the cache's cursor (Pull).
-func (s *Session) pull(ctx context.Context, b *crypto.Bundle) ([]string, error) {
-	c := s.cache
-	if err := os.MkdirAll(filepath.Join(c.Dir, "tips"), 0o700); err != nil {
-		return nil, err
-	}
-	cursor, err := c.cursor()
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	defer func() {
-		if len(ids) > 0 {
-			s.tips.loaded = false
-		}
-	}()
-	for {
-		var tips []protocol.TipInfo
-		if err := s.call(ctx, func(r *Remote) (err error) {
-			tips, err = r.ListTips(ctx, cursor, protocol.MaxTipList)
-			return err
-		}); err != nil {
-			return ids, err
-		}
-		if len(tips) == 0 {
-			return ids, nil
-		}
-		for _, t := range tips {
-			if t.Seq <= cursor {
-				return ids, fmt.Errorf("server listed tip %d after cursor %d: out of order", t.Seq, cursor)
-			}
-			if err := s.call(ctx, func(r *Remote) error { return c.pullOne(ctx, r, b, t) }); err != nil {
-				return ids, err
-			}
-			cursor = t.Seq
-			if err := atomicfile.Replace(filepath.Join(c.Dir, "cursor"), []byte(strconv.FormatInt(cursor, 10)+"\n"), 0o600); err != nil {
-				return ids, err
-			}
-			ids = append(ids, t.ID)
-			if s.cfg.Pulled != nil {
-				s.cfg.Pulled(t.ID)
-			}
-		}
-	}
-}
-
-func (c *Cache) pullOne(ctx context.Context, r *Remote, b *crypto.Bundle, t protocol.TipInfo) error {
-	rc, err := crypto.OpenReceipt([]byte(t.Receipt), b.Log)
-	if err != nil {
-		return fmt.Errorf("tip %s: %w", t.ID, err)
-	}
-	if rc.TipIDString() != t.ID || hex.EncodeToString(rc.SHA256[:]) != t.SHA256 || rc.Length != t.Length || rc.Day != t.Day {
-		return fmt.Errorf("tip %s: the server's listing does not match the signed receipt", t.ID)
-	}
-	ct, err := r.FetchTip(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	if sha256.Sum256(ct) != rc.SHA256 || int64(len(ct)) != rc.Length {
-		return fmt.Errorf("tip %s: %w", t.ID, ErrChecksum)
-	}
-	base := filepath.Join(c.Dir, "tips", fmt.Sprintf("%012d-%s", t.Seq, t.ID))
-	if err := atomicfile.Replace(base+".age", ct, 0o600); err != nil {
-		return err
-	}
-	return atomicfile.Replace(base+".receipt", []byte(t.Receipt), 0o600)
 }
 
 // pinnedBundle fetches the server's bundle and verifies it against the
@@ -261,13 +193,34 @@ type Entry struct {
 	Seq     int64
 	ID      string
 	Receipt *crypto.Receipt
-	base    string
+	// base is the path of a tip's own files, without extension (caches
+	// before packs); pack and off, the pack holding it and where its
+	// ciphertext starts.
+	base   string
+	pack   string
+	off, n int64
 }
 
-// remove deletes a cached tip's ciphertext and receipt.
-func (e *Entry) remove() error {
-	for _, ext := range []string{".age", ".receipt"} {
-		if err := os.Remove(e.base + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+// removeEntries deletes cached tips: their files, or their records from
+// their packs (each pack rewritten once).
+func removeEntries(es []Entry) error {
+	packs := map[string]map[int64]bool{}
+	for _, e := range es {
+		if e.pack != "" {
+			if packs[e.pack] == nil {
+				packs[e.pack] = map[int64]bool{}
+			}
+			packs[e.pack][e.Seq] = true
+			continue
+		}
+		for _, ext := range []string{".age", ".receipt"} {
+			if err := os.Remove(e.base + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	for p, drop := range packs {
+		if err := removeFromPack(p, drop); err != nil {
 			return err
 		}
 	}
@@ -275,38 +228,67 @@ func (e *Entry) remove() error {
 }
 
 // List returns the cached tips in arrival order, each with its receipt
-// verified against the cached bundle's log key.
+// verified (on every core) against the cached bundle's log key: the tips
+// in packs, and those a cache from before packs holds one a file.
 func (c *Cache) List() ([]Entry, error) {
 	b, err := c.Bundle()
 	if err != nil {
 		return nil, err
 	}
-	names, err := filepath.Glob(filepath.Join(c.Dir, "tips", "*.receipt"))
-	if err != nil {
+	dir := filepath.Join(c.Dir, "tips")
+	names, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	slices.Sort(names)
 	var out []Entry
-	for _, n := range names {
-		base := strings.TrimSuffix(n, ".receipt")
-		seqStr, id, ok := strings.Cut(filepath.Base(base), "-")
-		seq, err := strconv.ParseInt(seqStr, 10, 64)
-		if !ok || err != nil {
-			continue // not a file of ours
+	var receipts [][]byte
+	for _, d := range names {
+		n := d.Name()
+		switch {
+		case strings.HasSuffix(n, packExt):
+			if _, ok := packSeq(n); !ok {
+				continue // not a file of ours
+			}
+			p := filepath.Join(dir, n)
+			es, err := openPack(p)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range es {
+				out, receipts = append(out, Entry{Seq: e.Seq, ID: e.ID, pack: p, off: e.Off, n: e.N}), append(receipts, e.Receipt)
+			}
+		case strings.HasSuffix(n, ".receipt"):
+			base := filepath.Join(dir, strings.TrimSuffix(n, ".receipt"))
+			seqStr, id, ok := strings.Cut(filepath.Base(base), "-")
+			seq, err := strconv.ParseInt(seqStr, 10, 64)
+			if !ok || err != nil {
+				continue // not a file of ours
+			}
+			msg, err := readLimited(filepath.Join(dir, n), crypto.MaxReceiptSize)
+			if err != nil {
+				return nil, err
+			}
+			out, receipts = append(out, Entry{Seq: seq, ID: id, base: base}), append(receipts, msg)
 		}
-		msg, err := readLimited(n, crypto.MaxReceiptSize)
-		if err != nil {
-			return nil, err
-		}
-		rc, err := crypto.OpenReceipt(msg, b.Log)
-		if err != nil {
-			return nil, fmt.Errorf("cached receipt of tip %s: %w", id, err)
-		}
-		if rc.TipIDString() != id {
-			return nil, fmt.Errorf("cached receipt of tip %s names tip %s", id, rc.TipIDString())
-		}
-		out = append(out, Entry{Seq: seq, ID: id, Receipt: rc, base: base})
 	}
+	errs := make([]error, len(out))
+	parallel(len(out), func(k int) {
+		rc, err := crypto.OpenReceipt(receipts[k], b.Log)
+		switch {
+		case err != nil:
+			errs[k] = fmt.Errorf("cached receipt of tip %s: %w", out[k].ID, err)
+		case rc.TipIDString() != out[k].ID:
+			errs[k] = fmt.Errorf("cached receipt of tip %s names tip %s", out[k].ID, rc.TipIDString())
+		}
+		out[k].Receipt = rc
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Arrival order; a tip pulled twice (a crash between a pack and the
+	// cursor) counts once.
+	slices.SortStableFunc(out, func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	out = slices.CompactFunc(out, func(a, b Entry) bool { return a.Seq == b.Seq })
 	return out, nil
 }
 
@@ -334,10 +316,24 @@ func (e *Entry) Open(key *crypto.EditorKey) (*crypto.Tip, error) {
 }
 
 func (e *Entry) open(id age.Identity) (*crypto.Tip, error) {
-	ct, err := readLimited(e.base+".age", crypto.MaxTipSize)
+	ct, err := e.ciphertext()
 	if err != nil {
 		return nil, err
 	}
+	return e.openBytes(ct, id)
+}
+
+// ciphertext reads the cached tip's ciphertext (what its file or its
+// pack record holds; openBytes checks it against the receipt).
+func (e *Entry) ciphertext() ([]byte, error) {
+	if e.pack == "" {
+		return readLimited(e.base+".age", crypto.MaxTipSize)
+	}
+	return readAt(e.pack, e.off, e.n)
+}
+
+// openBytes checks ct against the entry's receipt and decrypts it.
+func (e *Entry) openBytes(ct []byte, id age.Identity) (*crypto.Tip, error) {
 	if sha256.Sum256(ct) != e.Receipt.SHA256 || int64(len(ct)) != e.Receipt.Length {
 		return nil, fmt.Errorf("tip %s: %w (the cached file is %d bytes, the receipt says %d)", e.ID, ErrChecksum, len(ct), e.Receipt.Length)
 	}

@@ -48,6 +48,42 @@ func newDesk(t *testing.T, nk *testNewsroom, opts serverOptions) *desk {
 	return &desk{nk: nk, srv: srv, src: src, cache: &Cache{Dir: filepath.Join(t.TempDir(), "cache")}}
 }
 
+// setCiphertext replaces the bytes the cache holds for a tip, in its
+// pack, and returns its entry.
+func setCiphertext(t testing.TB, c *Cache, id string, ct []byte) *Entry {
+	t.Helper()
+	e, err := c.Find(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := openPack(e.pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []packRecord
+	for _, pe := range es {
+		b, err := readAt(e.pack, pe.Off, pe.N)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pe.ID == id {
+			b = ct
+		}
+		recs = append(recs, packRecord{Seq: pe.Seq, ID: pe.ID, Receipt: pe.Receipt, Ciphertext: b})
+	}
+	b, _, err := formatPack(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.pack, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err = c.Find(id); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // tipsOf returns the tips' summaries an offline session on dir gives.
 func tipsOf(t testing.TB, dir string, key *crypto.EditorKey) []TipSummary {
 	t.Helper()
@@ -380,8 +416,7 @@ func TestEntryOpenRefusesChangedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := e.base + ".age"
-	orig, err := os.ReadFile(path)
+	orig, err := e.ciphertext()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,10 +437,8 @@ func TestEntryOpenRefusesChangedFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := os.WriteFile(path, tt.file, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.WriteFile(path, orig, 0o600) })
+			e := setCiphertext(t, d.cache, rc.TipIDString(), tt.file)
+			t.Cleanup(func() { setCiphertext(t, d.cache, rc.TipIDString(), orig) })
 			got, err := e.Open(d.nk.editor)
 			if !errors.Is(err, ErrChecksum) {
 				t.Errorf("Open = %v, want ErrChecksum", err)
@@ -426,6 +459,9 @@ func TestEntryOpenRefusesChangedFile(t *testing.T) {
 				t.Errorf("Tips with a changed file = %+v, want the id and why it does not open", sums)
 			}
 		})
+	}
+	if e, err = d.cache.Find(rc.TipIDString()); err != nil {
+		t.Fatal(err)
 	}
 	if got, err := e.Open(d.nk.editor); err != nil || got.Text != tip.Text {
 		t.Errorf("Open of the restored file = %v, %v", got, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -743,7 +744,7 @@ func TestEventsDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ciphertext, err := os.ReadFile(e.base + ".age")
+	ciphertext, err := e.ciphertext()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -756,6 +757,9 @@ func TestEventsDelete(t *testing.T) {
 	}
 	if _, err := c.Find(victim.TipIDString()); err == nil {
 		t.Error("the deleted tip is still in the cache")
+	}
+	if where := filesHolding(t, c.Dir, ciphertext); len(where) != 0 {
+		t.Errorf("the deleted tip's ciphertext is still in %q", where)
 	}
 	r, err := Login(ctx, url, key)
 	if err != nil {
@@ -808,7 +812,7 @@ func TestEventsDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ciphertext, err = os.ReadFile(e.base + ".age"); err != nil {
+	if ciphertext, err = e.ciphertext(); err != nil {
 		t.Fatal(err)
 	}
 	if _, pending, err := c.Delete(ctx, url, key, later.TipIDString(), opts); err != nil || pending {
@@ -822,6 +826,29 @@ func TestEventsDelete(t *testing.T) {
 		t.Errorf("cache after both deletes: %d tips (%v), want the kept one", len(es), err)
 	}
 	fieldtiptest.AssertNoPlaintext(t, c.Dir, texts...)
+}
+
+// filesHolding returns the files under dir that contain b.
+func filesHolding(t testing.TB, dir string, b []byte) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, b) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestEventsRefusedInputs: malformed triages and notes are refused with

@@ -54,14 +54,16 @@ type SessionConfig struct {
 // and changes with the next Sync, Refresh or Write; read it from the
 // goroutine that calls them, or between calls.
 type Session struct {
-	mu     sync.Mutex
-	cfg    SessionConfig
-	cache  *Cache
-	key    *crypto.EditorKey
-	ident  *hintedIdentity
-	url    protocol.ServerURL // zero offline
-	hc     *http.Client
-	remote *Remote
+	mu    sync.Mutex
+	cfg   SessionConfig
+	cache *Cache
+	key   *crypto.EditorKey
+	ident *hintedIdentity
+	url   protocol.ServerURL // zero offline
+	hc    *http.Client
+	// loginMu guards remote: a pull's fetchers share the login.
+	loginMu sync.Mutex
+	remote  *Remote
 	// bundle is the newest verified bundle: the cache's, or the server's
 	// since Sync.
 	bundle *crypto.Bundle
@@ -201,7 +203,7 @@ func (s *Session) Warnings() []string {
 func (s *Session) Remote(ctx context.Context) (*Remote, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.login(ctx, false)
+	return s.login(ctx)
 }
 
 // Call runs f with the session's login, and once more with a new login
@@ -219,11 +221,22 @@ var ErrOffline = errors.New("no server given (--server): this needs the server")
 // loginMargin is how long before its expiry a login is renewed.
 const loginMargin = 30 * time.Second
 
-func (s *Session) login(ctx context.Context, force bool) (*Remote, error) {
+// login returns the session's login, logging in if there is none or it
+// is about to expire.
+func (s *Session) login(ctx context.Context) (*Remote, error) {
+	return s.loginAfter(ctx, false, nil)
+}
+
+// loginAfter is login; with force, it logs in again unless the login is
+// no longer old, the one the server refused (another caller renewed it
+// meanwhile).
+func (s *Session) loginAfter(ctx context.Context, force bool, old *Remote) (*Remote, error) {
 	if s.hc == nil {
 		return nil, ErrOffline
 	}
-	if r := s.remote; r != nil && !force && (r.expires.IsZero() || s.now().Add(loginMargin).Before(r.expires)) {
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	if r := s.remote; r != nil && (!force || r != old) && (r.expires.IsZero() || s.now().Add(loginMargin).Before(r.expires)) {
 		return r, nil
 	}
 	s.remote = nil
@@ -239,7 +252,7 @@ func (s *Session) login(ctx context.Context, force bool) (*Remote, error) {
 }
 
 func (s *Session) call(ctx context.Context, f func(*Remote) error) error {
-	r, err := s.login(ctx, false)
+	r, err := s.login(ctx)
 	if err != nil {
 		return err
 	}
@@ -248,7 +261,7 @@ func (s *Session) call(ctx context.Context, f func(*Remote) error) error {
 	if !errors.As(err, &pe) || pe.Code != protocol.CodeUnauthorized {
 		return err
 	}
-	r, lerr := s.login(ctx, true)
+	r, lerr := s.loginAfter(ctx, true, r)
 	if lerr != nil {
 		return fmt.Errorf("%w (and logging in again: %w)", err, lerr)
 	}

@@ -198,21 +198,25 @@ func (s *Session) dropDeleted() ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	keep := s.tips.entries[:0]
+	var gone []Entry
 	for _, e := range s.tips.entries {
 		if ts := s.replay.state.Tip(e.Receipt.TipID); ts != nil && ts.Deleted {
-			if err := e.remove(); err != nil {
-				return out, err
-			}
-			delete(s.tips.sums, e.ID)
-			s.tips.dirty = true
-			out = append(out, e.ID)
-			continue
+			gone, out = append(gone, e), append(out, e.ID)
 		}
-		keep = append(keep, e)
 	}
-	s.tips.entries = keep
-	return out, nil
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	// Removing from a pack rewrites it: list the tips again after.
+	s.tips.loaded = false
+	if err := removeEntries(gone); err != nil {
+		return nil, err
+	}
+	for _, e := range gone {
+		delete(s.tips.sums, e.ID)
+	}
+	s.tips.dirty = true
+	return out, s.loadTips()
 }
 
 // DropDeleted removes from the cache every tip st says is deleted (by
@@ -223,15 +227,13 @@ func (c *Cache) DropDeleted(st *audit.State) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	var gone []Entry
 	for _, e := range es {
 		if ts := st.Tip(e.Receipt.TipID); ts != nil && ts.Deleted {
-			if err := e.remove(); err != nil {
-				return out, err
-			}
-			out = append(out, e.ID)
+			gone, out = append(gone, e), append(out, e.ID)
 		}
 	}
-	return out, nil
+	return out, removeEntries(gone)
 }
 
 // Handover re-encrypts to the editor labelled to (listed, not revoked, in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
@@ -59,7 +60,9 @@ type tipIndex struct {
 	loaded  bool
 	entries []Entry
 	// sums are the summaries by tip id; one is used only while its
-	// SHA-256 is the cached tip's.
+	// SHA-256 is the cached tip's. mu guards it while a pull summarizes
+	// in the background.
+	mu    sync.Mutex
 	sums  map[string]TipSummary
 	dirty bool
 	// decrypted counts the tips decrypted (tests read it).
@@ -110,28 +113,55 @@ func (s *Session) loadTips() error {
 }
 
 // summarize returns the summary of a cached tip, decrypting it with id.
-// A tip whose ciphertext no longer matches its receipt gets a transient
-// summary saying so.
-func summarize(e *Entry, id age.Identity) (TipSummary, error) {
-	s := TipSummary{ID: e.ID, Seq: e.Seq, Day: e.Receipt.Day, Length: e.Receipt.Length, SHA256: hex.EncodeToString(e.Receipt.SHA256[:]), Attachments: []AttachmentInfo{}}
-	t, err := e.open(id)
+// A tip whose ciphertext does not match its receipt, or cannot be read,
+// gets a transient summary saying so.
+func summarize(e *Entry, id age.Identity) TipSummary {
+	ct, err := e.ciphertext()
+	if err != nil {
+		s := newSummary(e)
+		s.Unreadable, s.transient = err.Error(), true
+		return s
+	}
+	return summarizeBytes(e, ct, id)
+}
+
+func newSummary(e *Entry) TipSummary {
+	return TipSummary{ID: e.ID, Seq: e.Seq, Day: e.Receipt.Day, Length: e.Receipt.Length, SHA256: hex.EncodeToString(e.Receipt.SHA256[:]), Attachments: []AttachmentInfo{}}
+}
+
+// summarizeBytes is summarize of the tip's ciphertext ct, in memory.
+func summarizeBytes(e *Entry, ct []byte, id age.Identity) TipSummary {
+	s := newSummary(e)
+	t, err := e.openBytes(ct, id)
 	var noMatch *age.NoIdentityMatchError
 	switch {
 	case errors.Is(err, ErrChecksum):
 		s.Unreadable, s.transient = err.Error(), true
-		return s, nil
+		return s
 	case errors.As(err, &noMatch):
 		s.Unreadable = UnreadableNotSealed
-		return s, nil
+		return s
 	case err != nil:
 		s.Unreadable = err.Error()
-		return s, nil
+		return s
 	}
 	s.FirstLine, s.TextBytes = FirstLine(t.Text, FirstLineRunes), len(t.Text)
 	for _, a := range t.Attachments {
 		s.Attachments = append(s.Attachments, AttachmentInfo{Name: a.Name, Type: a.Type, Size: len(a.Data)})
 	}
-	return s, nil
+	return s
+}
+
+// addSummaries records summaries made in the background.
+func (t *tipIndex) addSummaries(sums []TipSummary) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range sums {
+		t.sums[s.ID] = s
+	}
+	t.decrypted += len(sums)
+	t.dirty = true
+	return nil
 }
 
 // index summarizes, on every core, the cached tips without a summary.
@@ -147,14 +177,10 @@ func (s *Session) index() error {
 	}
 	s.tips.decrypted += len(todo)
 	sums := make([]TipSummary, len(todo))
-	errs := make([]error, len(todo))
 	parallel(len(todo), func(j int) {
-		sums[j], errs[j] = summarize(&s.tips.entries[todo[j]], s.ident)
+		sums[j] = summarize(&s.tips.entries[todo[j]], s.ident)
 	})
 	for j := range todo {
-		if errs[j] != nil {
-			return errs[j]
-		}
 		s.tips.sums[sums[j].ID] = sums[j]
 	}
 	if len(todo) > 0 {

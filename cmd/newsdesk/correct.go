@@ -11,7 +11,7 @@ import (
 )
 
 type correct struct {
-	serverFlags
+	sessionFlags
 	kind, text string
 }
 
@@ -23,12 +23,12 @@ func (*correct) Summary() string {
 	return "Append a correction, clarification or retraction to a published claim (it is never rewritten) and post it; prints the event's index."
 }
 func (c *correct) Flags(fs *pflag.FlagSet) {
-	c.serverFlags.declare(fs)
+	c.sessionFlags.declare(fs, "the server's URL (required)")
 	fs.StringVar(&c.kind, "kind", "", "correction, clarification or retraction (required)")
 	fs.StringVar(&c.text, "text", "", "what is corrected, clarified or retracted, as published (required)")
 }
 
-func (c *correct) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *correct) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if err := claimArg(args, ", --kind and --text"); err != nil {
 		return err
 	}
@@ -46,6 +46,7 @@ func (c *correct) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	res, err := d.Correct(ctx, args[0], audit.CorrectionType(c.kind), c.text)
 	if err != nil {
 		return err

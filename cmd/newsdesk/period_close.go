@@ -9,16 +9,16 @@ import (
 	"github.com/spf13/pflag"
 )
 
-type periodClose struct{ serverFlags }
+type periodClose struct{ sessionFlags }
 
 func (*periodClose) Name() string  { return "period close" }
 func (*periodClose) Usage() string { return "--server URL --key FILE" }
 func (*periodClose) Summary() string {
 	return "Have the server close the current receipts period today and log its root, so that today's tips can be linked now (logged as your act; the period's anonymity set is then only the tips so far); prints the root's index."
 }
-func (c *periodClose) Flags(fs *pflag.FlagSet) { c.serverFlags.declare(fs) }
+func (c *periodClose) Flags(fs *pflag.FlagSet) { c.sessionFlags.declare(fs, "the server's URL (required)") }
 
-func (c *periodClose) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *periodClose) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
@@ -26,6 +26,7 @@ func (c *periodClose) Run(ctx context.Context, env *cli.Env, args []string) erro
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	res, err := d.ClosePeriod(ctx)
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 // the command's summary, as fieldtip send's 3).
 const exitPending = 3
 
-type publish struct{ serverFlags }
+type publish struct{ sessionFlags }
 
 func (*publish) Name() string  { return "publish" }
 func (*publish) Usage() string { return "CLAIM --server URL --key FILE" }
@@ -23,9 +23,9 @@ func (*publish) Summary() string {
 	return "Publish a claim the policy allows (else says what is lacking): log the publication, reveal the public parts to the server; prints the public URL on the last line. " +
 		"Exits 3 when the server waits for editors' cosignatures, saying whose; run it again to post a publication or correction again."
 }
-func (c *publish) Flags(fs *pflag.FlagSet) { c.serverFlags.declare(fs) }
+func (c *publish) Flags(fs *pflag.FlagSet) { c.sessionFlags.declare(fs, "the server's URL (required)") }
 
-func (c *publish) Run(ctx context.Context, env *cli.Env, args []string) error {
+func (c *publish) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if err := claimArg(args, ""); err != nil {
 		return err
 	}
@@ -33,6 +33,7 @@ func (c *publish) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer closeDesk(d, &err)
 	res, err := d.Publish(ctx, args[0])
 	if err != nil {
 		return err

@@ -16,7 +16,9 @@ func (*periodClose) Usage() string { return "--server URL --key FILE" }
 func (*periodClose) Summary() string {
 	return "Have the server close the current receipts period today and log its root, so that today's tips can be linked now (logged as your act; the period's anonymity set is then only the tips so far); prints the root's index."
 }
-func (c *periodClose) Flags(fs *pflag.FlagSet) { c.sessionFlags.declare(fs, "the server's URL (required)") }
+func (c *periodClose) Flags(fs *pflag.FlagSet) {
+	c.sessionFlags.declare(fs, "the server's URL (required)")
+}
 
 func (c *periodClose) Run(ctx context.Context, env *cli.Env, args []string) (err error) {
 	if len(args) != 0 {

@@ -2,9 +2,7 @@ package newsdesk
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -258,31 +256,4 @@ func (d *Desk) Signoff(ctx context.Context, claim string, decision audit.Decisio
 func (d *Desk) Claims() ([]ClaimSummary, error) {
 	v := d.s.View()
 	return SummarizeClaims(d.state(), v.BundleAt, v.Tree.N)
-}
-
-// ClaimsOffline summarizes the claims of the cache's verified copy of the
-// log, with no server: as of the last sync.
-func (c *Cache) ClaimsOffline(ctx context.Context, key *crypto.EditorKey) ([]ClaimSummary, error) {
-	v, err := c.LoadLog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, errors.New("the cache holds no log yet: run with --server")
-	}
-	ed, err := Replay(v, key)
-	if err != nil {
-		return nil, err
-	}
-	return SummarizeClaims(ed.State, v.BundleAt, v.Tree.N)
-}
-
-// activeTips returns the tip ids of a claim's active links, for messages.
-func activeTips(c *audit.ClaimState) []string {
-	var out []string
-	for _, l := range c.ActiveLinks() {
-		out = append(out, crypto.FormatTipID(l.Tip))
-	}
-	slices.Sort(out)
-	return out
 }

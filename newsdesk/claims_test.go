@@ -293,9 +293,11 @@ func TestClaimsRefusedLocally(t *testing.T) {
 		!strings.Contains(err.Error(), "00:00 UTC on "+addDay(today.Day, 1)) {
 		t.Errorf("Link of a tip of today = %v, want a *NoRootError for %s saying when", err, today.Day)
 	}
+	if got := r.logSize(t); got != size {
+		t.Errorf("refusals changed the log from %d to %d entries", size, got)
+	}
 
-	// An approval with no supporting evidence: refused. A contradicting
-	// link is not support.
+	// An approval with no supporting evidence: refused.
 	id2, _, err := r.desk(t, alice).NewClaim(ctx, "A second claim.", "")
 	if err != nil {
 		t.Fatal(err)

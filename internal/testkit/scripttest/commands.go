@@ -2,8 +2,6 @@ package scripttest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +37,6 @@ import (
 //	socks5                    start a SOCKS5 proxy in the test process; $SOCKS is its address
 //	socks5 requests           print the destinations asked of the proxy, one a line
 //	httpget URL FILE          GET URL into FILE; it must answer 200 (with !, must not)
-//	sha256 NAME GLOB          set $NAME to the SHA-256, in hex, of the one file GLOB matches
 //
 // FILE may be stdout or stderr, for the last command's.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -53,7 +50,6 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"phonejpeg":  cmdPhoneJPEG,
 		"socks5":     cmdSOCKS5,
 		"httpget":    cmdHTTPGet,
-		"sha256":     cmdSHA256,
 	}
 }
 
@@ -280,21 +276,4 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("GET %s: %s: %s", args[0], resp.Status, b)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
-}
-
-// cmdSHA256: sha256 NAME GLOB sets $NAME to the lowercase hex SHA-256 of
-// the one file GLOB (relative to the work directory) matches.
-func cmdSHA256(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: sha256 NAME GLOB")
-	}
-	m, err := filepath.Glob(ts.MkAbs(args[1]))
-	ts.Check(err)
-	if len(m) != 1 {
-		ts.Fatalf("sha256: %s matches %d files, want one", args[1], len(m))
-	}
-	b, err := os.ReadFile(m[0])
-	ts.Check(err)
-	sum := sha256.Sum256(b)
-	ts.Setenv(args[0], hex.EncodeToString(sum[:]))
 }

@@ -73,6 +73,12 @@ const (
 	MaxTagSize = 64
 	// MaxPeriodDays caps a receipts period.
 	MaxPeriodDays = 31
+	// MaxCheckpointSize caps a signed checkpoint (C2SP tlog-checkpoint,
+	// signed by the log key; ours are about 200 bytes), wherever one is
+	// read: the server's pinned copy, an editor's sync, a cosignature
+	// request. The schema caps a stored one to the same (storage's
+	// MaxCosignedCheckpoint, migration 0005; TestCheckpointCaps).
+	MaxCheckpointSize = 4096
 	// MaxReceiptsTreeSize caps the leaves of a receipts tree.
 	MaxReceiptsTreeSize = 1 << 20
 	// DefaultReceiptsTreeSize is the receipts tree's size unless the

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,71 +15,29 @@ import (
 )
 
 // This file holds the strict readers of the line formats (docs/formats.md,
-// "Common rules"). They mirror crypto's unexported ones; the rules are the
-// same.
+// "Common rules"): crypto's LineReader, with the value parsers audit's
+// formats add.
 
-// lineReader walks a text strictly: every line is "key value…" with single
-// spaces, and the caller asks for the keys in the order the format fixes.
+// lineReader is crypto.LineReader under the names audit's parsers call.
 type lineReader struct {
-	what  string
-	lines []string
-	n     int
+	*crypto.LineReader
+	what string
 }
 
 func newLineReader(what, text, header string) (*lineReader, error) {
-	if !strings.HasSuffix(text, "\n") {
-		return nil, fmt.Errorf("%s: %w: does not end in a newline", what, crypto.ErrMalformed)
-	}
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if lines[0] != header {
-		return nil, fmt.Errorf("%s: %w: first line is %q, want %q", what, crypto.ErrMalformed, clip(lines[0]), header)
-	}
-	return &lineReader{what: what, lines: lines, n: 1}, nil
-}
-
-// next reads a line "key f1 f2 …" with exactly nfields fields after the key.
-func (r *lineReader) next(key string, nfields int) ([]string, error) {
-	if r.n >= len(r.lines) {
-		return nil, fmt.Errorf("%s: %w: missing %q line", r.what, crypto.ErrMalformed, key)
-	}
-	line := r.lines[r.n]
-	fields := strings.Split(line, " ")
-	if fields[0] != key {
-		return nil, fmt.Errorf("%s: %w: line %d is %q, want a %q line", r.what, crypto.ErrMalformed, r.n+1, clip(line), key)
-	}
-	if len(fields)-1 != nfields {
-		return nil, fmt.Errorf("%s: %w: %q line has %d fields, want %d", r.what, crypto.ErrMalformed, key, len(fields)-1, nfields)
-	}
-	for _, f := range fields[1:] {
-		if f == "" {
-			return nil, fmt.Errorf("%s: %w: %q line has an empty field (double space?)", r.what, crypto.ErrMalformed, key)
-		}
-	}
-	r.n++
-	return fields[1:], nil
-}
-
-func (r *lineReader) value(key string) (string, error) {
-	f, err := r.next(key, 1)
+	r, err := crypto.NewLineReader(what, text, header)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return f[0], nil
+	return &lineReader{LineReader: r, what: what}, nil
 }
 
-func (r *lineReader) end() error {
-	if r.n < len(r.lines) {
-		return fmt.Errorf("%s: %w: unexpected line %d %q", r.what, crypto.ErrMalformed, r.n+1, clip(r.lines[r.n]))
-	}
-	return nil
-}
+func (r *lineReader) next(key string, nfields int) ([]string, error) { return r.Next(key, nfields) }
+func (r *lineReader) value(key string) (string, error)               { return r.Value(key) }
+func (r *lineReader) end() error                                     { return r.End() }
 
 func (r *lineReader) int(key, s string, min, max int64) (int64, error) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || strconv.FormatInt(v, 10) != s || v < min || v > max {
-		return 0, fmt.Errorf("%s: %w: %s %q is not a canonical integer in [%d, %d]", r.what, crypto.ErrMalformed, key, clip(s), min, max)
-	}
-	return v, nil
+	return r.ParseInt(key, s, min, max)
 }
 
 func (r *lineReader) day(key, s string) (string, error) {

@@ -48,11 +48,61 @@ func SealWithPassphrase(plaintext []byte, passphrase string, workFactor int) ([]
 	return buf.Bytes(), nil
 }
 
+// armorHeader begins every key file SealWithPassphrase writes.
+const armorHeader = "-----BEGIN AGE ENCRYPTED FILE-----"
+
+// NotKeyFileError is a file given where a passphrase-protected key file
+// belongs that is, by its first line, something else fieldtip writes; Kind
+// says what, so that the user can tell which file was meant (issue 12: a
+// .pub file given as --key).
+type NotKeyFileError struct {
+	// Kind is what the file is, for example "an editor's public key
+	// (fieldtip/editor/v1)".
+	Kind string
+	// Public is set when the file holds only public keys: the .pub file,
+	// a verifier key or a bundle.
+	Public bool
+}
+
+func (e *NotKeyFileError) Error() string {
+	return "not a passphrase-protected key file but " + e.Kind
+}
+
+// CheckKeyFile returns a *NotKeyFileError if b is not a key file
+// SealWithPassphrase wrote but another file fieldtip's programs make; nil
+// if b may be a key file (OpenWithPassphrase decides). It needs no
+// passphrase, so a program can check before asking for one, and it never
+// quotes b: a secret key pasted into the wrong file stays unprinted.
+func CheckKeyFile(b []byte) error {
+	line, _, _ := strings.Cut(string(b[:min(len(b), 256)]), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	switch {
+	case line == armorHeader:
+		return nil
+	case line == EditorPubHeader:
+		return &NotKeyFileError{Kind: "an editor's public key (" + EditorPubHeader + ")", Public: true}
+	case line == BundleHeader:
+		return &NotKeyFileError{Kind: "a key bundle (" + BundleHeader + ")", Public: true}
+	case strings.HasPrefix(strings.ToUpper(line), "AGE-SECRET-KEY-"):
+		return &NotKeyFileError{Kind: "a bare age identity, not sealed with a passphrase"}
+	case strings.HasPrefix(line, "age1"):
+		return &NotKeyFileError{Kind: "an age recipient (a public key)", Public: true}
+	}
+	if v, err := note.NewVerifier(line); err == nil {
+		return &NotKeyFileError{Kind: "a verifier key (" + v.Name() + "), which is public", Public: true}
+	}
+	return nil
+}
+
 // OpenWithPassphrase decrypts a key file sealed by SealWithPassphrase.
-// A wrong passphrase is ErrIncorrectPassphrase.
+// A wrong passphrase is ErrIncorrectPassphrase; a file that is something
+// else fieldtip makes is a *NotKeyFileError.
 func OpenWithPassphrase(sealed []byte, passphrase string) ([]byte, error) {
 	if len(sealed) > MaxKeyFileSize {
 		return nil, fmt.Errorf("key file: %w: %d bytes, more than %d", ErrMalformed, len(sealed), MaxKeyFileSize)
+	}
+	if err := CheckKeyFile(sealed); err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
 	}
 	id, err := age.NewScryptIdentity(passphrase)
 	if err != nil {

@@ -6,14 +6,41 @@ import (
 	"strings"
 )
 
-// lineReader walks the body of a signed note or key file strictly: every
-// line is "key value…" with single spaces, and the caller asks for the keys
-// in the order the format fixes.
-type lineReader struct {
+// LineReader walks the body of a signed note or key file strictly, by the
+// common rules of fieldtip's line formats (docs/formats.md): every line is
+// "key value…" with single spaces, and the caller asks for the keys in the
+// order the format fixes. Its errors wrap ErrMalformed, name the format
+// (what) and the line, and never quote a line holding a secret key. It is
+// exported for the formats of package audit, which follow the same rules:
+// one reader, not a copy per package (issue 12).
+type LineReader struct {
 	what  string
 	lines []string
 	n     int
 }
+
+// lineReader is this package's name for it.
+type lineReader = LineReader
+
+// NewLineReader starts reading text, whose first line must be header.
+func NewLineReader(what, text, header string) (*LineReader, error) {
+	return newLineReader(what, text, header)
+}
+
+// Next reads a line "key f1 f2 …" with exactly nfields fields after key.
+func (r *LineReader) Next(key string, nfields int) ([]string, error) { return r.next(key, nfields) }
+
+// Value reads a line "key value".
+func (r *LineReader) Value(key string) (string, error) { return r.value(key) }
+
+// ParseInt parses s, the value of key, as a canonical decimal integer in
+// [min, max].
+func (r *LineReader) ParseInt(key, s string, min, max int64) (int64, error) {
+	return r.parseInt(key, s, min, max)
+}
+
+// End checks that every line was read.
+func (r *LineReader) End() error { return r.end() }
 
 func newLineReader(what, text, header string) (*lineReader, error) {
 	if !strings.HasSuffix(text, "\n") {

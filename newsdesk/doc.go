@@ -25,7 +25,13 @@
 //   - Two editors who open the same events replay the same state
 //     (docs/audit.md, "Replay"; TestEventsTwoEditors).
 //   - Keys are written passphrase-protected (age scrypt) and never
-//     replaced (keys_test.go).
+//     replaced (keys_test.go); a file given as a key that is another file
+//     fieldtip makes (a .pub file, a verifier key) is named for what it is
+//     before any passphrase is asked (CheckKeyFile).
+//   - AuditVerify needs no decryption key and holds the server to the same
+//     rules from its own state, a replica laid out as the log's read
+//     endpoints, from which a server can be rebuilt
+//     (TestAuditVerifyTamperedEntry, TestRecoverFromReplica).
 //
 // # Sessions
 //

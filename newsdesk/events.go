@@ -29,7 +29,7 @@ var maxHandoverBatch = 12 << 20
 
 // maxProof bounds the answer to POST /event: a tlog-proof of at most 64
 // hashes and a signed checkpoint.
-const maxProof = maxCheckpoint + 64*64
+const maxProof = audit.MaxCheckpointSize + 64*64
 
 // proofHeader is the first line of a C2SP tlog-proof.
 const proofHeader = "c2sp.org/tlog-proof@v1"

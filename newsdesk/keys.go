@@ -106,6 +106,20 @@ func LoadEditorKey(path, passphrase string) (*crypto.EditorKey, error) {
 	return k, nil
 }
 
+// CheckKeyFile returns an error saying what path is if it is not a
+// passphrase-protected key file (a *crypto.NotKeyFileError when it is
+// another file fieldtip makes), before anyone is asked for a passphrase.
+func CheckKeyFile(path string) error {
+	b, err := readLimited(path, crypto.MaxKeyFileSize)
+	if err != nil {
+		return err
+	}
+	if err := crypto.CheckKeyFile(b); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
 func openKeyFile(path, passphrase string) ([]byte, error) {
 	sealed, err := readLimited(path, crypto.MaxKeyFileSize)
 	if err != nil {

@@ -43,7 +43,6 @@ const (
 
 // Limits on what a sync reads from the server.
 const (
-	maxCheckpoint = 4096
 	// maxEventBody is the largest event body (docs/audit.md).
 	maxEventBody = 16<<20 + 256<<10
 	// maxReceiptsAnswer bounds GET /receipts/<index>: 2^20 leaves of 32
@@ -171,7 +170,7 @@ func openReplica(ctx context.Context, dir, newsroom, logKey string) (*LogView, e
 // sync brings v up to the checkpoint the server serves now, which must
 // verify with logKey (extend).
 func (v *LogView) sync(ctx context.Context, hc *http.Client, origin, logKey string) error {
-	signed, err := get(ctx, hc, origin+protocol.PathCheckpoint, maxCheckpoint)
+	signed, err := get(ctx, hc, origin+protocol.PathCheckpoint, audit.MaxCheckpointSize)
 	if err != nil {
 		return fmt.Errorf("log: fetch checkpoint: %w", err)
 	}

@@ -1,6 +1,8 @@
 package protocol_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"fieldtip/protocol"
@@ -60,6 +62,28 @@ func TestParseServerURL(t *testing.T) {
 		want := protocol.ServerURL{Origin: tt.origin, WebSocket: tt.webSocket}
 		if err != nil || got != want {
 			t.Errorf("ParseServerURL(%q) = %+v, %v, want %+v", tt.in, got, err, want)
+		}
+	}
+}
+
+// A URL without a scheme says so and shows the URL meant (issue 12).
+func TestParseServerURLNoScheme(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"localhost:8080/ws", "http://localhost:8080/ws"},
+		{"[::1]:8443", "http://[::1]:8443"},
+		{"news.example", "https://news.example"},
+		{"news.example/s3cret", "https://news.example/s3cret"},
+		{"//news.example", "https://news.example"},
+	} {
+		_, err := protocol.ParseServerURL(tt.in)
+		if !errors.Is(err, protocol.ErrNoScheme) || !strings.HasSuffix(err.Error(), "here "+tt.want) {
+			t.Errorf("ParseServerURL(%q) = %v, want ErrNoScheme ending in %q", tt.in, err, "here "+tt.want)
+		}
+	}
+	for _, in := range []string{"ftp://news.example", "https:news.example", "javascript:alert(1)"} {
+		if _, err := protocol.ParseServerURL(in); err == nil || errors.Is(err, protocol.ErrNoScheme) {
+			t.Errorf("ParseServerURL(%q) = %v, want an error other than ErrNoScheme", in, err)
 		}
 	}
 }

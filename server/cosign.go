@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 
+	"fieldtip/audit"
 	"fieldtip/crypto"
 	"fieldtip/protocol"
 	"fieldtip/storage"
@@ -46,7 +47,7 @@ const (
 	cosignatureSize = 4 + 8 + 64
 	// maxCosignRequest caps a POST /cosignature body: a signed checkpoint
 	// and one signature line.
-	maxCosignRequest = maxCheckpointSize + storage.MaxCosignatureLine
+	maxCosignRequest = audit.MaxCheckpointSize + storage.MaxCosignatureLine
 )
 
 // sigLinePrefix starts every signature line of a signed note.

@@ -1206,7 +1206,7 @@ func TestOpenCheckpoint(t *testing.T) {
 		"trailing_newline": append(bytes.Clone(good), '\n'),
 		"changed_byte":     append(append([]byte{}, good[:len(good)-6]...), 'A', 'A', 'A', 'A', '=', '\n'),
 		"empty":            nil,
-		"too_large":        append(sign(text, key), make([]byte, maxCheckpointSize)...),
+		"too_large":        append(sign(text, key), make([]byte, audit.MaxCheckpointSize)...),
 	} {
 		if _, err := openCheckpoint(msg, v); err == nil {
 			t.Errorf("openCheckpoint(%s) = nil error", name)

@@ -58,9 +58,6 @@ const (
 	// maxEventRequest caps a POST /event body: the length prefix, the
 	// signed event and the body's age file.
 	maxEventRequest = 2 + audit.MaxEventSize + audit.MaxSealedBodySize
-	// maxCheckpointSize caps a signed checkpoint read back: ours are about
-	// 200 bytes.
-	maxCheckpointSize = 4096
 	// scanBatch is how many entries openLog reads at once.
 	scanBatch = 1024
 )

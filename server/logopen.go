@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"fieldtip/audit"
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
 	"fieldtip/storage"
@@ -98,8 +99,8 @@ func signCheckpoint(key note.Signer, tree tlog.Tree) ([]byte, error) {
 // signature, by the log key, over a checkpoint whose origin is the key's
 // name, without extension lines, in its one encoding.
 func openCheckpoint(msg []byte, v note.Verifier) (tlog.Tree, error) {
-	if len(msg) > maxCheckpointSize {
-		return tlog.Tree{}, fmt.Errorf("checkpoint of %d bytes, more than %d", len(msg), maxCheckpointSize)
+	if len(msg) > audit.MaxCheckpointSize {
+		return tlog.Tree{}, fmt.Errorf("checkpoint of %d bytes, more than %d", len(msg), audit.MaxCheckpointSize)
 	}
 	policy := torchwood.ThresholdPolicy(2, torchwood.OriginPolicy(v.Name()), torchwood.SingleVerifierPolicy(v))
 	c, n, err := torchwood.VerifyCheckpoint(msg, policy)
@@ -127,7 +128,7 @@ func readPin(path string, v note.Verifier) (*logHead, error) {
 		return nil, fmt.Errorf("pinned checkpoint: %w", err)
 	}
 	defer f.Close()
-	msg, err := io.ReadAll(io.LimitReader(f, maxCheckpointSize+1))
+	msg, err := io.ReadAll(io.LimitReader(f, audit.MaxCheckpointSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("pinned checkpoint: %w", err)
 	}

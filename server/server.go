@@ -15,6 +15,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -247,6 +248,8 @@ const (
 	attrAddr    = "addr"
 	attrErr     = "err"
 	attrVersion = "version"
+	attrInForce = "in_force"
+	attrFile    = "file"
 	attrEditor  = "editor"
 	attrKind    = "kind"
 	attrCount   = "count"
@@ -402,7 +405,8 @@ func (s *Server) loadBundle(ctx context.Context) error {
 		if current != nil && b.Newsroom != current.Newsroom {
 			return fmt.Errorf("server: %s is signed by newsroom key %s, but this server pinned %s", s.cfg.BundleFile, b.Newsroom, current.Newsroom)
 		}
-		if current == nil || b.Version > current.Version {
+		switch {
+		case current == nil || b.Version > current.Version:
 			if b.Log != s.logKey.Verifier {
 				return fmt.Errorf("server: %s names log key %s, but this server's log key is %s", s.cfg.BundleFile, b.Log, s.logKey.Verifier)
 			}
@@ -410,6 +414,14 @@ func (s *Server) loadBundle(ctx context.Context) error {
 				return fmt.Errorf("server: store bundle: %w", err)
 			}
 			current = b
+		case b.Version < current.Version:
+			// A bundle never goes back (a newer one may revoke an
+			// editor), but an operator restarting with the file of an
+			// older one should hear that it is not the one in force
+			// (issue 12), in one line.
+			s.log.Warn("ignoring --bundle, older than the bundle in force", attrFile, s.cfg.BundleFile, attrVersion, b.Version, attrInForce, current.Version)
+		case !bytes.Equal(b.Signed(), current.Signed()):
+			s.log.Warn("ignoring --bundle, which differs from the bundle in force of the same version", attrFile, s.cfg.BundleFile, attrVersion, b.Version)
 		}
 	}
 	if current == nil {

@@ -14,7 +14,9 @@ import (
 
 // Cosignature limits, as the schema has them.
 const (
-	// MaxCosignedCheckpoint caps a stored signed checkpoint.
+	// MaxCosignedCheckpoint caps a stored signed checkpoint: the schema's
+	// CHECK (migration 0005), which is audit.MaxCheckpointSize (storage
+	// imports none of ours; server's TestCheckpointCaps holds them equal).
 	MaxCosignedCheckpoint = 4096
 	// MaxCosignatureLine caps a stored cosignature line.
 	MaxCosignatureLine = 256

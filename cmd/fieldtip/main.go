@@ -13,7 +13,11 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("fieldtip", []cli.Command{&initCmd{}, &compose{}, &send{}, &outboxDrop{}, &outboxList{}}, false, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Main("fieldtip", commands(), false, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func commands() []cli.Command {
+	return []cli.Command{&initCmd{}, &compose{}, &send{}, &outboxDrop{}, &outboxList{}}
 }
 
 type configFlag struct{ dir string }

@@ -22,8 +22,10 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("fieldtipd", []cli.Command{&serve{}}, true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Main("fieldtipd", commands(), true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+func commands() []cli.Command { return []cli.Command{&serve{}} }
 
 type serve struct {
 	cfg         server.Config

@@ -47,6 +47,9 @@ func (c *bundleSign) Run(ctx context.Context, env *cli.Env, args []string) error
 	if c.version < 0 {
 		return cli.Usagef("--version must be positive")
 	}
+	if err := checkKeyFile("--newsroom", c.newsroom, "the newsroom key file newsdesk newsroom init wrote"); err != nil {
+		return err
+	}
 	pass, err := env.Passphrase(c.passphraseFile, "Newsroom key passphrase", false)
 	if err != nil {
 		return err

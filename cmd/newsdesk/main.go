@@ -4,7 +4,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 
 	"fieldtip/crypto"
 	"fieldtip/internal/cli"
@@ -59,9 +62,30 @@ func (f *editorFlags) cacheDir() (string, error) {
 
 // loadKey asks for the passphrase and opens the editor key.
 func loadKey(env *cli.Env, f *editorFlags) (*crypto.EditorKey, error) {
+	if err := checkKeyFile("--key", f.key, "the editor's key file"); err != nil {
+		return nil, err
+	}
 	pass, err := env.Passphrase(f.passphraseFile, "Editor key passphrase", false)
 	if err != nil {
 		return nil, err
 	}
 	return newsdesk.LoadEditorKey(f.key, pass)
+}
+
+// checkKeyFile checks, before a passphrase is asked, that the file given
+// as flag is a key file, and says what was expected if it is another file
+// fieldtip makes (issue 12: a .pub file given as --key).
+func checkKeyFile(flag, path, want string) error {
+	err := newsdesk.CheckKeyFile(path)
+	var nk *crypto.NotKeyFileError
+	if !errors.As(err, &nk) {
+		return err
+	}
+	hint := "give " + want
+	if base, ok := strings.CutSuffix(path, ".pub"); ok && nk.Public {
+		if _, statErr := os.Stat(base); statErr == nil {
+			hint += ", " + base
+		}
+	}
+	return fmt.Errorf("%s %w; %s", flag, err, hint)
 }

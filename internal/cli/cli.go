@@ -13,7 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -65,6 +65,12 @@ func (e *ExitError) Error() string { return e.Msg }
 // Main runs the program: it picks the subcommand from args (or the only
 // command, when single is set), parses its flags and runs it with a context
 // cancelled on SIGINT or SIGTERM. It returns the exit status.
+//
+// Besides the commands, it answers --help (and -h, and help) with the list
+// of commands, --version with the build's version (version.go), a group's
+// first word alone ("newsdesk bundle") with the group's commands, and a
+// mistyped command with the nearest one (suggest.go). Help text wraps at
+// the terminal's width (help.go).
 func Main(prog string, commands []Command, single bool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &Env{Prog: prog, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 	var cmd Command
@@ -73,22 +79,32 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 		cmd = commands[0]
 	} else {
 		if len(args) == 0 {
-			printCommands(stderr, prog, commands)
+			printCommands(stderr, prog, "", commands)
 			return 2
 		}
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-			printCommands(stdout, prog, commands)
+		switch args[0] {
+		case "-h", "--help", "help":
+			printCommands(stdout, prog, "", commands)
+			return 0
+		case "--version":
+			fmt.Fprintln(stdout, Version(prog))
 			return 0
 		}
-		for _, c := range commands {
-			words := strings.Fields(c.Name())
-			if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.Name() {
-				cmd, rest = c, args[len(words):]
-				break
-			}
-		}
+		cmd, rest = find(commands, args)
 		if cmd == nil {
-			fmt.Fprintf(stderr, "%s: unknown command %q (see %s --help)\n", prog, strings.Join(args[:min(2, len(args))], " "), prog)
+			if group := groupOf(commands, args[0]); group != "" {
+				// "newsdesk bundle" alone, or with --help: the group's
+				// commands, as "newsdesk" alone lists all of them.
+				if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+					printCommands(stdout, prog, group, commands)
+					return 0
+				}
+				if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+					printCommands(stderr, prog, group, commands)
+					return 2
+				}
+			}
+			fmt.Fprintf(stderr, "%s: unknown command %q%s (see %s --help)\n", prog, typed(commands, args), suggestCommand(commands, args), prog)
 			return 2
 		}
 	}
@@ -97,17 +113,25 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	fs.SortFlags = false
 	cmd.Flags(fs)
 	help := fs.BoolP("help", "h", false, "show this help")
+	var version *bool
+	if single && fs.Lookup("version") == nil {
+		version = fs.Bool("version", false, "print the version and exit")
+	}
 	// A single-command program's command has no name the user types.
 	name := prog
 	if !single {
 		name += ": " + cmd.Name()
 	}
 	if err := fs.Parse(rest); err != nil {
-		fmt.Fprintf(stderr, "%s: %v (see --help)\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v%s (see --help)\n", name, err, suggestFlag(fs, err))
 		return 2
 	}
 	if *help {
 		printUsage(stdout, prog, cmd, fs, single)
+		return 0
+	}
+	if version != nil && *version {
+		fmt.Fprintln(stdout, Version(prog))
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -132,25 +156,41 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	}
 }
 
+// find returns the command args start with, the longest name first (so
+// that "bundle sign" wins over a command "bundle"), and the rest of args.
+func find(commands []Command, args []string) (Command, []string) {
+	var best Command
+	var n int
+	for _, c := range commands {
+		words := strings.Fields(c.Name())
+		if len(words) > n && len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			best, n = c, len(words)
+		}
+	}
+	return best, args[n:]
+}
+
+// groupOf returns word if it is the first word of a command of two or
+// more words ("bundle" of "bundle sign"), or "".
+func groupOf(commands []Command, word string) string {
+	for _, c := range commands {
+		if words := strings.Fields(c.Name()); len(words) > 1 && words[0] == word {
+			return word
+		}
+	}
+	return ""
+}
+
+// typed is the command the user typed, for a message: the first argument,
+// and the second too if the first names a group.
+func typed(commands []Command, args []string) string {
+	if len(args) > 1 && groupOf(commands, args[0]) != "" {
+		return args[0] + " " + args[1]
+	}
+	return args[0]
+}
+
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
-
-func printCommands(w io.Writer, prog string, commands []Command) {
-	fmt.Fprintf(w, "Usage: %s <command> [flags] [arguments]\n\nCommands:\n", prog)
-	cs := append([]Command(nil), commands...)
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Name() < cs[j].Name() })
-	for _, c := range cs {
-		fmt.Fprintf(w, "  %-16s %s\n", c.Name(), c.Summary())
-	}
-	fmt.Fprintf(w, "\nFlags may come before or after arguments. Run %s <command> --help for its flags.\n", prog)
-}
-
-func printUsage(w io.Writer, prog string, c Command, fs *pflag.FlagSet, single bool) {
-	name := prog
-	if !single {
-		name += " " + c.Name()
-	}
-	fmt.Fprintf(w, "Usage: %s %s\n\n%s\n\nFlags:\n%s", name, c.Usage(), c.Summary(), fs.FlagUsages())
-}
 
 // Passphrase returns a passphrase: the first line of file if file is set,
 // otherwise asked on the terminal (twice when confirm is set). It never

@@ -37,6 +37,8 @@ import (
 //	socks5                    start a SOCKS5 proxy in the test process; $SOCKS is its address
 //	socks5 requests           print the destinations asked of the proxy, one a line
 //	httpget URL FILE          GET URL into FILE; it must answer 200 (with !, must not)
+//	tty [-in FILE] COLS PROG [ARGS...]
+//	                          run PROG on a terminal COLS columns wide; what it wrote becomes stdout
 //
 // FILE may be stdout or stderr, for the last command's.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -50,6 +52,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"phonejpeg":  cmdPhoneJPEG,
 		"socks5":     cmdSOCKS5,
 		"httpget":    cmdHTTPGet,
+		"tty":        cmdTTY,
 	}
 }
 

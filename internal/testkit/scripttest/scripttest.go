@@ -129,8 +129,17 @@ func Params(binDir string, p testscript.Params) testscript.Params {
 		env.Setenv("PORT", port)
 		env.Values[socksKey{}] = &socksProxy{}
 		if setup != nil {
-			return setup(env)
+			if err := setup(env); err != nil {
+				return err
+			}
 		}
+		var names []string
+		for _, kv := range env.Vars {
+			if name, _, ok := strings.Cut(kv, "="); ok {
+				names = append(names, name)
+			}
+		}
+		env.Values[ttyEnvKey{}] = names
 		return nil
 	}
 	cmds := Commands()

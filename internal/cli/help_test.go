@@ -20,9 +20,11 @@ type cmd struct {
 	flags       func(fs *pflag.FlagSet)
 }
 
-func (c *cmd) Name() string    { return c.name }
-func (c *cmd) Usage() string   { return c.usage }
-func (c *cmd) Summary() string { return "Do " + c.name + " to the thing named on the command line, carefully." }
+func (c *cmd) Name() string  { return c.name }
+func (c *cmd) Usage() string { return c.usage }
+func (c *cmd) Summary() string {
+	return "Do " + c.name + " to the thing named on the command line, carefully."
+}
 func (c *cmd) Flags(fs *pflag.FlagSet) {
 	if c.flags != nil {
 		c.flags(fs)

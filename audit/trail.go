@@ -29,8 +29,8 @@ const (
 	MaxProofHashes = 64
 	// MaxHeadSize caps the head checkpoint; MaxWitnessedSize the witnessed
 	// one, with a cosignature line for each of 64 editors.
-	MaxHeadSize      = 4096
-	MaxWitnessedSize = 4096 + 64*256
+	MaxHeadSize      = MaxCheckpointSize
+	MaxWitnessedSize = MaxCheckpointSize + 64*256
 )
 
 // Trail is a publication trail (docs/claims.md, "The trail package"): what

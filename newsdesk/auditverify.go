@@ -127,7 +127,7 @@ func checkCosigned(ctx context.Context, server string, v *LogView, n int) (tlog.
 }
 
 func checkCosignedSize(ctx context.Context, hc *http.Client, origin string, v *LogView, size int64) (tlog.Tree, []string, error) {
-	msg, err := get(ctx, hc, origin+protocol.PathCosigned+"/"+strconv.FormatInt(size, 10), audit.MaxCheckpointSize+64*256)
+	msg, err := get(ctx, hc, origin+protocol.PathCosigned+"/"+strconv.FormatInt(size, 10), audit.MaxWitnessedSize)
 	if err != nil {
 		return tlog.Tree{}, nil, fmt.Errorf("cosigned checkpoint %d: %w", size, err)
 	}

@@ -1,5 +1,5 @@
 // Package flakylink is a test harness that stands in for the source's radio
-// link (shared/FIELD.md, "Bad links" and "Link profiles"): a TCP relay on
+// link (docs/field.md, "Bad links" and "Link profiles"): a TCP relay on
 // loopback that delays, throttles and cuts the connections it relays, and
 // counts the bytes it delivers. It is imported by tests and benchmarks only;
 // no shipped program links it.

@@ -185,6 +185,8 @@ readme_wait() { # ADDR PID: wait until ADDR accepts a connection
 	echo "README test: nothing answers on $1 after 120 s" >&2
 	return 1
 }
+# A failed block ends the session: what runs in the background ends too.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 readme_stop() { # stop what still runs in the background, cleanly
 	local pid rc=0
 	for pid in $(jobs -p); do
@@ -289,10 +291,21 @@ func TestReadme(t *testing.T) {
 	// server behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out bytes.Buffer // one writer: exec calls Write from one goroutine at a time
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// A file, not a pipe: a process left in the background by a failed run
+	// would hold a pipe open, and Run would wait for it.
+	outFile, err := os.Create(filepath.Join(t.TempDir(), "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cmd.Stdout, cmd.Stderr = outFile, outFile
 	runErr := cmd.Run()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	outBytes, err := os.ReadFile(outFile.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(outBytes)
 
 	st, _ := os.ReadFile(status)
 	started, done := map[int]bool{}, map[int]bool{}
@@ -332,14 +345,14 @@ func TestReadme(t *testing.T) {
 					if !started[i] {
 						what = "was not reached"
 					}
-					t.Errorf("README line %d: the block %s (%v):\n%s\nthe session's output:\n%s", b.Line, what, runErr, b.Text, tail(out.String(), 60))
+					t.Errorf("README line %d: the block %s (%v):\n%s\nthe session's output:\n%s", b.Line, what, runErr, b.Text, tail(out, 60))
 					return
 				}
 			}
 		})
 	}
 	if !failed && (runErr != nil || !stopped) {
-		t.Errorf("README run: every block ran, but stopping what ran in the background failed (%v):\n%s", runErr, tail(out.String(), 40))
+		t.Errorf("README run: every block ran, but stopping what ran in the background failed (%v):\n%s", runErr, tail(out, 40))
 	}
 }
 

@@ -29,6 +29,10 @@ var ttyExtraEnv = []string{"COLUMNS", "LINES", "TERM", "NO_COLOR"}
 // fails, instead of hanging on a terminal nobody types into.
 const ttyLimit = 5 * time.Minute
 
+// ttyDrain bounds reading what is left on the terminal once the program
+// exited.
+const ttyDrain = 30 * time.Second
+
 // cmdTTY: tty [-in FILE] COLS PROG [ARGS...] runs PROG with its standard
 // input, output and error on a terminal (a pseudo-terminal) COLS columns
 // and 24 rows wide; what PROG wrote to it becomes stdout (line endings as
@@ -79,8 +83,15 @@ func cmdTTY(ts *testscript.TestScript, neg bool, args []string) {
 		<-done
 		ts.Fatalf("tty %s: still running after %v", args[1], ttyLimit)
 	}
-	ctrl.Close()
-	b := <-out
+	// What the program wrote is read until the terminal reports it closed
+	// (EIO), unless a process it left behind still holds the terminal.
+	var b []byte
+	select {
+	case b = <-out:
+	case <-time.After(ttyDrain):
+		ctrl.Close()
+		b = <-out
+	}
 	ts.Stdout().Write(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")))
 	var exit *exec.ExitError
 	switch {

@@ -24,7 +24,7 @@ func (*claimsCmd) Summary() string {
 	return "List the claims, one a line: id, state, version, supporting clusters, approvals, then what the policy still lacks or the publication day, and the text (syncs first with --server)."
 }
 func (c *claimsCmd) Flags(fs *pflag.FlagSet) {
-	c.sessionFlags.declare(fs, "the server's URL (required)")
+	c.sessionFlags.declare(fs, "sync with this server first (default: offline, from the cache)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON document: {\"claims\":[…]}")
 }
 

@@ -237,7 +237,7 @@ func TestSendServerRefusals(t *testing.T) {
 			t.Errorf("report = %+v, want the item held in the outbox", rep)
 		}
 	})
-	t.Run("connections_full", func(t *testing.T) {
+	t.Run("connections_full_of_idle", func(t *testing.T) {
 		srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{
 			Config: func(c *server.Config) { c.MaxConns = 1 },
 		})
@@ -246,8 +246,9 @@ func TestSendServerRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Once the handshake completed, the server holds the only
-		// connection slot.
+		// Once the handshake completed, an idle connection holds the
+		// only slot: the source's connection takes it over (issue 11),
+		// and the idle one is told busy.
 		held, _, err := websocket.DefaultDialer.Dial(u.WebSocket, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -255,9 +256,16 @@ func TestSendServerRefusals(t *testing.T) {
 		t.Cleanup(func() { held.Close() })
 		p.compose(t, &crypto.Tip{Text: "hello"})
 		rep, err := p.send(t, context.Background(), SendOptions{})
-		mustNotSend(t, p, rep, err)
-		if e, ok := isProtocolError(err); !ok || e.Code != protocol.CodeBusy {
-			t.Errorf("SendOutbox with every connection taken = %v, want *protocol.Error %s", err, protocol.CodeBusy)
+		if err != nil || len(rep.Sent) != 1 {
+			t.Fatalf("SendOutbox with an idle connection holding the only slot = %+v, %v; want the tip sent", rep, err)
+		}
+		held.SetReadDeadline(time.Now().Add(time.Minute))
+		_, b, err := held.ReadMessage()
+		if err != nil {
+			t.Fatalf("the idle connection: %v, want a busy refusal", err)
+		}
+		if m, err := protocol.ParseServerMessage(b); err != nil || !protocol.IsError(asError(m), protocol.CodeBusy) {
+			t.Errorf("the idle connection got %s, want a busy refusal", b)
 		}
 	})
 	t.Run("wrong_path", func(t *testing.T) {
@@ -287,4 +295,12 @@ func TestSendContextCanceled(t *testing.T) {
 	if !errors.Is(err, cause) {
 		t.Errorf("SendOutbox after cancel = %v, want the cancel cause", err)
 	}
+}
+
+// asError returns m as an error if it is a *protocol.Error, else nil.
+func asError(m any) error {
+	if e, ok := m.(*protocol.Error); ok {
+		return e
+	}
+	return nil
 }

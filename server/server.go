@@ -36,7 +36,6 @@ import (
 	"fieldtip/storage"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/net/netutil"
 )
 
 // Config is fieldtipd's configuration. Zero fields take the defaults of
@@ -60,11 +59,17 @@ type Config struct {
 	// it is newer than the stored one.
 	BundleFile string
 
-	// MaxConns caps concurrent source connections (default 256).
+	// MaxConns caps concurrent source WebSocket connections (default
+	// 10,000: about 13 KiB each when idle, SECURITY.md, "Flooding"). At
+	// the cap a new one closes the session waiting longest for a message,
+	// one without an open upload first (conns.go); only when every session
+	// is handling a message is the newcomer refused (busy).
 	MaxConns int
-	// MaxHTTPConns caps open TCP connections on each listener, WebSocket
-	// and plain HTTP alike (default 1024); past it, new connections wait
-	// in the kernel's accept queue.
+	// MaxHTTPConns caps the plain HTTP connections of each listener, the
+	// sources' WebSockets not counted (default 2,048). At the cap a new
+	// one closes the connection idle longest, never one whose request is
+	// being served. Both caps are lowered at start to what the open-file
+	// limit allows.
 	MaxHTTPConns int
 	// MaxUploadSize caps one upload's ciphertext in bytes (default 16 MiB).
 	MaxUploadSize int64
@@ -106,8 +111,14 @@ type Config struct {
 	RejectedRetention time.Duration
 	// MaxUploadsPerConn caps uploads on one connection (default 8).
 	MaxUploadsPerConn int
-	// ReadTimeout bounds the wait for each message from a source (default
-	// 60 s: a 16 KiB frame takes 7 s at 20 kbit/s).
+	// FirstMessageTimeout bounds the wait for a source's first message,
+	// and for its next one whenever no frame is due (no upload open, or
+	// the open one complete and its commit due), plus the time the
+	// server's last answer takes at 20 kbit/s (default 10 s: a source
+	// sends right behind the upgrade or the answer it reads, FIELD.md).
+	FirstMessageTimeout time.Duration
+	// ReadTimeout bounds the wait for each data frame of an open upload
+	// (default 60 s: a 16 KiB frame takes 7 s at 20 kbit/s).
 	ReadTimeout time.Duration
 	// MaxSessionTime bounds one source connection, however active (default
 	// 5 min: FIELD.md's sources stop at 60 s; a 150 KiB photo takes about
@@ -139,8 +150,8 @@ func DefaultConfig() Config {
 		DataDir:              "fieldtip-data",
 		Listen:               "127.0.0.1:8080",
 		SourcePath:           protocol.DefaultSourcePath,
-		MaxConns:             256,
-		MaxHTTPConns:         1024,
+		MaxConns:             10000,
+		MaxHTTPConns:         2048,
 		MaxUploadSize:        16 << 20,
 		MaxStagingBytes:      256 << 20,
 		MaxUnfinishedUploads: 4096,
@@ -150,6 +161,7 @@ func DefaultConfig() Config {
 		PoWEpoch:             7 * 24 * time.Hour,
 		BundleGrace:          14 * 24 * time.Hour,
 		MaxUploadsPerConn:    8,
+		FirstMessageTimeout:  10 * time.Second,
 		ReadTimeout:          60 * time.Second,
 		MaxSessionTime:       5 * time.Minute,
 		WriteTimeout:         15 * time.Second,
@@ -173,7 +185,7 @@ func (c *Config) fill() error {
 	for _, p := range []struct {
 		dst *time.Duration
 		v   time.Duration
-	}{{&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
+	}{{&c.FirstMessageTimeout, d.FirstMessageTimeout}, {&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
 		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL},
 		{&c.UploadExpiry, d.UploadExpiry}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch}} {
 		if *p.dst <= 0 {
@@ -254,6 +266,10 @@ const (
 	attrKind    = "kind"
 	attrCount   = "count"
 	attrGrace   = "grace"
+
+	attrLimit        = "limit"
+	attrMaxConns     = "max_conns"
+	attrMaxHTTPConns = "max_http_conns"
 )
 
 // Server serves one store. Create it with New, serve it with Serve or its
@@ -288,7 +304,8 @@ type Server struct {
 	claims *claimsState
 
 	upgrader websocket.Upgrader
-	connSem  chan struct{}
+	// sources holds the source sessions' slots (conns.go).
+	sources *sourceConns
 	// powSem bounds concurrent proof-of-work checks: each holds
 	// PoWParams.MemoryKiB of memory and a core.
 	powSem chan struct{}
@@ -308,8 +325,8 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	handlers  sync.WaitGroup
-	connsMu   sync.Mutex
-	conns     map[*websocket.Conn]struct{}
+	// httpConns are the listeners' connection trackers, once Serve runs.
+	httpConns []*httpConns
 
 	// now is the clock; tests may replace it before serving.
 	now func() time.Time
@@ -338,11 +355,10 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		store:    store,
 		logKey:   logKey,
 		log:      cfg.Logger,
-		connSem:  make(chan struct{}, cfg.MaxConns),
+		sources:  newSourceConns(cfg.MaxConns),
 		powSem:   make(chan struct{}, runtime.GOMAXPROCS(0)),
 		active:   map[protocol.UploadID]*upload{},
 		closing:  make(chan struct{}),
-		conns:    map[*websocket.Conn]struct{}{},
 		sessions: newSessions(),
 		claims:   newClaimsState(),
 		now:      time.Now,
@@ -351,9 +367,13 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		s.now = cfg.Now
 	}
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout:  10 * time.Second,
-		ReadBufferSize:    4096,
+		HandshakeTimeout: 10 * time.Second,
+		// An idle connection holds its read buffer, so it is small (large
+		// frames are read past it, straight into the message), and none
+		// for writing: the pool lends one while a message is written.
+		ReadBufferSize:    1024,
 		WriteBufferSize:   4096,
+		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: false,
 		// CheckOrigin nil: gorilla accepts a request without an Origin
 		// header (every non-browser client) or with a same-host origin.
@@ -528,27 +548,36 @@ func (s *Server) Origin() string {
 // comes after with CodeShuttingDown, and returns. It does not close the
 // store.
 func (s *Server) Serve(ctx context.Context, l *Listeners) error {
-	newHTTP := func(h http.Handler) *http.Server {
+	n := 1
+	if l.Public != nil {
+		n = 2
+	}
+	httpMax := s.fitFileLimit(n)
+	newHTTP := func(ln net.Listener, h http.Handler, idle time.Duration) (*http.Server, net.Listener) {
+		hc := newHTTPConns(ln, httpMax, s.cfg.SourcePath)
+		s.httpConns = append(s.httpConns, hc)
 		return &http.Server{
-			Handler:           h,
+			Handler:           hc.track(h),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			WriteTimeout:      120 * time.Second,
-			IdleTimeout:       60 * time.Second,
+			IdleTimeout:       idle,
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          log.New(&httpErrorLog{log: s.log}, "", 0),
 			BaseContext:       func(net.Listener) context.Context { return ctx },
-		}
+			ConnState:         hc.connState,
+			ConnContext:       hc.connContext,
+		}, hc
 	}
 	var servers []*http.Server
 	var lns []net.Listener
-	limit := func(l net.Listener) net.Listener { return netutil.LimitListener(l, s.cfg.MaxHTTPConns) }
 	if l.Public != nil {
-		servers = append(servers, newHTTP(s.SourceHandler()), newHTTP(s.PublicHandler()))
-		lns = append(lns, limit(l.Main), limit(l.Public))
+		hs, ln := newHTTP(l.Main, s.SourceHandler(), sourceHTTPIdleTimeout)
+		ps, pln := newHTTP(l.Public, s.PublicHandler(), 60*time.Second)
+		servers, lns = append(servers, hs, ps), append(lns, ln, pln)
 	} else {
-		servers = append(servers, newHTTP(s.Handler()))
-		lns = append(lns, limit(l.Main))
+		hs, ln := newHTTP(l.Main, s.Handler(), sourceHTTPIdleTimeout)
+		servers, lns = append(servers, hs), append(lns, ln)
 	}
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
@@ -598,11 +627,7 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 // doing: an idle read is woken at once, a commit in flight finishes.
 func (s *Server) beginShutdown() {
 	s.closeOnce.Do(func() { close(s.closing) })
-	s.connsMu.Lock()
-	defer s.connsMu.Unlock()
-	for c := range s.conns {
-		c.SetReadDeadline(time.Now())
-	}
+	s.sources.each(func(ss *sourceSession) { ss.conn.SetReadDeadline(time.Now()) })
 }
 
 func (s *Server) shuttingDown() bool {

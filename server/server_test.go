@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,36 +353,74 @@ func TestCiphertextStructureOnly(t *testing.T) {
 	ts.intact(t)
 }
 
-// waitConnsIdle waits until no source connection holds a slot, by taking
-// every slot of the server's own semaphore and giving them back.
+// waitConnsIdle waits until no source connection holds a slot.
 func (ts *testServer) waitConnsIdle(tb testing.TB) {
 	tb.Helper()
-	timeout := time.After(failAfter)
-	for range cap(ts.s.connSem) {
-		select {
-		case ts.s.connSem <- struct{}{}:
-		case <-timeout:
-			tb.Fatalf("source connection slots still held after %v", failAfter)
-		}
-	}
-	for range cap(ts.s.connSem) {
-		<-ts.s.connSem
-	}
+	ts.waitSlots(tb, 0)
 }
 
-// TestMaxConns fills the connection limit with real connections: the next
-// one is refused before the upgrade with HTTP 503 and a typed busy error,
-// and once a slot is free a source gets a receipt again.
+// TestMaxConns fills the connection limit with real connections: a new
+// source is not refused while a connection sits idle, the one idle
+// longest is closed with a typed busy error instead (issue 11: idle
+// connections must not lock sources out); and only when every slot is
+// handling a message is the newcomer refused before the upgrade with
+// HTTP 503 busy.
 func TestMaxConns(t *testing.T) {
-	ts := newTestServer(t, serverOptions{config: func(c *Config) { c.MaxConns = 2 }})
-	ts.send(t, "before the limit")
+	g := newGate(t)
+	var parked atomic.Int32
+	ts := newTestServer(t, serverOptions{
+		config: func(c *Config) { c.MaxConns = 2 },
+		beforeServe: func(s *Server) {
+			s.testOnlyBeforeStore = func() {
+				if parked.Add(1) <= 2 {
+					g.park()
+				}
+			}
+		},
+	})
 	ts.waitConnsIdle(t)
-	h1, h2 := ts.dial(t), ts.dial(t)
+	h1 := ts.dial(t)
+	ts.waitWaiting(t, 1, 0)
+	h2 := ts.dial(t)
+	// h2 has sent a message since: h1 is idle longest.
+	h2.text(&protocol.BundleRequest{Version: protocol.Version})
+	expect[*protocol.BundleReply](h2)
 
+	// Both slots held by idle connections: a source still gets through,
+	// and h1 makes room.
+	ts.waitWaiting(t, 2, 0)
+	parked.Store(2) // the hook lets this one through
+	ts.send(t, "at the limit")
+	if e := h1.refusal(); !protocol.IsError(e, protocol.CodeBusy) {
+		t.Errorf("the connection idle longest got %v, want code %s", e, protocol.CodeBusy)
+	}
+	if n := ts.s.sources.evictions.Load(); n != 1 {
+		t.Errorf("%d connections evicted, want 1", n)
+	}
+	h2.c.Close()
+	ts.waitConnsIdle(t)
+
+	// Both slots handling a message (parked in their commits): the
+	// newcomer is refused before the upgrade.
+	parked.Store(0)
+	var busy []*wsConn
+	cts := [][]byte{sealFor(t, ts, "parked 1", fs16, 1), sealFor(t, ts, "parked 2", fs16, 1)}
+	ts.seedNote(t) // fetched now, not on a third connection
+	ts.waitConnsIdle(t)
+	for _, ct := range cts {
+		c := ts.dial(t)
+		c.sendUpload(1, ct, fs16)
+		c.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
+		busy = append(busy, c)
+	}
+	g.waitEntered(t)
+	for parked.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
 	c, resp, err := testDialer.Dial(ts.wsURL(), nil)
 	if err == nil {
 		c.Close()
-		t.Fatal("third connection upgraded, want a refusal")
+		t.Fatal("third connection upgraded while both slots handle a message, want a refusal")
 	}
 	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {
 		t.Fatalf("Dial() = %v, want %v with a response", err, websocket.ErrBadHandshake)
@@ -393,9 +432,11 @@ func TestMaxConns(t *testing.T) {
 	if e := httpError(t, body); !protocol.IsError(e, protocol.CodeBusy) {
 		t.Errorf("body error %v, want code %s", e, protocol.CodeBusy)
 	}
-
-	h1.c.Close()
-	h2.c.Close()
+	g.release()
+	for _, c := range busy {
+		ts.openReceipt(t, c.readUpload(fs16, fs16))
+		c.c.Close()
+	}
 	ts.waitConnsIdle(t)
 	ts.send(t, "after the limit")
 	ts.intact(t)

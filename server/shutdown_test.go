@@ -98,7 +98,7 @@ func TestShutdownBetweenCheckAndRead(t *testing.T) {
 	g := newGate(t)
 	var reads atomic.Int32
 	ts := newTestServer(t, serverOptions{
-		config: func(c *Config) { c.ReadTimeout = time.Hour },
+		config: func(c *Config) { c.ReadTimeout, c.FirstMessageTimeout = time.Hour, time.Hour },
 		beforeServe: func(s *Server) {
 			s.testOnlyBeforeRead = func() {
 				// The first read takes the bundle request; park

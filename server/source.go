@@ -1,10 +1,13 @@
 package server
 
 import (
+	"container/list"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"fieldtip/protocol"
@@ -12,7 +15,15 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-var errTooManyConns = protocol.Errorf(protocol.CodeBusy, "too many connections; try again later")
+// Refusals of source connections.
+var (
+	errTooManyConns = protocol.Errorf(protocol.CodeBusy, "too many connections; try again later")
+	errEvicted      = protocol.Errorf(protocol.CodeBusy, "the server is full and this connection was idle longest; try again later")
+)
+
+// slowestLink is the uplink and downlink the session deadlines allow for,
+// in bytes per second: FIELD.md's GPRS, 20 kbit/s.
+const slowestLink = 20_000 / 8
 
 // serveSource runs one source's WebSocket session (protocol package doc).
 func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
@@ -21,20 +32,28 @@ func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The connection limit is checked before the upgrade, so a refused
-	// connection costs no WebSocket buffers.
-	select {
-	case s.connSem <- struct{}{}:
-		defer func() { <-s.connSem }()
-	default:
+	// connection costs no WebSocket buffers; at the cap the session idle
+	// longest makes room (conns.go).
+	if !s.sources.admit() {
 		writeRefusal(w, errTooManyConns)
 		return
 	}
 	s.handlers.Add(1)
-	defer s.handlers.Done()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.sources.release()
+		s.handlers.Done()
 		return // Upgrade has answered with an HTTP error.
 	}
+	// The session runs in a goroutine of its own, and the handler returns:
+	// net/http then lets go of the request, its response buffers and the
+	// connection's, which an idle WebSocket would otherwise hold.
+	go s.runSession(conn)
+}
+
+// runSession runs the session of an upgraded connection.
+func (s *Server) runSession(conn *websocket.Conn) {
+	defer s.handlers.Done()
 	defer conn.Close()
 	// The backstop limit: gorilla refuses a frame header declaring more, at
 	// once, but answers only with close code 1009. Messages up to it are
@@ -42,18 +61,13 @@ func (s *Server) serveSource(w http.ResponseWriter, r *http.Request) {
 	// over the protocol's limit costs at most that and is refused with a
 	// typed error (readMessage).
 	conn.SetReadLimit(readBackstop)
-	s.connsMu.Lock()
-	s.conns[conn] = struct{}{}
-	s.connsMu.Unlock()
-	defer func() {
-		s.connsMu.Lock()
-		delete(s.conns, conn)
-		s.connsMu.Unlock()
-	}()
+	now := time.Now()
+	sess := &sourceSession{s: s, conn: conn, end: now.Add(s.cfg.MaxSessionTime), wait: s.cfg.FirstMessageTimeout}
+	s.sources.register(sess)
+	defer s.sources.leave(sess)
 	if s.shuttingDown() {
-		conn.SetReadDeadline(time.Now())
+		conn.SetReadDeadline(now)
 	}
-	sess := &sourceSession{s: s, conn: conn, end: time.Now().Add(s.cfg.MaxSessionTime)}
 	stopPing := sess.startPings()
 	defer stopPing()
 	sess.run()
@@ -69,31 +83,47 @@ type sourceSession struct {
 	uploads       int
 	bundleAnswers int
 	up            *upload
+	// wait is how long the next read may wait (readWait).
+	wait time.Duration
+	// lastSent is the size of the session's last answer.
+	lastSent int
+
+	// evicted is set once sourceConns closed the session to make room;
+	// elem and class are its place in sourceConns' idle lists, under its
+	// lock.
+	evicted atomic.Bool
+	elem    *list.Element
+	class   int
 }
 
+// startPings pings the source every PingInterval from a timer, not a
+// goroutine of its own: an idle connection should cost little.
 func (ss *sourceSession) startPings() (stop func()) {
-	done := make(chan struct{})
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
 	// Pongs do not extend the read deadline (gorilla's default pong
 	// handler does nothing): a client that answers pings but sends nothing
 	// must still time out. Pings keep proxies and CDNs from cutting a slow
 	// upload as idle.
-	go func() {
-		t := time.NewTicker(ss.s.cfg.PingInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				// WriteControl may run concurrently with the session's
-				// writes (gorilla/websocket's concurrency rules).
-				if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.s.cfg.WriteTimeout)) != nil {
-					return
-				}
-			}
+	t = time.AfterFunc(ss.s.cfg.PingInterval, func() {
+		// WriteControl may run concurrently with the session's writes
+		// (gorilla/websocket's concurrency rules).
+		if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.s.cfg.WriteTimeout)) != nil {
+			return
 		}
-	}()
-	return func() { close(done) }
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(ss.s.cfg.PingInterval)
+		}
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 func (ss *sourceSession) run() {
@@ -101,6 +131,14 @@ func (ss *sourceSession) run() {
 	for {
 		if ss.s.shuttingDown() {
 			ss.refuse(errStopping)
+			return
+		}
+		class := idleNoUpload
+		if ss.up != nil {
+			class = idleUpload
+		}
+		if !ss.s.sources.wait(ss, class) {
+			ss.refuse(errEvicted)
 			return
 		}
 		if ss.s.testOnlyBeforeRead != nil {
@@ -112,11 +150,20 @@ func (ss *sourceSession) run() {
 			switch {
 			case ss.s.shuttingDown():
 				ss.refuse(errStopping)
+			case ss.evicted.Load():
+				ss.refuse(errEvicted)
 			case errors.Is(err, errTooLarge):
 				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
+			case isTimeout(err) && !time.Now().Before(ss.end):
+				ss.refuse(protocol.Errorf(protocol.CodeTimeout, "the session's %s are up; reconnect", ss.s.cfg.MaxSessionTime))
 			case isTimeout(err):
-				ss.refuse(protocol.Errorf(protocol.CodeTimeout, "no message within %s, or the session's %s are up; reconnect", ss.s.cfg.ReadTimeout, ss.s.cfg.MaxSessionTime))
+				ss.refuse(protocol.Errorf(protocol.CodeTimeout, "no message within %s; reconnect", ss.wait.Round(time.Millisecond)))
 			}
+			return
+		}
+		if !ss.s.sources.busy(ss) {
+			// Evicted after the message arrived: it is not handled.
+			ss.refuse(errEvicted)
 			return
 		}
 		var perr *protocol.Error
@@ -130,22 +177,37 @@ func (ss *sourceSession) run() {
 			ss.refuse(perr)
 			return
 		}
+		ss.wait = ss.readWait()
 	}
 }
 
-// extendReadDeadline gives the next read ReadTimeout (and no more than the
-// session has left), unless shutdown has
-// begun: beginShutdown closes s.closing and then sets every connection's
-// read deadline to now, and a deadline set here after that would keep an
-// idle source, and so Serve, waiting for ReadTimeout. Checking closing after
-// setting the deadline sees any beginShutdown whose deadline came first.
+// readWait is how long the session waits for its next message after
+// handling one: ReadTimeout while its open upload has bytes to come (its
+// frames are in flight); otherwise, with no upload open or the open one
+// complete (its commit is due), FirstMessageTimeout plus the time the
+// answer just sent takes on the slowest link, since a source sends its
+// next message right behind reading it (FIELD.md: no waiting while the
+// radio is on). An idle connection so costs its slot for seconds.
+func (ss *sourceSession) readWait() time.Duration {
+	if ss.up != nil && ss.up.received < ss.up.length {
+		return ss.s.cfg.ReadTimeout
+	}
+	return ss.s.cfg.FirstMessageTimeout + time.Duration(ss.lastSent)*time.Second/slowestLink
+}
+
+// extendReadDeadline gives the next read ss.wait (and no more than the
+// session has left), unless shutdown has begun or the session was evicted:
+// beginShutdown closes s.closing, and an eviction sets ss.evicted, before
+// setting the connection's read deadline to now, and a deadline set here
+// after that would keep the source, and so Serve, waiting. Checking them
+// after setting the deadline sees any whose deadline came first.
 func (ss *sourceSession) extendReadDeadline() {
-	deadline := time.Now().Add(ss.s.cfg.ReadTimeout)
+	deadline := time.Now().Add(ss.wait)
 	if ss.end.Before(deadline) {
 		deadline = ss.end
 	}
 	ss.conn.SetReadDeadline(deadline)
-	if ss.s.shuttingDown() {
+	if ss.s.shuttingDown() || ss.evicted.Load() {
 		ss.conn.SetReadDeadline(time.Now())
 	}
 }
@@ -214,7 +276,9 @@ func unsupportedVersion(v int) *protocol.Error {
 
 func (ss *sourceSession) send(msg any) *protocol.Error {
 	ss.conn.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
-	if err := ss.conn.WriteMessage(websocket.TextMessage, protocol.Marshal(msg)); err != nil {
+	b := protocol.Marshal(msg)
+	ss.lastSent = len(b)
+	if err := ss.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		// The link is gone; nothing more can be said on it.
 		return errLinkGone
 	}
@@ -240,6 +304,11 @@ func (ss *sourceSession) refuse(e *protocol.Error) {
 	code := refusal(e).closeCode
 	deadline := time.Now().Add(ss.s.cfg.WriteTimeout)
 	if ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, string(e.Code)), deadline) != nil {
+		return
+	}
+	if e == errEvicted || e.Code == protocol.CodeTimeout {
+		// An idle peer: waiting for its close frame would hold the
+		// connection that the refusal frees.
 		return
 	}
 	// Wait briefly for the peer's close frame, discarding anything else.

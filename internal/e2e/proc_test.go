@@ -115,7 +115,7 @@ var cheapPoW = []string{"--pow-memory", "64", "--pow-time", "1", "--pow-bits", "
 // startServer runs fieldtipd with args, and --listen 127.0.0.1:0 unless
 // args has a --listen, and returns once the server logged the address it
 // listens on. The process is killed when the test ends, if it still runs.
-func startServer(t *testing.T, args ...string) *server {
+func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	s := &server{done: make(chan struct{}), TmpDir: t.TempDir()}
 	if !slices.Contains(args, "--listen") {

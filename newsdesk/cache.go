@@ -18,6 +18,7 @@ import (
 
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
+	"fieldtip/internal/cli"
 	"fieldtip/protocol"
 
 	"filippo.io/age"
@@ -360,21 +361,6 @@ func FirstLine(s string, max int) string {
 	return line
 }
 
-// TerminalSafe returns s with every control character but newline and tab
-// shown as an escape (\x1b for ESC): a tip is written by a stranger, and
-// escape sequences must not reach an editor's terminal.
-func TerminalSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // WriteAttachments writes a tip's attachments into dir (created 0700),
 // never replacing a file, and returns the paths written, one for each
 // attachment in order. A name is made safe first (SafeFileName); a name
@@ -389,7 +375,7 @@ func WriteAttachments(dir string, t *crypto.Tip) ([]string, error) {
 	for _, a := range t.Attachments {
 		p, err := writeNumbered(dir, SafeFileName(a.Name), a.Data)
 		if err != nil {
-			return paths, fmt.Errorf("write attachment %q: %w", TerminalSafe(a.Name), err)
+			return paths, fmt.Errorf("write attachment %q: %w", cli.TerminalSafe(a.Name), err)
 		}
 		paths = append(paths, p)
 	}

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"fieldtip/crypto"
+	"fieldtip/internal/cli"
 	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
@@ -637,16 +638,22 @@ func TestLogin(t *testing.T) {
 	}
 }
 
-func TestTerminalSafe(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plain text\nsecond line\tTab", "plain text\nsecond line\tTab"},
-		{"clear\x1b[2Jscreen", `clear\x1b[2Jscreen`},
-		{"bell\a and CR\r", `bell\x07 and CR\x0d`},
-		{"한국어 ok", "한국어 ok"},
-		{"c1\u009bcontrol", `c1\x9bcontrol`},
+// FirstLine cuts a tip's text to its first line without control
+// characters; what is printed of it goes through cli.TerminalSafe, which
+// escapes the format characters it keeps.
+func TestFirstLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain text\nsecond line", 72, "plain text"},
+		{"clear\x1b[2Jscreen", 72, "clear[2Jscreen"},
+		{"invoice_\u202egpj.exe\r", 72, `invoice_\u202egpj.exe`},
+		{"한국어 텍스트", 3, "한국어…"},
 	} {
-		if got := TerminalSafe(tc.in); got != tc.want {
-			t.Errorf("TerminalSafe(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := cli.TerminalSafe(FirstLine(tc.in, tc.max)); got != tc.want {
+			t.Errorf("TerminalSafe(FirstLine(%q, %d)) = %q, want %q", tc.in, tc.max, got, tc.want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
+	"fieldtip/internal/cli"
 	"fieldtip/protocol"
 
 	"filippo.io/torchwood"
@@ -67,7 +68,7 @@ func clipUntrusted(s string) string {
 	if len(s) > 32 {
 		s = s[:32] + "…"
 	}
-	return TerminalSafe(s)
+	return cli.TerminalSafe(s)
 }
 
 // SignedEvent is an event ready to post: its signed entry and its body's

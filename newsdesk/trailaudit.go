@@ -12,6 +12,7 @@ import (
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
+	"fieldtip/internal/cli"
 	"fieldtip/protocol"
 )
 
@@ -133,7 +134,7 @@ func WriteTrailReport(w io.Writer, a *TrailAudit) error {
 	} else {
 		line("newsroom key: %s (pinned)", a.Newsroom)
 	}
-	_, err := io.WriteString(w, TerminalSafe(b.String()))
+	_, err := io.WriteString(w, cli.TerminalSafe(b.String()))
 	return err
 }
 

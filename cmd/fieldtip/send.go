@@ -162,7 +162,7 @@ func printReport(env *cli.Env, ob *client.Outbox, rep *client.SendReport) {
 	}
 	for _, d := range rep.Dropped {
 		fmt.Fprintf(env.Stderr, "fieldtip: a tip composed %s was refused for good and left the outbox (%v): compose it again with fieldtip compose\n",
-			dayPhrase(d.Day), d.Reason)
+			dayPhrase(d.Day), cli.TerminalSafe(fmt.Sprint(d.Reason)))
 	}
 	for _, d := range rep.Held {
 		n := number(ob, d.UploadID)
@@ -170,7 +170,7 @@ func printReport(env *cli.Env, ob *client.Outbox, rep *client.SendReport) {
 			fmt.Fprintf(env.Stderr, "fieldtip: tip %d is refused for good: %s\n", n, refusalAdvice(d.Code, n))
 			continue
 		}
-		fmt.Fprintf(env.Stderr, "fieldtip: tip %d waits: %v; run fieldtip send again later, or fieldtip init if the newsroom says its bundle changed\n", n, d.Reason)
+		fmt.Fprintf(env.Stderr, "fieldtip: tip %d waits: %s; run fieldtip send again later, or fieldtip init if the newsroom says its bundle changed\n", n, cli.TerminalSafe(fmt.Sprint(d.Reason)))
 	}
 	fmt.Fprintf(env.Stderr, "fieldtip: sent %d tips; %d bytes sent in %.1f s connected (%d connections)\n",
 		len(rep.Sent), rep.BytesSent, rep.Connected.Seconds(), rep.Sessions)

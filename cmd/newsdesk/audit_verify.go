@@ -40,7 +40,7 @@ func (c *auditVerify) Run(ctx context.Context, env *cli.Env, args []string) erro
 	}
 	fmt.Fprintf(env.Stdout, "log %d %s\n", rep.Tree.N, rep.Tree.Hash)
 	if c.cosigners > 0 {
-		fmt.Fprintf(env.Stdout, "cosigned %d by %s\n", rep.Cosigned.N, strings.Join(rep.Cosigners, ","))
+		fmt.Fprintf(env.Stdout, "cosigned %d by %s\n", rep.Cosigned.N, cli.TerminalSafe(strings.Join(rep.Cosigners, ",")))
 	}
 	for _, p := range rep.Publications {
 		r := p.Report

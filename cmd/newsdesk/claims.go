@@ -86,6 +86,6 @@ func claimLine(s newsdesk.ClaimSummary) string {
 	case len(s.Lacking) > 0:
 		status = strings.Join(s.Lacking, "; ")
 	}
-	return newsdesk.TerminalSafe(fmt.Sprintf("%s\t%s\t%d\tclusters %s\tapprovals %s\t%s\t%s",
+	return cli.TerminalSafe(fmt.Sprintf("%s\t%s\t%d\tclusters %s\tapprovals %s\t%s\t%s",
 		s.ID, s.State, s.Version, list(s.Clusters), list(s.Approvals), status, newsdesk.FirstLine(s.Text, 60)))
 }

@@ -73,7 +73,7 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) (err error
 		case t.Unreadable != "":
 			text, attached = "(does not open: "+t.Unreadable+")", "-"
 		}
-		tb.row(t.ID, t.Day, strconv.FormatInt(t.Length, 10), orDash(status), orDash(tags), attached, newsdesk.TerminalSafe(text))
+		tb.row(t.ID, t.Day, strconv.FormatInt(t.Length, 10), orDash(status), orDash(tags), attached, cli.TerminalSafe(text))
 	}
 	return tb.flush()
 }

@@ -80,7 +80,7 @@ func (c *logCmd) Run(ctx context.Context, env *cli.Env, args []string) (err erro
 			tb.row(strconv.FormatInt(r.Index, 10), orDash(r.Day), orDash(r.Editor), "-", "-", "(not readable by "+label+": sealed before this editor was added; ask for a handover)")
 			continue
 		}
-		tb.row(strconv.FormatInt(r.Index, 10), r.Day, r.Editor, r.Kind, orDash(r.Tip), newsdesk.TerminalSafe(eventWhat(r)))
+		tb.row(strconv.FormatInt(r.Index, 10), r.Day, r.Editor, r.Kind, orDash(r.Tip), cli.TerminalSafe(eventWhat(r)))
 	}
 	return tb.flush()
 }

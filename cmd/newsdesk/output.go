@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"fieldtip/internal/cli"
 	"fieldtip/newsdesk"
 )
 
@@ -27,8 +28,12 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
-// row writes one row; every cell must already be safe for a terminal.
+// row writes one row, every cell through cli.TerminalSafe: cells hold
+// what editors, sources and the server wrote.
 func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		cells[i] = cli.TerminalSafe(c)
+	}
 	if t.tw != nil {
 		fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 		return

@@ -29,7 +29,7 @@ func (c *pull) Run(ctx context.Context, env *cli.Env, args []string) (err error)
 	defer closeSession(s, &err)
 	ids, err := s.Pull(ctx)
 	for _, id := range ids {
-		fmt.Fprintln(env.Stdout, id)
+		fmt.Fprintln(env.Stdout, cli.TerminalSafe(id))
 	}
 	if err != nil {
 		return err

@@ -77,21 +77,21 @@ func (c *read) Run(ctx context.Context, env *cli.Env, args []string) (err error)
 	}
 	fmt.Fprintf(env.Stdout, "tip %s, received %s, %d bytes sealed\n", e.ID, e.Receipt.Day, e.Receipt.Length)
 	if ts != nil && ts.Status != "" {
-		fmt.Fprintf(env.Stdout, "status %s, tags %s, %d note(s)\n", ts.Status, orDash(joinTags(ts.Tags)), len(ts.Notes))
+		fmt.Fprintf(env.Stdout, "status %s, tags %s, %d note(s)\n", cli.TerminalSafe(string(ts.Status)), cli.TerminalSafe(orDash(joinTags(ts.Tags))), len(ts.Notes))
 	}
-	fmt.Fprintf(env.Stdout, "\n%s\n", newsdesk.TerminalSafe(t.Text))
+	fmt.Fprintf(env.Stdout, "\n%s\n", cli.TerminalSafe(t.Text))
 	if len(t.Attachments) == 0 {
 		return nil
 	}
 	if c.out != "" {
 		for _, p := range paths {
-			fmt.Fprintf(env.Stdout, "wrote %s\n", newsdesk.TerminalSafe(p))
+			fmt.Fprintf(env.Stdout, "wrote %s\n", cli.TerminalSafe(p))
 		}
 		return werr
 	}
 	fmt.Fprintln(env.Stdout)
 	for _, a := range t.Attachments {
-		fmt.Fprintf(env.Stdout, "attachment: %s (%s, %d bytes)\n", newsdesk.TerminalSafe(a.Name), newsdesk.TerminalSafe(a.Type), len(a.Data))
+		fmt.Fprintf(env.Stdout, "attachment: %s (%s, %d bytes)\n", cli.TerminalSafe(a.Name), cli.TerminalSafe(a.Type), len(a.Data))
 	}
 	fmt.Fprintln(env.Stdout, "(use --out DIR to write the attachments)")
 	return nil

@@ -76,10 +76,10 @@ func syncFirst(ctx context.Context, env *cli.Env, s *newsdesk.Session) error {
 // and the warnings it found.
 func reportSync(env *cli.Env, s *newsdesk.Session, rep *newsdesk.SyncReport) {
 	for _, id := range rep.Dropped {
-		fmt.Fprintf(env.Stderr, "newsdesk: removed tip %s from the cache: the log deletes it\n", id)
+		fmt.Fprintf(env.Stderr, "newsdesk: removed tip %s from the cache: the log deletes it\n", cli.TerminalSafe(id))
 	}
 	for _, w := range s.Warnings() {
-		fmt.Fprintf(env.Stderr, "newsdesk: warning: %s\n", newsdesk.TerminalSafe(w))
+		fmt.Fprintf(env.Stderr, "newsdesk: warning: %s\n", cli.TerminalSafe(w))
 	}
 }
 

@@ -30,7 +30,7 @@ func (c *syncCmd) Run(ctx context.Context, env *cli.Env, args []string) (err err
 	rep, err := s.Sync(ctx)
 	if rep != nil {
 		for _, id := range rep.Pulled {
-			fmt.Fprintln(env.Stdout, id)
+			fmt.Fprintln(env.Stdout, cli.TerminalSafe(id))
 		}
 	}
 	if err != nil {

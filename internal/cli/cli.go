@@ -123,7 +123,7 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 		name += ": " + cmd.Name()
 	}
 	if err := fs.Parse(rest); err != nil {
-		fmt.Fprintf(stderr, "%s: %v%s (see --help)\n", name, err, suggestFlag(fs, err))
+		fmt.Fprintf(stderr, "%s: %s%s (see --help)\n", name, TerminalSafe(oneLine(err.Error())), suggestFlag(fs, err))
 		return 2
 	}
 	if *help {
@@ -143,15 +143,16 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	case err == nil:
 		return 0
 	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "%s: %s (see --help)\n", name, usage.Msg)
+		fmt.Fprintf(stderr, "%s: %s (see --help)\n", name, TerminalSafe(oneLine(usage.Msg)))
 		return 2
 	case errors.As(err, &exit):
 		if exit.Msg != "" {
-			fmt.Fprintf(stderr, "%s: %s\n", name, exit.Msg)
+			fmt.Fprintf(stderr, "%s: %s\n", name, TerminalSafe(oneLine(exit.Msg)))
 		}
 		return exit.Code
 	default:
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
+		// The error may quote a server, a proxy or a tip (TerminalSafe).
+		fmt.Fprintf(stderr, "%s: %s\n", name, TerminalSafe(oneLine(err.Error())))
 		return 1
 	}
 }

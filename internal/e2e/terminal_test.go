@@ -11,8 +11,8 @@ import (
 	"testing"
 	"unicode"
 
-	"fieldtip/client"
 	"fieldtip/crypto"
+	"fieldtip/internal/testkit/sourcekit"
 	"fieldtip/protocol"
 
 	"github.com/gorilla/websocket"
@@ -29,11 +29,12 @@ const evilText = "\x1b[2J\x1b[H\rfieldtip: sent 1 tips\x1b]0;all is well\x07 \u0
 const evilOrigin = "http://newsroom.example\x1b]0;pwned\x07\r\u202e"
 
 // terminalRogue is a server whose every answer carries evilText: it
-// refuses the sources' first message with it, answers a login challenge
-// with evilOrigin, and refuses every other request with it, but serves
-// bundle, the newsroom's real signed bundle, so that an editor's tool gets
-// as far as logging in.
-func terminalRogue(t *testing.T, bundle []byte) string {
+// refuses the sources' upload with it (and their bundle request too,
+// unless seed is set: then it answers with bundle and seed, so that a
+// source can compose), answers a login challenge with evilOrigin, and
+// refuses every other request with it, but serves bundle, the newsroom's
+// real signed bundle, so that an editor's tool gets as far as logging in.
+func terminalRogue(t *testing.T, bundle, seed []byte) string {
 	t.Helper()
 	refuse := protocol.Marshal(&protocol.Error{Code: protocol.CodeBusy, Message: evilText})
 	mux := http.NewServeMux()
@@ -43,8 +44,15 @@ func terminalRogue(t *testing.T, bundle []byte) string {
 			return
 		}
 		defer c.Close()
-		if _, _, err := c.ReadMessage(); err != nil {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
 			return
+		}
+		if m, err := protocol.ParseClientMessage(msg); err == nil && seed != nil {
+			if _, ok := m.(*protocol.BundleRequest); ok {
+				c.WriteMessage(websocket.TextMessage, protocol.Marshal(&protocol.BundleReply{Bundle: bundle, Seed: seed}))
+				return
+			}
 		}
 		c.WriteMessage(websocket.TextMessage, refuse)
 		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "busy"))
@@ -84,12 +92,18 @@ func TestRogueTextIsEscaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rogue := terminalRogue(t, bundle)
-
-	// A source: composes against the real server, then its config points
-	// at the rogue (fieldtip init again keeps the bundle and the outbox).
-	run(t, d.dir, "", 0, "fieldtip", "init", "--config", "phone", "--server", srv.URL, "--newsroom", d.newsroom)
-	run(t, d.dir, "", 0, "fieldtip", "compose", "--config", "phone", "--codename-file", "codename", "--text", "a tip for a rogue")
+	rogue := terminalRogue(t, bundle, nil)
+	// A rogue that holds the log key (a seized server) hands out the
+	// bundle and a seed it signs, and refuses the upload.
+	keyFile, err := os.ReadFile(filepath.Join(d.data, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logKey, err := crypto.ParseSignerKey(crypto.LogKeyHeader, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadRogue := terminalRogue(t, bundle, signedSeed(t, logKey))
 
 	check := func(what, stdout, stderr string) {
 		t.Helper()
@@ -103,7 +117,9 @@ func TestRogueTextIsEscaped(t *testing.T) {
 	}
 	out, errOut := run(t, d.dir, "", 1, "fieldtip", "init", "--config", "phone", "--server", rogue, "--newsroom", d.newsroom)
 	check("fieldtip init", out, errOut)
-	out, errOut = run(t, d.dir, "", 3, "fieldtip", "send", "--config", "phone", "--codename-file", "codename")
+	run(t, d.dir, "", 0, "fieldtip", "init", "--config", "phone2", "--server", uploadRogue, "--newsroom", d.newsroom)
+	run(t, d.dir, "", 0, "fieldtip", "compose", "--config", "phone2", "--codename-file", "codename", "--text", "a tip for a rogue")
+	out, errOut = run(t, d.dir, "", 3, "fieldtip", "send", "--config", "phone2", "--codename-file", "codename")
 	check("fieldtip send", out, errOut)
 
 	cache := filepath.Join(d.dir, "alice-cache")
@@ -118,12 +134,8 @@ func TestRogueTextIsEscaped(t *testing.T) {
 	// A tip's author is a stranger too: its text and an attachment's name
 	// reach newsdesk read escaped. (fieldtip compose refuses such a name;
 	// this tip is made with the client library.)
-	lib := filepath.Join(d.dir, "library-source")
-	if err := client.Init(lib, srv.URL, d.newsroom); err != nil {
-		t.Fatal(err)
-	}
-	res, err := client.Send(context.Background(), lib, &crypto.Tip{Text: evilText,
-		Attachments: []crypto.Attachment{{Name: "photo\u202egpj.exe", Type: "image/jpeg", Data: []byte("not a photo")}}}, client.SendOptions{})
+	res, err := sourcekit.New(t, srv.URL, d.newsroom, sourcekit.Options{}).Send(context.Background(), &crypto.Tip{Text: evilText,
+		Attachments: []crypto.Attachment{{Name: "photo\u202egpj.exe", Type: "image/jpeg", Data: []byte("not a photo")}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,6 +185,7 @@ func (s *Server) publishLog(l *editorialLog, c *logCommit) {
 			} else {
 				l.pinned = c.head.tree.N
 				l.head.Store(c.head)
+				s.fileTimes.reset(false)
 			}
 		}
 		l.pinMu.Unlock()

@@ -267,6 +267,7 @@ const (
 	attrCount   = "count"
 	attrGrace   = "grace"
 
+	attrFile         = "file"
 	attrLimit        = "limit"
 	attrMaxConns     = "max_conns"
 	attrMaxHTTPConns = "max_http_conns"
@@ -330,6 +331,9 @@ type Server struct {
 
 	// now is the clock; tests may replace it before serving.
 	now func() time.Time
+	// fileTimes resets the data directory's file times (filetimes.go);
+	// Run sets it, nil otherwise.
+	fileTimes *fileTimes
 
 	// testOnlyBeforeStore, when set, runs in a source session's commit
 	// after every check and before the durable write.
@@ -599,6 +603,20 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 	purged := make(chan struct{})
 	go func() { defer close(purged); s.purgeLoop(purgeCtx) }()
 	defer func() { stopPurge(); <-purged }()
+	if s.fileTimes != nil {
+		go func() {
+			t := time.NewTicker(fileTimesInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-purgeCtx.Done():
+					return
+				case <-t.C:
+					s.fileTimes.reset(true)
+				}
+			}
+		}()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -653,7 +671,12 @@ func Run(ctx context.Context, cfg Config, ready func(*Server, *Listeners)) error
 	if err != nil {
 		return err
 	}
-	store, err := storage.Open(filepath.Join(cfg.DataDir, "fieldtip.db"), storage.Options{Logger: cfg.Logger})
+	times := newFileTimes(cfg.DataDir, time.Now, func(path string, err error) {
+		cfg.Logger.Warn("cannot set a file's times to the start of the day", attrFile, filepath.Base(path), attrErr, err)
+	})
+	// Deferred first, so run last: after the store closed.
+	defer times.reset(true)
+	store, err := storage.Open(filepath.Join(cfg.DataDir, dbFile), storage.Options{Logger: cfg.Logger, AfterWrite: func() { times.reset(false) }})
 	if err != nil {
 		return err
 	}
@@ -662,6 +685,8 @@ func Run(ctx context.Context, cfg Config, ready func(*Server, *Listeners)) error
 	if err != nil {
 		return err
 	}
+	s.fileTimes = times
+	times.reset(true)
 	l, err := s.Bind()
 	if err != nil {
 		return err

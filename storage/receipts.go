@@ -435,6 +435,7 @@ func (s *Store) CheckpointWAL(ctx context.Context) error {
 	// The writer's one connection: the checkpoint runs between two of the
 	// writer's transactions, never inside one.
 	var busy, logPages, done int64
+	defer s.wrote()
 	if err := s.writeDB.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
 		return fmt.Errorf("wal checkpoint: %w", err)
 	}

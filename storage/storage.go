@@ -70,6 +70,12 @@ type Options struct {
 	MaxBatch int
 	// Logger receives the writer's errors (default: discard).
 	Logger *slog.Logger
+	// AfterWrite, if set, runs after each batch of writes (committed or
+	// not), in the writer, and after each CheckpointWAL, in its caller:
+	// outside any transaction, possibly at once from both. The server
+	// sets its files' times back to the start of the day there
+	// (server/filetimes.go).
+	AfterWrite func()
 }
 
 // Store is an open fieldtip database.
@@ -79,11 +85,12 @@ type Store struct {
 	readDB  *sql.DB
 	log     *slog.Logger
 
-	queue    chan *job
-	maxBatch int
-	closing  chan struct{}
-	closeOne sync.Once // closes closing: Close may be called concurrently
-	done     chan struct{}
+	queue      chan *job
+	maxBatch   int
+	afterWrite func()
+	closing    chan struct{}
+	closeOne   sync.Once // closes closing: Close may be called concurrently
+	done       chan struct{}
 
 	// testOnlyBeforeCommit, when set, runs in the writer after a batch's
 	// writes and before its commit, with the batch size.
@@ -126,7 +133,7 @@ func Open(path string, opts Options) (*Store, error) {
 	// One connection: one writer, and it keeps its pragmas.
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{path: path, writeDB: w, log: opts.Logger}
+	s := &Store{path: path, writeDB: w, log: opts.Logger, afterWrite: opts.AfterWrite}
 	if err := s.checkPragmas(w); err != nil {
 		w.Close()
 		return nil, err
@@ -282,12 +289,21 @@ func (s *Store) writer() {
 				select {
 				case j := <-s.queue:
 					s.commit(append([]*job{j}, s.take(s.maxBatch-1)...))
+					s.wrote()
 				default:
 					return
 				}
 			}
 		}
 		s.commit(append([]*job{first}, s.take(s.maxBatch-1)...))
+		s.wrote()
+	}
+}
+
+// wrote runs the AfterWrite hook.
+func (s *Store) wrote() {
+	if s.afterWrite != nil {
+		s.afterWrite()
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"fieldtip/crypto"
 	"fieldtip/internal/atomicfile"
+	"fieldtip/storage"
 )
 
 func jsonMarshal(v any) ([]byte, error) {
@@ -106,4 +108,18 @@ func (l *httpErrorLog) Write(p []byte) (int, error) {
 		l.last[kind], l.counts[kind] = now, 0
 	}
 	return len(p), nil
+}
+
+// Backup writes a consistent copy of the database in dataDir to out, a new
+// file, while fieldtipd may be serving from it (storage.Backup), and
+// returns what the copy holds. The copy holds no key: keep log.key apart
+// (it never changes). Restoring it is the README's "Backups" drill: the
+// log's pinned checkpoint refuses a copy behind it, and --recover-log
+// brings the log up to an editor's replica.
+func Backup(ctx context.Context, dataDir, out string) (*storage.BackupCounts, error) {
+	c, err := storage.Backup(ctx, filepath.Join(dataDir, dbFile), out)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return c, nil
 }

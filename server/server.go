@@ -267,7 +267,6 @@ const (
 	attrCount   = "count"
 	attrGrace   = "grace"
 
-	attrFile         = "file"
 	attrLimit        = "limit"
 	attrMaxConns     = "max_conns"
 	attrMaxHTTPConns = "max_http_conns"

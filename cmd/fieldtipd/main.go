@@ -25,7 +25,7 @@ func main() {
 	os.Exit(cli.Main("fieldtipd", commands(), true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func commands() []cli.Command { return []cli.Command{&serve{}} }
+func commands() []cli.Command { return []cli.Command{&serve{}, &backup{}} }
 
 type serve struct {
 	cfg         server.Config

@@ -62,9 +62,10 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Msg }
 
-// Main runs the program: it picks the subcommand from args (or the only
-// command, when single is set), parses its flags and runs it with a context
-// cancelled on SIGINT or SIGTERM. It returns the exit status.
+// Main runs the program: it picks the subcommand from args (or, when
+// single is set, the first command unless args begin with another's
+// name), parses its flags and runs it with a context cancelled on SIGINT
+// or SIGTERM. It returns the exit status.
 //
 // Besides the commands, it answers --help (and -h, and help) with the list
 // of commands, --version with the build's version (version.go), a group's
@@ -75,8 +76,14 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	env := &Env{Prog: prog, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 	var cmd Command
 	rest := args
+	named := !single
 	if single {
+		// The first command runs unless the arguments begin with the name
+		// of another (fieldtipd serves; fieldtipd backup backs up).
 		cmd = commands[0]
+		if c, r := find(commands[1:], args); c != nil {
+			cmd, rest, named = c, r, true
+		}
 	} else {
 		if len(args) == 0 {
 			printCommands(stderr, prog, "", commands)
@@ -119,7 +126,7 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	}
 	// A single-command program's command has no name the user types.
 	name := prog
-	if !single {
+	if named {
 		name += ": " + cmd.Name()
 	}
 	if err := fs.Parse(rest); err != nil {
@@ -127,7 +134,13 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 		return 2
 	}
 	if *help {
-		printUsage(stdout, prog, cmd, fs, single)
+		printUsage(stdout, prog, cmd, fs, !named)
+		if single && !named && len(commands) > 1 {
+			fmt.Fprintf(stdout, "\nOther commands (%s <command> --help for their flags):\n", prog)
+			for _, c := range commands[1:] {
+				fmt.Fprintf(stdout, "  %-16s %s\n", c.Name(), c.Summary())
+			}
+		}
 		return 0
 	}
 	if version != nil && *version {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -84,6 +85,51 @@ func TestMainSingle(t *testing.T) {
 	if code != 2 || stderr.String() != "fieldtipd: unknown flag: --nope (see --help)\n" {
 		t.Errorf("Main(--nope) = %d, stderr %q; want 2 and a line without the command name", code, stderr.String())
 	}
+}
+
+// A single-command program with other commands runs its first unless the
+// arguments begin with another's name, which its messages then name; its
+// help lists the others.
+func TestMainDefaultCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args                   []string
+		wantCode               int
+		wantStdout, wantStderr string
+	}{
+		{[]string{"--flag", "x", "a"}, 0, "serve:x|a\n", ""},
+		{[]string{"backup", "--flag", "y"}, 0, "backup:y|\n", ""},
+		{[]string{"a", "backup"}, 0, "serve:|a,backup\n", ""},
+		{[]string{"backup", "--nope"}, 2, "", "fieldtipd: backup: unknown flag: --nope (see --help)\n"},
+		{[]string{"--nope"}, 2, "", "fieldtipd: unknown flag: --nope (see --help)\n"},
+		{[]string{"backup"}, 1, "", "fieldtipd: backup: refused \\x1b[2J\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		serve := &named{echo: echo{name: "serve"}}
+		backup := &named{echo: echo{name: "backup"}}
+		if len(tc.args) == 1 && tc.args[0] == "backup" {
+			backup.err = errors.New("refused \x1b[2J")
+		}
+		code := Main("fieldtipd", []Command{serve, backup}, true, tc.args, strings.NewReader(""), &stdout, &stderr)
+		if code != tc.wantCode || stdout.String() != tc.wantStdout || stderr.String() != tc.wantStderr {
+			t.Errorf("Main(%q) = %d, %q, %q; want %d, %q, %q", tc.args, code, stdout.String(), stderr.String(), tc.wantCode, tc.wantStdout, tc.wantStderr)
+		}
+	}
+	var stdout bytes.Buffer
+	Main("fieldtipd", []Command{&echo{name: "serve"}, &echo{name: "backup"}}, true, []string{"--help"}, strings.NewReader(""), &stdout, io.Discard)
+	if !strings.Contains(stdout.String(), "Other commands") || !strings.Contains(stdout.String(), "  backup ") {
+		t.Errorf("--help = %q, want it to list backup", stdout.String())
+	}
+}
+
+// named is an echo that prints its name first.
+type named struct{ echo }
+
+func (c *named) Run(ctx context.Context, env *Env, args []string) error {
+	if c.err != nil {
+		return c.err
+	}
+	env.Stdout.Write([]byte(c.name + ":"))
+	return c.echo.Run(ctx, env, args)
 }
 
 func TestPassphraseFile(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"fieldtip/protocol"
@@ -26,6 +27,8 @@ var (
 	errBusy     = protocol.Errorf(protocol.CodeBusy, "the server is overloaded; try again later")
 	errStopping = protocol.Errorf(protocol.CodeShuttingDown, "the server is stopping")
 	errInternal = protocol.Errorf(protocol.CodeInternal, "internal error")
+	// errFull: the disk is full (storage.ErrFull); nothing was stored.
+	errFull = protocol.Errorf(protocol.CodeBusy, "the server has no room to store this now; try again later")
 )
 
 // refused is a refusal as it goes on the wire.
@@ -58,6 +61,8 @@ func refusal(err error) refused {
 	case errors.As(err, &pe):
 	case errors.Is(err, storage.ErrBusy):
 		pe = errBusy
+	case errors.Is(err, storage.ErrFull):
+		pe = errFull
 	case errors.Is(err, storage.ErrClosed):
 		pe = errStopping
 	default:
@@ -73,11 +78,18 @@ func refusal(err error) refused {
 // failed returns the refusal of op's failure err, and logs err if it is
 // the server's own fault (an internal refusal that no handler chose):
 // busy and stopping are the load's, not faults, and a *protocol.Error was
-// logged, if need be, by whoever chose it.
+// logged, if need be, by whoever chose it. A full disk is the operator's
+// to fix: it is logged at most once a minute.
 func (s *Server) failed(op string, err error) *protocol.Error {
 	r := refusal(err)
 	var pe *protocol.Error
-	if r.err.Code == protocol.CodeInternal && !errors.As(err, &pe) {
+	switch {
+	case r.err == errFull:
+		now := time.Now().UnixNano()
+		if last := s.fullLogged.Load(); now-last >= int64(time.Minute) && s.fullLogged.CompareAndSwap(last, now) {
+			s.log.Error("no room to write: refusing what must be stored until there is (free disk space, or raise the file size limit)", attrErr, err)
+		}
+	case r.err.Code == protocol.CodeInternal && !errors.As(err, &pe):
 		s.log.Error(op, attrErr, err)
 	}
 	return r.err

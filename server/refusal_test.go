@@ -27,6 +27,7 @@ func TestRefusal(t *testing.T) {
 		{"busy store", storage.ErrBusy, errBusy, 503, websocket.CloseTryAgainLater},
 		{"wrapped busy store", fmt.Errorf("append: %w", storage.ErrBusy), errBusy, 503, websocket.CloseTryAgainLater},
 		{"closed store", storage.ErrClosed, errStopping, 503, websocket.CloseTryAgainLater},
+		{"full store", fmt.Errorf("storage: commit: %w: %w", storage.ErrFull, errors.New("disk I/O error: file too large")), errFull, 503, websocket.CloseTryAgainLater},
 		{"not found is a handler's to say", storage.ErrNotFound, errInternal, 500, websocket.CloseInternalServerErr},
 		{"any other failure", errors.New("disk on fire: /var/secret"), errInternal, 500, websocket.CloseInternalServerErr},
 		{"deadline", context.DeadlineExceeded, errInternal, 500, websocket.CloseInternalServerErr},

@@ -333,6 +333,8 @@ type Server struct {
 	// fileTimes resets the data directory's file times (filetimes.go);
 	// Run sets it, nil otherwise.
 	fileTimes *fileTimes
+	// fullLogged is when a full disk was last logged (UnixNano).
+	fullLogged atomic.Int64
 
 	// testOnlyBeforeStore, when set, runs in a source session's commit
 	// after every check and before the durable write.

@@ -3,11 +3,16 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // A backup taken while tips are being written holds every tip committed
@@ -95,5 +100,29 @@ func TestBackupRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed backup left %s: %v", out, err)
+	}
+}
+
+// asFull marks SQLite's failures for lack of room ErrFull, and nothing
+// else.
+func TestAsFull(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		full bool
+	}{
+		{"nil", nil, false},
+		{"full", sqlite3.Error{Code: sqlite3.ErrFull}, true},
+		{"write refused, no space", sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrWrite, SystemErrno: syscall.ENOSPC}, true},
+		{"write refused, file size limit", fmt.Errorf("put tip: %w", sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrWrite, SystemErrno: syscall.EFBIG}), true},
+		{"write failed otherwise", sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrWrite, SystemErrno: syscall.EIO}, false},
+		{"fsync failed", sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrFsync}, false},
+		{"busy", sqlite3.Error{Code: sqlite3.ErrBusy}, false},
+		{"not sqlite", errors.New("x"), false},
+	} {
+		got := asFull(tt.err)
+		if errors.Is(got, ErrFull) != tt.full || !errors.Is(got, tt.err) {
+			t.Errorf("asFull(%s) = %v; want ErrFull %t, wrapping the error", tt.name, got, tt.full)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -48,7 +49,25 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrDuplicate: a row with that id exists already.
 	ErrDuplicate = errors.New("storage: duplicate")
+	// ErrFull: the disk, or the file size the process may write
+	// (RLIMIT_FSIZE), is full; the batch was rolled back, nothing of it
+	// was committed. Writes succeed again once there is room.
+	ErrFull = errors.New("storage: no room to write (disk or file size limit full)")
 )
+
+// asFull wraps err with ErrFull when SQLite failed for lack of room:
+// SQLITE_FULL, or a write that the system refused with ENOSPC or EFBIG
+// (which SQLite reports as SQLITE_IOERR_WRITE).
+func asFull(err error) error {
+	var se sqlite3.Error
+	if err == nil || errors.Is(err, ErrFull) || !errors.As(err, &se) {
+		return err
+	}
+	if se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EFBIG {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
 
 // FutureSchemaError is returned by Open for a database whose schema is
 // newer than this program knows: opening it could corrupt it.
@@ -337,7 +356,7 @@ func (s *Store) commit(batch []*job) {
 			s.fail(batch, fmt.Errorf("storage: savepoint: %w", err))
 			return
 		}
-		if errs[i] = j.fn(tx); errs[i] != nil {
+		if errs[i] = asFull(j.fn(tx)); errs[i] != nil {
 			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
 				tx.Rollback()
 				s.fail(batch, fmt.Errorf("storage: rollback to savepoint: %w", err))
@@ -355,7 +374,7 @@ func (s *Store) commit(batch []*job) {
 	}
 	if err := tx.Commit(); err != nil {
 		s.log.Error("commit failed", attrBatch, len(batch), attrErr, err)
-		s.fail(batch, fmt.Errorf("storage: commit: %w", err))
+		s.fail(batch, fmt.Errorf("storage: commit: %w", asFull(err)))
 		return
 	}
 	for i, j := range batch {

@@ -31,6 +31,17 @@ var (
 	errFull = protocol.Errorf(protocol.CodeBusy, "the server has no room to store this now; try again later")
 )
 
+// Refusals of requests no endpoint takes.
+var (
+	errNoRoute       = protocol.Errorf(protocol.CodeNotFound, "no such endpoint, or not with this method")
+	errNotUpgrade    = protocol.Errorf(protocol.CodeMalformed, "not a WebSocket upgrade this server takes")
+	errUpgradeOrigin = protocol.Errorf(protocol.CodeUnauthorized, "WebSocket upgrade from another origin")
+)
+
+// serveNoRoute answers what no endpoint takes with a typed not_found:
+// every refusal is typed (DESIGN.md §5), a mistyped path too.
+func serveNoRoute(w http.ResponseWriter, r *http.Request) { writeRefusal(w, errNoRoute) }
+
 // refused is a refusal as it goes on the wire.
 type refused struct {
 	// err is the wire error: its stable code and curated text.
@@ -43,9 +54,11 @@ type refused struct {
 }
 
 // statusExceptions are the refusals whose HTTP status is not their code's
-// (codeStatus): 401, not 403, tells an editor to log in (again), and a
-// bundle for another server's log conflicts with this one.
+// (codeStatus): 401, not 403, tells an editor to log in (again), a login
+// note that does not parse is a bad request, and a bundle for another
+// server's log conflicts with this one.
 var statusExceptions = map[*protocol.Error]int{
+	errBadLogin:     http.StatusBadRequest,
 	errLogInFirst:   http.StatusUnauthorized,
 	errSessionLost:  http.StatusUnauthorized,
 	errBundleLogKey: http.StatusConflict,

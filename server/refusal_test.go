@@ -37,6 +37,7 @@ func TestRefusal(t *testing.T) {
 		{"log in first", errLogInFirst, errLogInFirst, 401, websocket.ClosePolicyViolation},
 		{"session lost", errSessionLost, errSessionLost, 401, websocket.ClosePolicyViolation},
 		{"same code, not the exception", errNonce, errNonce, 403, websocket.ClosePolicyViolation},
+		{"login note malformed", errBadLogin, errBadLogin, 400, websocket.ClosePolicyViolation},
 		{"bundle of another log", errBundleLogKey, errBundleLogKey, 409, websocket.ClosePolicyViolation},
 		{"replayed", errEventReplayed(12), nil, 409, websocket.ClosePolicyViolation},
 		{"conflict", errEventNotPrefix(3), nil, 409, websocket.ClosePolicyViolation},

@@ -380,6 +380,14 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		WriteBufferSize:   4096,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: false,
+		// A request that is no WebSocket upgrade gets a typed refusal.
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			if status == http.StatusForbidden {
+				writeRefusal(w, errUpgradeOrigin)
+				return
+			}
+			writeRefusal(w, errNotUpgrade)
+		},
 		// CheckOrigin nil: gorilla accepts a request without an Origin
 		// header (every non-browser client) or with a same-host origin.
 	}
@@ -473,6 +481,7 @@ func (s *Server) Bundle() *crypto.Bundle { return s.bundle.Load() }
 func (s *Server) SourceHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+s.cfg.SourcePath, s.serveSource)
+	mux.HandleFunc("/", serveNoRoute)
 	return mux
 }
 
@@ -490,6 +499,7 @@ func (s *Server) PublicHandler() http.Handler {
 	mux.HandleFunc("POST "+protocol.PathLogin, s.serveLogin)
 	mux.HandleFunc("GET "+protocol.PathTips, s.serveListTips)
 	mux.HandleFunc("GET "+protocol.PathTips+"/{id}", s.serveTip)
+	mux.HandleFunc("/", serveNoRoute)
 	s.registerLogRoutes(mux)
 	s.registerReceiptRoutes(mux)
 	s.registerCosignRoutes(mux)

@@ -297,48 +297,8 @@ var refusalCases = []refusalCase{
 	}, want: protocol.CodeBusy},
 }
 
-// TestSourceRefusals sends each refused session, checks its typed error and
-// close, then checks that a well-behaved source still gets a receipt and
-// that every tip acknowledged before is intact.
-func TestSourceRefusals(t *testing.T) {
-	servers := map[string]*testServer{
-		"": newTestServer(t, serverOptions{editors: 2, config: func(c *Config) {
-			c.MaxUploadsPerConn = 2
-			// Small enough that the proofs of an upload over it are
-			// quick to compute.
-			c.MaxUploadSize = 1 << 20
-		}}),
-		"pq": newTestServer(t, serverOptions{editors: 2, pq: true}),
-		"staging": newTestServer(t, serverOptions{config: func(c *Config) {
-			c.MaxStagingBytes = 2 * fs16
-			c.MaxUploadSize = 2 * fs16
-		}}),
-		"unfinished": newTestServer(t, serverOptions{config: func(c *Config) {
-			c.MaxUnfinishedUploads = 1
-		}}),
-	}
-	for _, ts := range servers {
-		ts.send(t, "acknowledged before any refusal")
-	}
-	for _, tc := range refusalCases {
-		t.Run(tc.name, func(t *testing.T) {
-			ts := servers[tc.server]
-			c := ts.dial(t)
-			e := tc.run(t, ts, c)
-			if !protocol.IsError(e, tc.want) {
-				t.Fatalf("refusal = %v, want code %s", e, tc.want)
-			}
-			if len(e.Message) == 0 || len(e.Message) > protocol.MaxMessageLength {
-				t.Errorf("error text of %d bytes", len(e.Message))
-			}
-			if (tc.want == protocol.CodeConflict || tc.want == protocol.CodeBadChecksum) && e.Offset != tc.offset {
-				t.Errorf("%s carries offset %d, want %d", e.Code, e.Offset, tc.offset)
-			}
-			ts.send(t, "well-behaved after "+tc.name)
-			ts.intact(t)
-		})
-	}
-}
+// The refused sessions above are run, with the rest of the catalogue of
+// hostile inputs, by TestHostileInputs (hostile_test.go).
 
 // TestCiphertextStructureOnly pins what the server cannot check: it holds
 // no key, so an age file of the right shape to the wrong keys is stored

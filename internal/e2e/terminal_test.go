@@ -140,7 +140,10 @@ func TestRogueTextIsEscaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ = d.readTip(t, srv.URL, res.Receipt.TipIDString())
-	check("newsdesk read", out, "")
+	check("newsdesk read --out", out, "")
+	// Without --out, read names the attachment as the tip does.
+	out, errOut = run(t, d.dir, "", 0, "newsdesk", "read", res.Receipt.TipIDString(), "--key", "alice.key", "--passphrase-file", d.pass, "--cache", cache)
+	check("newsdesk read", out, errOut)
 	if !strings.Contains(out, `photo\u202egpj.exe`) {
 		t.Errorf("newsdesk read does not show the attachment's name escaped:\n%s", out)
 	}

@@ -136,10 +136,7 @@ func Main(prog string, commands []Command, single bool, args []string, stdin io.
 	if *help {
 		printUsage(stdout, prog, cmd, fs, !named)
 		if single && !named && len(commands) > 1 {
-			fmt.Fprintf(stdout, "\nOther commands (%s <command> --help for their flags):\n", prog)
-			for _, c := range commands[1:] {
-				fmt.Fprintf(stdout, "  %-16s %s\n", c.Name(), c.Summary())
-			}
+			printOthers(stdout, prog, commands[1:])
 		}
 		return 0
 	}

@@ -294,3 +294,21 @@ func CheckCommands(commands []Command) error {
 	}
 	return nil
 }
+
+// printOthers lists, after the first command's help, a single-command
+// program's other commands.
+func printOthers(w io.Writer, prog string, others []Command) {
+	cols := width(w)
+	fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("Other commands (%s <command> --help for their flags):", prog), 0, 0, cols))
+	indent := 2 + 16 + 1
+	if cols-indent < minWidth/2 {
+		indent = 6
+	}
+	for _, c := range others {
+		line := fmt.Sprintf("  %-16s ", c.Name())
+		if len(line) > indent {
+			line = "  " + c.Name() + "\n" + strings.Repeat(" ", indent)
+		}
+		fmt.Fprintf(w, "%s%s\n", line, wrap(c.Summary(), indent, indent, cols))
+	}
+}

@@ -382,7 +382,10 @@ func fitCaps(limit uint64, sources, httpConns, listeners int) (int, int) {
 }
 
 // fitFileLimit lowers the caps to what the open-file limit allows with n
-// listeners, warning when it does, and returns the HTTP cap per listener.
+// listeners, saying so in the log, and returns the HTTP cap per listener.
+// (Info, not a warning: a default open-file limit is common and the
+// server runs well with lower caps; the operator who wants the defaults
+// reads how in the line.)
 // A connection past the open-file limit would not be refused cleanly: the
 // accept loop would stall, the newcomer waiting in the kernel's queue.
 func (s *Server) fitFileLimit(n int) int {
@@ -392,7 +395,7 @@ func (s *Server) fitFileLimit(n int) int {
 	}
 	src, h := fitCaps(limit, s.cfg.MaxConns, s.cfg.MaxHTTPConns, n)
 	if src != s.cfg.MaxConns || h != s.cfg.MaxHTTPConns {
-		s.log.Warn("the open-file limit is too low for the connection caps; lowered them (raise it with ulimit -n or systemd's LimitNOFILE=)",
+		s.log.Info("the open-file limit is lower than the connection caps need; lowered them (raise it with ulimit -n or systemd's LimitNOFILE=)",
 			attrLimit, limit, attrMaxConns, src, attrMaxHTTPConns, h)
 	}
 	s.sources.setMax(src)

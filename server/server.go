@@ -60,7 +60,7 @@ type Config struct {
 	BundleFile string
 
 	// MaxConns caps concurrent source WebSocket connections (default
-	// 10,000: about 13 KiB each when idle, SECURITY.md, "Flooding"). At
+	// 10,000: about 11 KiB each when idle, SECURITY.md, "Flooding"). At
 	// the cap a new one closes the session waiting longest for a message,
 	// one without an open upload first (conns.go); only when every session
 	// is handling a message is the newcomer refused (busy).

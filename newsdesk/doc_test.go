@@ -41,3 +41,29 @@ func TestSnapshotDoc(t *testing.T) {
 		t.Error("public part's base64")
 	}
 }
+
+// TestPackDoc checks the example pack of docs/newsdesk.md, "Tip packs".
+func TestPackDoc(t *testing.T) {
+	got, _, err := formatPack([]packRecord{
+		{Seq: 7, ID: "AAAAAAAAAAAAAAAAAAAAAA", Receipt: []byte("rc7"), Ciphertext: []byte("age-7")},
+		{Seq: 9, ID: "AQAAAAAAAAAAAAAAAAAAAA", Receipt: []byte("rc9"), Ciphertext: []byte("age-9")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/newsdesk.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "<!-- example of TestPackDoc -->\n```text\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/newsdesk.md has no example of TestPackDoc")
+	}
+	if block != string(got)+"\n" {
+		t.Errorf("docs/newsdesk.md's pack example differs; formatPack writes\n%s", got)
+	}
+	if _, err := readPack(strings.NewReader(string(got)), int64(len(got))); err != nil {
+		t.Errorf("readPack(the example) = %v", err)
+	}
+}

@@ -53,6 +53,8 @@ type Verifier struct {
 	keys *eventKeys
 	log  note.Verifiers
 	ids  map[[EventIDSize]byte]int64
+	// events are the event entries verified, by index (Event).
+	events map[int64]*Event
 	// lastPeriod is the last receipts entry's period ("" before one).
 	lastPeriod Period
 	// err is the first refusal; the log is not verified further.
@@ -70,7 +72,7 @@ func NewVerifier(newsroom string) (*Verifier, error) {
 	if _, err := note.NewVerifier(newsroom); err != nil {
 		return nil, fmt.Errorf("audit: pinned newsroom key: %w", err)
 	}
-	return &Verifier{newsroom: newsroom, ids: map[[EventIDSize]byte]int64{}}, nil
+	return &Verifier{newsroom: newsroom, ids: map[[EventIDSize]byte]int64{}, events: map[int64]*Event{}}, nil
 }
 
 // Size returns how many entries have verified.
@@ -108,6 +110,13 @@ func (v *Verifier) BundleAt(index int64) *crypto.Bundle {
 	}
 	return b
 }
+
+// Event returns the event entry at index as Verify opened it (its
+// signature checked against the bundle in force there, and checked
+// against the log before it), or nil if that entry is not an event or
+// not verified yet: so that an editor's replay need not open every event
+// again.
+func (v *Verifier) Event(index int64) *Event { return v.events[index] }
 
 // Verify reads and checks the entries from Size up to end−1, in batches,
 // and returns the first *EntryError, if any, after which the verifier
@@ -271,6 +280,7 @@ func (v *Verifier) apply(i int64, o *openedEntry) error {
 			return fmt.Errorf("%w: base of size %d has root %s, the log's is %s", ErrNotPrefix, ev.Base.N, ev.Base.Hash, h)
 		}
 		v.ids[ev.ID] = i
+		v.events[i] = ev
 	case o.receipts != nil:
 		r := o.receipts
 		if v.lastPeriod.Last != "" && r.Period.First <= v.lastPeriod.Last {

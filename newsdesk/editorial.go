@@ -217,9 +217,9 @@ func (r *replayer) advance(v *LogView) error {
 	return nil
 }
 
-// openEvents opens the event entries of v from start to end−1 (their
-// signatures checked again, on every core), records them, and returns
-// their indexes.
+// openEvents records the event entries of v from start to end−1, as its
+// verifier opened them (or opened again, on every core, if it did not),
+// and returns their indexes.
 func (r *replayer) openEvents(v *LogView, start, end int64) ([]int64, error) {
 	var idx []int64
 	for i := start; i < end; i++ {
@@ -230,7 +230,9 @@ func (r *replayer) openEvents(v *LogView, start, end int64) ([]int64, error) {
 	evs := make([]*audit.Event, len(idx))
 	errs := make([]error, len(idx))
 	parallel(len(idx), func(k int) {
-		evs[k], errs[k] = audit.OpenEvent(v.Entries[idx[k]], v.BundleAt(idx[k]))
+		if evs[k] = v.verifier.Event(idx[k]); evs[k] == nil {
+			evs[k], errs[k] = audit.OpenEvent(v.Entries[idx[k]], v.BundleAt(idx[k]))
+		}
 	})
 	for k, i := range idx {
 		if errs[k] != nil {

@@ -293,14 +293,15 @@ func checkExtends(ctx context.Context, old, cur tlog.Tree, tr torchwood.TileRead
 
 // bodyFetchers is how many event bodies a sync fetches and stores at once:
 // it overlaps the round trips and the file syncs of a first sync of a long
-// log, and bounds the bodies held in memory (each at most maxEventBody).
-const bodyFetchers = 8
+// log, and bounds the bodies held in memory (each at most maxEventBody,
+// almost always 1 KiB).
+const bodyFetchers = 16
 
 // bodyClient returns the HTTP client of a sync, which keeps a connection
 // per body fetcher open between requests.
 func bodyClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = bodyFetchers
+	tr.MaxIdleConnsPerHost = max(bodyFetchers, tipFetchers)
 	return &http.Client{Timeout: requestTimeout, Transport: tr}
 }
 
@@ -318,9 +319,12 @@ func fetchBodies(ctx context.Context, hc *http.Client, origin string, v *LogView
 		if !strings.HasPrefix(string(e), audit.EventHeader+"\n") {
 			continue
 		}
-		ev, err := audit.OpenEvent(e, v.BundleAt(i))
-		if err != nil {
-			return fmt.Errorf("log: entry %d: %w", i, err)
+		ev := v.verifier.Event(i)
+		if ev == nil {
+			var err error
+			if ev, err = audit.OpenEvent(e, v.BundleAt(i)); err != nil {
+				return fmt.Errorf("log: entry %d: %w", i, err)
+			}
 		}
 		jobs = append(jobs, job{i, ev.Ciphertext})
 	}
@@ -552,6 +556,9 @@ func logPolicy(logKey string) (note.Verifier, torchwood.Policy, error) {
 func (v *LogView) Event(index int64) (*audit.Event, error) {
 	if index < 0 || index >= int64(len(v.Entries)) {
 		return nil, fmt.Errorf("log: no entry %d in a log of %d", index, len(v.Entries))
+	}
+	if ev := v.verifier.Event(index); ev != nil {
+		return ev, nil
 	}
 	return audit.OpenEvent(v.Entries[index], v.BundleAt(index))
 }

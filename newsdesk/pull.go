@@ -17,8 +17,9 @@ import (
 
 // tipFetchers is how many tips a pull fetches at once: the round trips
 // overlap, on the session's one client (which keeps that many
-// connections open).
-const tipFetchers = bodyFetchers
+// connections open). What they hold is bounded by the batch
+// (maxPackBytes), not by their number.
+const tipFetchers = 32
 
 // pull copies the tips after the cache's cursor (Pull): a page of the
 // server's list at a time, each receipt verified against the bundle's log

@@ -8,19 +8,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"fieldtip/audit"
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/protocol"
+	"fieldtip/server"
 	"fieldtip/storage"
 
 	"filippo.io/age"
@@ -36,26 +43,33 @@ import (
 // benchTips is the size of the busy tip line.
 const benchTips = 10_000
 
-// benchLine is a seeded server and three editors' key files.
+// benchLine is a seeded server behind a proxy that counts logins, and
+// three editors' key files.
 type benchLine struct {
 	srv  *testServer
-	dir  string   // key files and the passphrase file
-	keys []string // the editors' key files, alice, bob, carol
-	cts  [][]byte // the tips' ciphertexts, for age's own rate
+	url  string // the proxy's: the server's origin
+	dir  string // key files and the passphrase file
+	keys []string
+	eds  []*crypto.EditorKey // alice, bob, carol
+	cts  [][]byte            // the tips' ciphertexts, for age's own rate
+	// logins counts POST /editor/login through the proxy.
+	logins atomic.Int64
 }
 
 var (
-	benchLines  = map[int]*benchLine{}
+	benchLines  = map[[2]int]*benchLine{}
 	benchLineMu sync.Mutex
 )
 
 // benchWorkFactor keeps opening a key file cheap in the child.
 const benchWorkFactor = 10
 
-func newBenchLine(b testing.TB, n int) *benchLine {
+// newBenchLine returns a line with n tips and, after them, events notes
+// on the first tip, by alice.
+func newBenchLine(b testing.TB, n, events int) *benchLine {
 	benchLineMu.Lock()
 	defer benchLineMu.Unlock()
-	if l := benchLines[n]; l != nil {
+	if l := benchLines[[2]int{n, events}]; l != nil {
 		return l
 	}
 	l := &benchLine{dir: b.TempDir()}
@@ -79,6 +93,7 @@ func newBenchLine(b testing.TB, n int) *benchLine {
 		}
 		editors, l.keys = append(editors, k), append(l.keys, p)
 	}
+	l.eds = editors
 	nk := fieldtiptest.NewNewsroom(b, false)
 	l.srv = fieldtiptest.StartServer(b, func(logKey string) []byte {
 		bd := &crypto.Bundle{Newsroom: nk.Key.Verifier, Version: 1, Expires: time.Now().Add(7 * 24 * time.Hour).UTC().Truncate(time.Second),
@@ -91,7 +106,7 @@ func newBenchLine(b testing.TB, n int) *benchLine {
 			b.Fatal(err)
 		}
 		return msg
-	}, fieldtiptest.ServerOptions{})
+	}, fieldtiptest.ServerOptions{Config: func(c *server.Config) { c.Origin = l.proxy(b) }})
 	var rs []age.Recipient
 	for _, e := range editors {
 		r, err := crypto.ParseRecipient(e.Public.Recipient)
@@ -128,8 +143,82 @@ func newBenchLine(b testing.TB, n int) *benchLine {
 		b.Fatal(err)
 	default:
 	}
-	benchLines[n] = l
+	if events > 0 {
+		l.seedEvents(b, events)
+	}
+	benchLines[[2]int{n, events}] = l
 	return l
+}
+
+// proxy starts the counting proxy in front of the server (whose URL is
+// known only once it started) and returns its URL.
+func (l *benchLine) proxy(b testing.TB) string {
+	var rp *httputil.ReverseProxy
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == protocol.PathLogin {
+			l.logins.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	b.Cleanup(ps.Close)
+	rp = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		u, _ := url.Parse(l.srv.URL)
+		r.SetURL(u)
+	}}
+	l.url = ps.URL
+	return ps.URL
+}
+
+// seedEvents logs n notes by alice on the first tip, 32 at a time, all
+// signed over one checkpoint (a prefix of the log, as the server
+// requires).
+func (l *benchLine) seedEvents(b testing.TB, n int) {
+	ctx := context.Background()
+	s, err := OpenSession(ctx, SessionConfig{Cache: b.TempDir(), Server: l.url, Key: l.eds[0], NoCosign: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	tips, err := s.Tips()
+	if err != nil || len(tips) == 0 {
+		b.Fatalf("no tip to note: %v", err)
+	}
+	tip, err := crypto.ParseTipID(tips[0].ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := s.Remote(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := s.View()
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				ev, err := SignEvent(v, l.eds[0], &audit.EventBody{Kind: audit.KindNote, Tip: tip, Text: "note " + strconv.Itoa(i)}, time.Now())
+				if err == nil {
+					_, err = r.PostEvent(ctx, v, ev)
+				}
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
 }
 
 // seed stores tip i: a short text, two in ten with a small attachment.
@@ -155,7 +244,8 @@ func (l *benchLine) seed(ctx context.Context, i int, day string, rs []age.Recipi
 
 // benchChild is what the parent asks of the child process.
 type benchChild struct {
-	Work   string // "first-sync"
+	Work   string // "first-sync", "sync", "note"
+	Tip    string // the tip of a note
 	Server string
 	Key    string
 	Pass   string
@@ -184,6 +274,14 @@ func TestBenchChild(t *testing.T) {
 
 // benchRun runs the child and returns its wall time and peak RSS.
 func benchRun(b *testing.B, c benchChild) (time.Duration, int64) {
+	d, _, rss := benchRunCPU(b, c)
+	return d, rss
+}
+
+// benchRunCPU runs the child and returns its wall time, the CPU time it
+// used (user and system: what a loaded machine does not stretch) and its
+// peak RSS.
+func benchRunCPU(b *testing.B, c benchChild) (time.Duration, time.Duration, int64) {
 	spec, err := json.Marshal(c)
 	if err != nil {
 		b.Fatal(err)
@@ -198,7 +296,7 @@ func benchRun(b *testing.B, c benchChild) (time.Duration, int64) {
 	}
 	d := time.Since(start)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return d, ru.Maxrss << 10 // KiB on Linux
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), ru.Maxrss << 10 // KiB on Linux
 }
 
 // ageRate decrypts every tip with age alone, one after the other (as the
@@ -227,19 +325,77 @@ func ageRate(b *testing.B, cts [][]byte, key string) time.Duration {
 // same files one after the other in the same run. It reports the child's
 // wall time, its peak RSS and tips/s, and age's tips/s.
 func BenchmarkFirstSync(b *testing.B) {
-	l := newBenchLine(b, benchTips)
-	var work, ages time.Duration
+	l := newBenchLine(b, benchTips, 0)
+	var work, cpu, ages time.Duration
 	var rss int64
 	n := 0
 	for b.Loop() {
-		d, r := benchRun(b, benchChild{Work: "first-sync", Server: l.srv.URL, Key: l.keys[2], Pass: filepath.Join(l.dir, "pass"), Cache: filepath.Join(b.TempDir(), "cache")})
-		work, rss, n = work+d, max(rss, r), n+1
+		d, c, r := benchRunCPU(b, benchChild{Work: "first-sync", Server: l.url, Key: l.keys[2], Pass: filepath.Join(l.dir, "pass"), Cache: filepath.Join(b.TempDir(), "cache")})
+		work, cpu, rss, n = work+d, cpu+c, max(rss, r), n+1
 		ages += ageRate(b, l.cts, l.keys[2])
 	}
 	b.ReportMetric(work.Seconds()/float64(n), "s/sync")
+	b.ReportMetric(cpu.Seconds()/float64(n), "cpu-s/sync")
 	b.ReportMetric(float64(benchTips*n)/work.Seconds(), "tips/s")
 	b.ReportMetric(float64(benchTips*n)/ages.Seconds(), "age-tips/s")
 	b.ReportMetric(ages.Seconds()/work.Seconds(), "x-age")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
 	b.ReportMetric(float64(runtime.NumCPU()), "cpus")
+}
+
+// benchEvents is the size of the log of BenchmarkNote.
+const benchEvents = 10_000
+
+// BenchmarkNote measures newsdesk note, as the CLI runs it (a child
+// process: key, session, note, close), on a log of 10,000 events that the
+// editor synced before (in a first child, whose time is reported as
+// replay-s: a first sync decrypting 10,000 event bodies), as carol, one of
+// three hybrid post-quantum editors. Against it, in the same run: one
+// event written and verified over an open session (Session.Write, no
+// process, no session to open). It reports the seconds per note command,
+// the logins per command (which must be 1), and the ratio.
+func BenchmarkNote(b *testing.B) {
+	l := newBenchLine(b, 1, benchEvents)
+	cache := filepath.Join(b.TempDir(), "cache")
+	child := benchChild{Server: l.url, Key: l.keys[2], Pass: filepath.Join(l.dir, "pass"), Cache: cache}
+	child.Work = "sync"
+	replay, replayCPU, _ := benchRunCPU(b, child)
+	ctx := context.Background()
+	s, err := OpenSession(ctx, SessionConfig{Cache: filepath.Join(b.TempDir(), "writer"), Server: l.url, Key: l.eds[1]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	tips, err := s.Tips()
+	if err != nil {
+		b.Fatal(err)
+	}
+	tip, _ := crypto.ParseTipID(tips[0].ID)
+	child.Work, child.Tip = "note", tips[0].ID
+	var notes, cpu, writes time.Duration
+	var rss int64
+	n := 0
+	l.logins.Store(0)
+	for b.Loop() {
+		d, c, r := benchRunCPU(b, child)
+		notes, cpu, rss, n = notes+d, cpu+c, max(rss, r), n+1
+		start := time.Now()
+		if _, err := s.Write(ctx, &audit.EventBody{Kind: audit.KindNote, Tip: tip, Text: "baseline"}); err != nil {
+			b.Fatal(err)
+		}
+		writes += time.Since(start)
+	}
+	// The baseline session logged in before the loop; its token lasts.
+	logins := l.logins.Load()
+	b.ReportMetric(notes.Seconds()/float64(n), "s/note")
+	b.ReportMetric(cpu.Seconds()/float64(n), "cpu-s/note")
+	b.ReportMetric(replayCPU.Seconds(), "replay-cpu-s")
+	b.ReportMetric(writes.Seconds()/float64(n), "s/write")
+	b.ReportMetric(notes.Seconds()/writes.Seconds(), "x-write")
+	b.ReportMetric(float64(logins)/float64(n), "logins/note")
+	b.ReportMetric(replay.Seconds(), "replay-s")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-MiB")
 }

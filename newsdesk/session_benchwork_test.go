@@ -2,9 +2,23 @@ package newsdesk
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
 )
 
-func runBenchChild(ctx context.Context, c benchChild) error {
+// runBenchChild does the child's work: what the CLI does for the same
+// command, with the key file opened once. FIELDTIP_BENCH_PROFILE names a
+// file for the child's CPU profile.
+func runBenchChild(ctx context.Context, c benchChild) (err error) {
+	if p := os.Getenv("FIELDTIP_BENCH_PROFILE"); p != "" {
+		f, err := os.Create(p + "." + c.Work)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	key, err := LoadEditorKey(c.Key, "correct horse")
 	if err != nil {
 		return err
@@ -13,11 +27,24 @@ func runBenchChild(ctx context.Context, c benchChild) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Sync(ctx); err != nil {
+	defer func() {
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	switch c.Work {
+	case "first-sync":
+		if _, err := s.Sync(ctx); err != nil {
+			return err
+		}
+		_, err = s.Tips()
+		return err
+	case "sync":
+		_, err = s.Sync(ctx)
+		return err
+	case "note":
+		_, err = s.Note(ctx, c.Tip, "a note from the benchmark")
 		return err
 	}
-	if _, err := s.Tips(); err != nil {
-		return err
-	}
-	return s.Close()
+	return fmt.Errorf("no work %q", c.Work)
 }

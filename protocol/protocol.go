@@ -224,6 +224,13 @@ type wire struct {
 	PoW           *string `json:"pow,omitempty"`
 	ResumeSecret  *string `json:"resume_secret,omitempty"`
 	Seed          *string `json:"seed,omitempty"`
+	// Replies (replies.go).
+	Bits       *int    `json:"bits,omitempty"`
+	Prefix     *int    `json:"prefix,omitempty"`
+	Count      *int    `json:"count,omitempty"`
+	ReplyID    *string `json:"reply_id,omitempty"`
+	MailboxKey *string `json:"mailbox_key,omitempty"`
+	Sig        *string `json:"sig,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -264,7 +271,10 @@ func Marshal(msg any) []byte {
 			w.Rule = ptr(m.Rule)
 		}
 	default:
-		panic(fmt.Sprintf("protocol: Marshal of %T", msg))
+		var ok bool
+		if w, ok = marshalReplies(msg); !ok {
+			panic(fmt.Sprintf("protocol: Marshal of %T", msg))
+		}
 	}
 	b, err := json.Marshal(&w)
 	if err != nil {
@@ -349,7 +359,7 @@ func peekVersion(b []byte) error {
 		return nil
 	}
 	switch string(typ) {
-	case `"` + TypeBundle + `"`, `"` + TypeUpload + `"`, `"` + TypeResume + `"`:
+	case `"` + TypeBundle + `"`, `"` + TypeUpload + `"`, `"` + TypeResume + `"`, `"` + TypeReplies + `"`:
 	default:
 		return nil
 	}
@@ -362,8 +372,8 @@ func peekVersion(b []byte) error {
 }
 
 // ParseClientMessage parses a control message sent by a client:
-// *BundleRequest, *Upload, *Resume or *Commit. A bundle, upload or resume
-// message of another version than Version is a *Error with code
+// *BundleRequest, *Upload, *Resume, *Commit, *RepliesRequest or *Delete.
+// A bundle, upload, resume or replies message of another version than Version is a *Error with code
 // CodeUnsupportedVersion; any other fault is a *Error with code
 // CodeMalformed.
 func ParseClientMessage(b []byte) (any, error) {
@@ -378,7 +388,7 @@ func ParseClientMessage(b []byte) (any, error) {
 		return nil, err
 	}
 	switch w.Type {
-	case TypeBundle, TypeUpload, TypeResume:
+	case TypeBundle, TypeUpload, TypeResume, TypeReplies:
 		if w.Version != nil && *w.Version < 1 {
 			return nil, malformed("version %d is not positive", *w.Version)
 		}
@@ -440,13 +450,16 @@ func ParseClientMessage(b []byte) (any, error) {
 			return nil, err
 		}
 		return m, nil
+	case TypeReplies, TypeDelete:
+		return parseRepliesClient(w)
 	default:
 		return nil, malformed("unknown client message type %q", truncate(w.Type))
 	}
 }
 
 // ParseServerMessage parses a control message sent by a server:
-// *BundleReply, *Offset, *Ack, *ReceiptReply or *Error. A well-formed error
+// *BundleReply, *Offset, *Ack, *ReceiptReply, *Bucket, *Deleted or *Error.
+// A well-formed error
 // message is returned as a value, not as the error result; any fault is a
 // *Error with code CodeMalformed.
 func ParseServerMessage(b []byte) (any, error) {
@@ -540,6 +553,8 @@ func ParseServerMessage(b []byte) (any, error) {
 			e.Rule = *w.Rule
 		}
 		return e, nil
+	case TypeBucket, TypeDeleted:
+		return parseRepliesServer(w)
 	default:
 		return nil, malformed("unknown server message type %q", truncate(w.Type))
 	}
@@ -567,6 +582,7 @@ var wireKeys = map[string]bool{
 	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
 	"sha256": true, "offset": true, "index": true, "rule": true, "receipt": true, "code": true, "message": true,
 	"pow_epoch": true, "pow": true, "resume_secret": true, "seed": true,
+	"bits": true, "prefix": true, "count": true, "reply_id": true, "mailbox_key": true, "sig": true,
 }
 
 // checkKeys refuses keys that encoding/json would accept but that are not
@@ -612,6 +628,8 @@ func (w *wire) only(names ...string) error {
 		"code": w.Code != nil, "message": w.Message != nil,
 		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil,
 		"resume_secret": w.ResumeSecret != nil, "seed": w.Seed != nil,
+		"bits": w.Bits != nil, "prefix": w.Prefix != nil, "count": w.Count != nil,
+		"reply_id": w.ReplyID != nil, "mailbox_key": w.MailboxKey != nil, "sig": w.Sig != nil,
 	}
 	want := map[string]bool{}
 	for _, n := range names {

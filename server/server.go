@@ -134,6 +134,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SessionTTL is how long an editor session lasts (default 15 min).
 	SessionTTL time.Duration
+	// MaxMailboxBytes caps the unread replies one mailbox holds, in bytes
+	// of ciphertext (default 64 KiB: 16 short replies). See docs/replies.md.
+	MaxMailboxBytes int64
+	// MaxReplies caps the replies stored at once (default 65,536).
+	MaxReplies int
+	// ReplyExpiry is how long an unread reply is kept (default 90 days).
+	ReplyExpiry time.Duration
 
 	// Now is the clock of receipts periods, proof-of-work epochs and
 	// expiries (default time.Now): tests and simulations move it.
@@ -169,6 +176,9 @@ func DefaultConfig() Config {
 		CommitTimeout:        30 * time.Second,
 		ShutdownTimeout:      30 * time.Second,
 		SessionTTL:           15 * time.Minute,
+		MaxMailboxBytes:      defaultMaxMailboxBytes,
+		MaxReplies:           defaultMaxReplies,
+		ReplyExpiry:          defaultReplyExpiry,
 	}
 }
 
@@ -187,7 +197,8 @@ func (c *Config) fill() error {
 		v   time.Duration
 	}{{&c.FirstMessageTimeout, d.FirstMessageTimeout}, {&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
 		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL},
-		{&c.UploadExpiry, d.UploadExpiry}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch}} {
+		{&c.UploadExpiry, d.UploadExpiry}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch},
+		{&c.ReplyExpiry, d.ReplyExpiry}} {
 		if *p.dst <= 0 {
 			*p.dst = p.v
 		}
@@ -203,6 +214,12 @@ func (c *Config) fill() error {
 	}
 	if c.MaxStagingBytes <= 0 {
 		c.MaxStagingBytes = d.MaxStagingBytes
+	}
+	if c.MaxMailboxBytes <= 0 {
+		c.MaxMailboxBytes = d.MaxMailboxBytes
+	}
+	if c.MaxReplies <= 0 {
+		c.MaxReplies = d.MaxReplies
 	}
 	if c.MaxUploadsPerConn <= 0 {
 		c.MaxUploadsPerConn = d.MaxUploadsPerConn
@@ -499,6 +516,7 @@ func (s *Server) PublicHandler() http.Handler {
 	mux.HandleFunc("POST "+protocol.PathLogin, s.serveLogin)
 	mux.HandleFunc("GET "+protocol.PathTips, s.serveListTips)
 	mux.HandleFunc("GET "+protocol.PathTips+"/{id}", s.serveTip)
+	mux.HandleFunc("POST "+protocol.PathReplies+"/{mailbox}/{id}", s.servePutReply)
 	mux.HandleFunc("/", serveNoRoute)
 	s.registerLogRoutes(mux)
 	s.registerReceiptRoutes(mux)

@@ -94,6 +94,10 @@ type sourceSession struct {
 	evicted atomic.Bool
 	elem    *list.Element
 	class   int
+	// carriedUpload is set once an upload, resume or commit arrived;
+	// replies, once a reply fetch did: never both (replies.go).
+	carriedUpload bool
+	replies       *replySession
 }
 
 // startPings pings the source every PingInterval from a timer, not a
@@ -244,6 +248,9 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 	if err != nil {
 		return asProtocolError(err)
 	}
+	if perr := ss.guardConnection(msg); perr != nil {
+		return perr
+	}
 	switch m := msg.(type) {
 	case *protocol.BundleRequest:
 		if m.Version != protocol.Version {
@@ -266,6 +273,10 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 		return ss.resume(m)
 	case *protocol.Commit:
 		return ss.commit(m)
+	case *protocol.RepliesRequest:
+		return ss.fetchReplies(m)
+	case *protocol.Delete:
+		return ss.deleteReply(m)
 	}
 	return protocol.Errorf(protocol.CodeUnexpected, "unexpected message")
 }

@@ -441,4 +441,5 @@ func (s *Server) purge(ctx context.Context) {
 		s.staging.Store(staged)
 	}
 	s.purgeTips(ctx)
+	s.purgeReplies(ctx)
 }

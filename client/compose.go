@@ -30,6 +30,9 @@ type ComposeOptions struct {
 	// Progress, if set, is called with the proofs of work done and their
 	// number, from any goroutine.
 	Progress func(done, total int)
+	// Reply, if set, are the source's reply keys: the tip carries the
+	// reply address of the bundle's key type (docs/replies.md).
+	Reply *crypto.ReplyKeys
 }
 
 // Compose seals tip to the bundle stored by Init and computes its proofs
@@ -49,6 +52,15 @@ func Compose(ctx context.Context, cfg *Config, tip *crypto.Tip, opts ComposeOpti
 	seed, err := cfg.newestSeed(b.Log)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Reply != nil {
+		a, err := opts.Reply.Address(b.StanzaType())
+		if err != nil {
+			return nil, err
+		}
+		t := *tip
+		t.Reply = a
+		tip = &t
 	}
 	if seed.CheckCurrent(opts.Now()) != nil && opts.Warn != nil {
 		opts.Warn(fmt.Sprintf("the stored proof-of-work seed (epoch %d) is old: send will fetch the current one and redo the proof of work, offline, before sending", seed.Epoch))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"fieldtip/protocol"
@@ -60,6 +61,11 @@ type link struct {
 	done chan struct{}
 	stop func() bool
 	sent int64
+	// received counts the payload bytes read (the reader goroutine adds,
+	// FetchReplies reads); replyFrames lets binary messages in, as reply
+	// frames: only a reply fetch's connection takes them.
+	received    atomic.Int64
+	replyFrames atomic.Bool
 	// onSeed, if set, checks the seed each offset message carries.
 	onSeed func(signed []byte) error
 }
@@ -108,11 +114,17 @@ func (l *link) read() {
 			l.errc <- fmt.Errorf("connection lost: %w", err)
 			return
 		}
-		if mt != websocket.TextMessage {
+		l.received.Add(int64(len(data)))
+		var m any
+		switch {
+		case mt == websocket.BinaryMessage && l.replyFrames.Load():
+			m, err = protocol.ParseReplyFrame(data)
+		case mt != websocket.TextMessage:
 			l.errc <- errors.New("server sent a binary message")
 			return
+		default:
+			m, err = protocol.ParseServerMessage(data)
 		}
-		m, err := protocol.ParseServerMessage(data)
 		if err != nil {
 			// Not wrapped: a *protocol.Error here is the client's own
 			// parse failure, and must not read as a refusal by the server.

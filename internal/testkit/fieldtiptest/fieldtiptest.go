@@ -70,7 +70,9 @@ func (n *Newsroom) BundleExpiring(t testing.TB, version int64, logKey string, ex
 
 // Server is a real fieldtipd serving on a loopback port.
 type Server struct {
-	URL    string
+	URL string
+	// Dir is the server's data dir.
+	Dir    string
 	Store  *storage.Store
 	LogKey *crypto.SignerKey
 	Server *server.Server
@@ -141,7 +143,7 @@ func StartServer(t testing.TB, bundleFor func(logKey string) []byte, opts Server
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &Server{URL: "http://" + l.Main.Addr().String(), Store: store, LogKey: logKey, Server: s}
+	return &Server{URL: "http://" + l.Main.Addr().String(), Dir: dir, Store: store, LogKey: logKey, Server: s}
 }
 
 // LogWriter routes a logger's lines to t.Log.

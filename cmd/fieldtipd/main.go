@@ -74,6 +74,8 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.cfg.PoWEpoch, "pow-epoch", d.PoWEpoch, "proof-of-work epoch: one signed seed per epoch, at least 24h; changing it renumbers epochs, so proofs computed before are refused as stale")
 	fs.IntVar(&c.cfg.ReceiptsPeriodDays, "receipts-period-days", defaultOr(d.ReceiptsPeriodDays, 1), fmt.Sprintf("days per receipts-tree period (UTC days, 1 to %d; 7: a week): the log gets one receipts root per finished period, and a published tip's blinded handle reveals its period; a change takes effect at the next period", audit.MaxPeriodDays))
 	fs.Int64Var(&c.cfg.ReceiptsTreeSize, "receipts-tree-size", defaultOr(d.ReceiptsTreeSize, audit.DefaultReceiptsTreeSize), fmt.Sprintf("leaves every receipts tree is padded to with dummies, a power of two up to %d (a period with more tips grows to the next power of two), so the count of tips does not show", audit.MaxReceiptsTreeSize))
+	fs.Int64Var(&c.cfg.MaxMailboxBytes, "max-mailbox-bytes", d.MaxMailboxBytes, "unread replies one source's mailbox may hold, in bytes of ciphertext (docs/replies.md)")
+	fs.DurationVar(&c.cfg.ReplyExpiry, "reply-expiry", d.ReplyExpiry, "delete a reply its source has not read after this long")
 	fs.DurationVar(&c.cfg.RejectedRetention, "rejected-retention", d.RejectedRetention, "delete the ciphertext of a tip an editor marked rejected or spam once this long has passed since the day of the mark (for example 720h; the server keeps the day only) and its receipts period is logged; 0: keep it until an editor deletes it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }

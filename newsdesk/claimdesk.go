@@ -108,6 +108,14 @@ func (d *Desk) Link(ctx context.Context, claim, tip string, spec LinkSpec) (*Lin
 	if err != nil {
 		return nil, err
 	}
+	// The link's private part carries the tip's source (its mailbox id),
+	// and a source is never split across clusters (docs/claims.md).
+	if t, _, err := d.s.OpenTip(tip); err == nil && t.Reply != nil {
+		b.Mailbox = t.Reply.Mailbox
+		if err := checkSourceCluster(st.Claim(c.ID), tip, b.Cluster, b.Mailbox); err != nil {
+			return nil, err
+		}
+	}
 	i, err := d.s.Write(ctx, b)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,10 @@ type TipSummary struct {
 	// TextBytes is the length of the whole text.
 	TextBytes   int              `json:"text_bytes"`
 	Attachments []AttachmentInfo `json:"attachments"`
+	// Mailbox is the mailbox id of the tip's reply address (its source,
+	// docs/replies.md), "" for a tip without one: tips with the same come
+	// from one codename.
+	Mailbox string `json:"mailbox,omitempty"`
 	// Unreadable says why the editor's key cannot open the tip ("" when
 	// it can): UnreadableNotSealed, or the error.
 	Unreadable string `json:"unreadable,omitempty"`
@@ -146,6 +150,9 @@ func summarizeBytes(e *Entry, ct []byte, id age.Identity) TipSummary {
 		return s
 	}
 	s.FirstLine, s.TextBytes = FirstLine(t.Text, FirstLineRunes), len(t.Text)
+	if t.Reply != nil {
+		s.Mailbox = t.Reply.Mailbox.String()
+	}
 	for _, a := range t.Attachments {
 		s.Attachments = append(s.Attachments, AttachmentInfo{Name: a.Name, Type: a.Type, Size: len(a.Data)})
 	}

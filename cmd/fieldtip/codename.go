@@ -19,6 +19,9 @@ import (
 type outboxFlags struct {
 	codenameFile string
 	outboxSize   int
+	// used is the codename the last openOutbox or replyKeys read, so that
+	// one run asks for it once.
+	used string
 }
 
 func (f *outboxFlags) declare(fs *pflag.FlagSet) {
@@ -48,6 +51,7 @@ func (f *outboxFlags) openOutbox(env *cli.Env, dir string, w *work) (*client.Out
 	if err != nil {
 		return nil, err
 	}
+	f.used = codename
 	w.begin("opening the outbox (deriving its key from the codename)")
 	defer w.end()
 	if !exists {
@@ -142,4 +146,25 @@ func newCodenameOnTerminal() (string, error) {
 	// Clear the screen so the codename does not stay on it.
 	fmt.Fprint(tty, "\033[H\033[2J\033[3J")
 	return c, nil
+}
+
+// replyKeys derives the source's reply keys (docs/replies.md) from the
+// codename this run already read, or asks for it (never making a new
+// one: a reply goes to the codename the tips were sent under).
+func (f *outboxFlags) replyKeys(env *cli.Env, cfg *client.Config, w *work) (*crypto.ReplyKeys, error) {
+	if f.used == "" {
+		if f.codenameFile != "" {
+			if _, err := os.Stat(f.codenameFile); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("codename file %s does not exist: give the file of the codename your tips were sent under", f.codenameFile)
+			}
+		}
+		c, err := f.codename(env, false)
+		if err != nil {
+			return nil, err
+		}
+		f.used = c
+	}
+	w.begin("deriving the reply key from the codename")
+	defer w.end()
+	return client.DeriveReplyKeys(cfg, f.used)
 }

@@ -189,6 +189,9 @@ type composed struct {
 	tip       *crypto.Tip
 	frameSize int
 	item      *client.OutboxItem
+	// reply are the source's reply keys, so the tip carries its reply
+	// address whenever it is sealed.
+	reply *crypto.ReplyKeys
 }
 
 // composeInto composes a tip from the flags into the outbox in cfg's dir,
@@ -217,7 +220,13 @@ func composeInto(ctx context.Context, env *cli.Env, cfg *client.Config, of *outb
 	if err != nil {
 		return nil, nil, err
 	}
-	it, err := sealTip(ctx, env, cfg, ob, tip, tf.frameSize(), w)
+	// The tip carries its source's reply address (docs/replies.md): one
+	// more key derivation from the codename, offline.
+	reply, err := of.replyKeys(env, cfg, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	it, err := sealTip(ctx, env, cfg, ob, tip, tf.frameSize(), reply, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,18 +235,19 @@ func composeInto(ctx context.Context, env *cli.Env, cfg *client.Config, of *outb
 	}
 	fmt.Fprintf(env.Stderr, "fieldtip: composed a tip of %d bytes (%d frames); the outbox holds %d waiting, %d of %d bytes free\n",
 		len(it.Ciphertext), len(it.Ciphertext)/it.FrameSize, len(ob.Items), ob.Free(), ob.Size())
-	return ob, &composed{tip: tip, frameSize: tf.frameSize(), item: it}, nil
+	return ob, &composed{tip: tip, frameSize: tf.frameSize(), item: it, reply: reply}, nil
 }
 
 // sealTip seals tip to cfg's bundle and computes its proofs of work,
 // showing both on a terminal; a tip the outbox cannot hold is refused
 // after sealing, before the proof of work.
-func sealTip(ctx context.Context, env *cli.Env, cfg *client.Config, ob *client.Outbox, tip *crypto.Tip, frameSize int, w *work) (*client.OutboxItem, error) {
+func sealTip(ctx context.Context, env *cli.Env, cfg *client.Config, ob *client.Outbox, tip *crypto.Tip, frameSize int, reply *crypto.ReplyKeys, w *work) (*client.OutboxItem, error) {
 	defer w.end()
 	warn := func(m string) { fmt.Fprintf(env.Stderr, "fieldtip: warning: %s\n", m) }
 	return client.Compose(ctx, cfg, tip, client.ComposeOptions{
 		FrameSize: frameSize,
 		Warn:      warn,
+		Reply:     reply,
 		Room:      func(n int) error { return roomFor(ob.Room(n)) },
 		Stage: func(s string) {
 			if s == "seal" {

@@ -17,7 +17,7 @@ func main() {
 }
 
 func commands() []cli.Command {
-	return []cli.Command{&initCmd{}, &compose{}, &send{}, &outboxDrop{}, &outboxList{}}
+	return []cli.Command{&initCmd{}, &compose{}, &send{}, &outboxDrop{}, &outboxList{}, &repliesCmd{}}
 }
 
 type configFlag struct{ dir string }

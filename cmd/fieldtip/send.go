@@ -18,7 +18,8 @@ type send struct {
 	netFlags
 	outboxFlags
 	tipFlags
-	budget time.Duration
+	budget  time.Duration
+	replies bool
 }
 
 // budgetWarn is the budget above which send warns: FIELD.md's hard stop
@@ -27,7 +28,7 @@ const budgetWarn = 60 * time.Second
 
 func (*send) Name() string { return "send" }
 func (*send) Usage() string {
-	return "[--budget 30s] [--proxy socks5h://HOST:PORT | --no-proxy] [--codename-file F] [--config DIR] [--text TEXT [--attach FILE]...]"
+	return "[--budget 30s] [--replies] [--proxy socks5h://HOST:PORT | --no-proxy] [--codename-file F] [--config DIR] [--text TEXT [--attach FILE]...]"
 }
 func (*send) Summary() string {
 	return "Send what waits in the outbox, in one short session, until the budget of connected time is spent; with --text or --attach, compose that tip first. Prints each sent tip's id; exits 3 while items remain in the outbox."
@@ -38,6 +39,7 @@ func (c *send) Flags(fs *pflag.FlagSet) {
 	c.outboxFlags.declare(fs)
 	c.tipFlags.declare(fs, "compose a tip with this text first, then send")
 	fs.DurationVar(&c.budget, "budget", client.DefaultBudget, "most time to stay connected; a hard stop, the rest resumes next time (FIELD.md: about 30 s, never more than 60 s under direction finding)")
+	fs.BoolVar(&c.replies, "replies", false, "then fetch the newsroom's replies in the same budget, on a separate connection (as fieldtip replies)")
 }
 
 func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
@@ -77,7 +79,7 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 		}
 		if !exists {
 			fmt.Fprintln(env.Stderr, "fieldtip: the outbox is empty")
-			return nil
+			return c.fetchReplies(ctx, env, cfg, 0)
 		}
 		if ob, err = c.openOutbox(env, dir, newWork(env)); err != nil {
 			return err
@@ -85,7 +87,7 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	if len(ob.Items) == 0 {
 		fmt.Fprintln(env.Stderr, "fieldtip: the outbox is empty")
-		return nil
+		return c.fetchReplies(ctx, env, cfg, 0)
 	}
 
 	w := newWork(env)
@@ -106,7 +108,7 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 		// from memory rather than ask the source to type it again (issue
 		// 12). The proof of work runs with the radio off.
 		fmt.Fprintf(env.Stderr, "fieldtip: the newsroom's bundle is now version %d: sealing the tip again to it\n", cfg.HighestBundleVersion)
-		it, serr := sealTip(ctx, env, cfg, ob, mine.tip, mine.frameSize, w)
+		it, serr := sealTip(ctx, env, cfg, ob, mine.tip, mine.frameSize, mine.reply, w)
 		if serr == nil {
 			serr = ob.Add(it)
 		}
@@ -130,6 +132,12 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	printReport(env, ob, rep)
+	// The tips' outcome decides the exit status below; a failed fetch
+	// is said, and fails the run only when nothing else does.
+	ferr := c.fetchReplies(ctx, env, cfg, rep.Connected)
+	if ferr != nil {
+		fmt.Fprintf(env.Stderr, "fieldtip: replies: %v\n", ferr)
+	}
 	waiting, refused, waitingBytes := 0, 0, int64(0)
 	for _, it := range ob.Items {
 		if it.Refused != "" {
@@ -150,6 +158,9 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 		return fmt.Errorf("%d tips in the outbox are refused for good (see above; fieldtip outbox lists them)", refused)
 	case len(rep.Dropped) > 0:
 		return fmt.Errorf("%d tips could not be delivered: compose them again with fieldtip compose", len(rep.Dropped))
+	}
+	if ferr != nil {
+		return fmt.Errorf("replies: %w", ferr)
 	}
 	return nil
 }
@@ -264,4 +275,17 @@ func oneReason(err error) string {
 		return "the server refused: " + perr.Error()
 	}
 	return err.Error()
+}
+
+// fetchReplies fetches the replies (--replies) on a connection of its own,
+// within what the budget has left after spent.
+func (c *send) fetchReplies(ctx context.Context, env *cli.Env, cfg *client.Config, spent time.Duration) error {
+	if !c.replies {
+		return nil
+	}
+	left := c.budget - spent
+	if left <= 0 {
+		return fmt.Errorf("the budget of %s is spent: no time left to fetch replies", c.budget)
+	}
+	return fetchReplies(ctx, env, cfg, &c.outboxFlags, left)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -45,10 +46,13 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) (err error
 	}
 	reportNotSealed(env, s, tips)
 	st := s.State()
+	// Tips from one codename carry one mailbox id (docs/replies.md).
+	counts := newsdesk.SourceCounts(tips)
 	if c.json {
 		out := make([]inboxJSON, 0, len(tips))
 		for _, t := range tips {
-			j := inboxJSON{ID: t.ID, Day: t.Day, Size: t.Length, Tags: []string{}, Attachments: t.Attachments, FirstLine: t.FirstLine, Unreadable: t.Unreadable}
+			j := inboxJSON{ID: t.ID, Day: t.Day, Size: t.Length, Tags: []string{}, Attachments: t.Attachments, FirstLine: t.FirstLine, Unreadable: t.Unreadable,
+				Source: t.Mailbox, SourceTips: counts[t.ID]}
 			if id, err := crypto.ParseTipID(t.ID); err == nil {
 				if ts := st.Tip(id); ts != nil {
 					j.Status, j.Tags, j.Notes = string(ts.Status), append(j.Tags, ts.Tags...), len(ts.Notes)
@@ -72,6 +76,9 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) (err error
 			text, attached = "(not sealed to this key)", "-"
 		case t.Unreadable != "":
 			text, attached = "(does not open: "+t.Unreadable+")", "-"
+		}
+		if n := counts[t.ID]; n > 1 {
+			text += fmt.Sprintf(" (%d tips from this source %.6s)", n, t.Mailbox)
 		}
 		tb.row(t.ID, t.Day, strconv.FormatInt(t.Length, 10), orDash(status), orDash(tags), attached, cli.TerminalSafe(text))
 	}

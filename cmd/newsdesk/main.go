@@ -24,7 +24,7 @@ func commands() []cli.Command {
 	return []cli.Command{
 		&newsroomInit{}, &editorNew{}, &bundleSign{}, &bundlePublish{},
 		&pull{}, &syncCmd{}, &inbox{}, &read{},
-		&triage{}, &noteCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
+		&triage{}, &noteCmd{}, &replyCmd{}, &threadCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
 		&auditVerify{},
 		&claimNew{}, &claimEdit{}, &link{}, &unlink{}, &signoff{}, &publish{}, &correct{}, &claimsCmd{}, &periodClose{}, &auditTrail{},
 	}

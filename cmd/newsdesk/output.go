@@ -81,6 +81,10 @@ type inboxJSON struct {
 	Attachments []newsdesk.AttachmentInfo `json:"attachments"`
 	FirstLine   string                    `json:"first_line"`
 	Unreadable  string                    `json:"unreadable,omitempty"`
+	// Source is the mailbox id of the tip's source (docs/replies.md) and
+	// SourceTips how many tips it sent; absent for a tip without one.
+	Source     string `json:"source,omitempty"`
+	SourceTips int    `json:"source_tips,omitempty"`
 }
 
 // eventJSON is one event of log --json.

@@ -9,8 +9,8 @@ import (
 )
 
 func TestSourceCounts(t *testing.T) {
-	a, b := crypto.MailboxID{1}, crypto.MailboxID{2}
-	got := SourceCounts(map[string]crypto.MailboxID{"t1": a, "t2": b, "t3": a, "t4": a})
+	a, b := crypto.MailboxID{1}.String(), crypto.MailboxID{2}.String()
+	got := SourceCounts([]TipSummary{{ID: "t1", Mailbox: a}, {ID: "t2", Mailbox: b}, {ID: "t3", Mailbox: a}, {ID: "t4", Mailbox: a}, {ID: "t5"}})
 	for tip, want := range map[string]int{"t1": 3, "t2": 1, "t3": 3, "t4": 3, "t5": 0} {
 		if got[tip] != want {
 			t.Errorf("SourceCounts[%s] = %d, want %d", tip, got[tip], want)

@@ -48,6 +48,8 @@
 //	tip, entry, err := s.OpenTip(id)       // one tip, decrypted in memory
 //	i, err := s.Write(ctx, body)           // one event; cosigns its acknowledgement
 //	i, err = s.Triage(ctx, id, ch)         // and Note, Delete, Handover: checked acts
+//	r, err := s.Reply(ctx, id, text)       // answer the tip's source (docs/replies.md)
+//	items, err := s.Thread(id)             // the tips and replies of the tip's source
 //	r, err := s.Remote(ctx)                // the login, for other endpoints; s.Call renews it
 //	b := s.Bundle()                        // the newest verified bundle
 //	v := s.View()                          // the verified log (*LogView)

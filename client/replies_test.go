@@ -160,3 +160,22 @@ func TestFetchRepliesRefusesNarrowBucket(t *testing.T) {
 		}
 	}
 }
+
+// A tip composed without reply keys (an outbox filled by a client older
+// than replies) is a v1 tip: the server takes it and editors read it; it
+// has no reply address, and its source no mailbox.
+func TestTipWithoutReplyAddressStillDelivered(t *testing.T) {
+	nk := newTestNewsroom(t, true)
+	srv := fieldtiptest.StartServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, fieldtiptest.ServerOptions{})
+	p := newPhone(t, srv.URL, nk.key.Verifier, nil)
+	p.compose(t, &crypto.Tip{Text: "composed before replies"})
+	rep, err := p.send(t, context.Background(), SendOptions{})
+	if err != nil || len(rep.Sent) != 1 {
+		t.Fatalf("SendOutbox = %+v, %v", rep, err)
+	}
+	ct := checkDelivered(t, srv, nk, rep.Sent[0], "composed before replies")
+	tip, err := crypto.Open(ct, nk.editor.Identity)
+	if err != nil || tip.Reply != nil {
+		t.Fatalf("the tip opens as %+v, %v; want no reply address", tip, err)
+	}
+}

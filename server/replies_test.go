@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,4 +425,41 @@ func TestReplyExpiry(t *testing.T) {
 	if _, err := ts.store.ReplyMailbox(context.Background(), id); err == nil {
 		t.Fatal("a reply past its expiry is still stored")
 	}
+}
+
+// FuzzPutReply: whatever path and body an editor sends, the reply write
+// answers 204 only for a well-formed reply (which is then stored), and
+// otherwise a typed 4xx refusal; never a 5xx.
+func FuzzPutReply(f *testing.F) {
+	ts := newTestServer(f, serverOptions{config: func(c *Config) { c.MaxReplies = 1 << 20; c.MaxMailboxBytes = 1 << 30 }})
+	token := sessionToken(f, ts)
+	k := replyKeys(f, sourceA)
+	ct := ts.sealReplyTo(f, k, "hello")
+	f.Add(k.Mailbox.String()+"/"+newReplyID().String(), ct)
+	f.Add(k.Mailbox.String()+"/"+newReplyID().String(), ct[:100])
+	f.Add("x/y", []byte("age-encryption.org/v1\n"))
+	f.Add(k.Mailbox.String(), ct)
+	f.Fuzz(func(t *testing.T, path string, body []byte) {
+		parts := strings.Split(path, "/")
+		for i := range parts {
+			parts[i] = url.PathEscape(parts[i])
+		}
+		status, resp := httpDo(t, http.MethodPost, ts.origin()+protocol.PathReplies+"/"+strings.Join(parts, "/"), "Bearer "+token, body)
+		switch {
+		case status == http.StatusNoContent:
+			if err := crypto.CheckReplyCiphertext(body); err != nil {
+				t.Fatalf("stored a reply that is not one: %v", err)
+			}
+		case status >= 500:
+			t.Fatalf("status %d %s", status, resp)
+		case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+			// The mux's answer to a path with more or fewer parts.
+		default:
+			if m, err := protocol.ParseServerMessage(bytes.TrimSuffix(resp, []byte("\n"))); err != nil {
+				t.Fatalf("status %d with a body that is not a typed error: %q", status, resp)
+			} else if _, ok := m.(*protocol.Error); !ok {
+				t.Fatalf("status %d with %T", status, m)
+			}
+		}
+	})
 }

@@ -10,14 +10,20 @@
 // after such a bundle confirmed it); that nothing it writes to disk holds
 // tip plaintext (its config holds the server URL, the pinned key, the
 // newest bundle and seeds, and the proxy to use; the outbox is encrypted
-// under the codename); and that a failed Init changes nothing on disk. It
-// imports neither storage nor server and builds with CGO_ENABLED=0.
+// under the codename); that a failed Init changes nothing on disk; and that
+// a reply fetch rides a connection of its own, reveals at most
+// protocol.MaxReplyBits bits of the mailbox id whatever the server says,
+// writes nothing to disk, and deletes a reply only after handing it to the
+// caller (replies_test.go). It imports neither storage nor server and
+// builds with CGO_ENABLED=0.
 //
 // Its files: client.go the config; fetch.go Init and the verified bundle
 // and seeds; compose.go sealing a tip offline; outbox.go the outbox
 // container; session.go the send session (SendOutbox); link.go the
 // WebSocket transport of one session; seed.go the proof-of-work seeds;
-// scrub.go and attach.go attachments; proxy.go SOCKS5.
+// scrub.go and attach.go attachments; proxy.go SOCKS5; replies.go the
+// newsroom's replies (FetchReplies: a bucket on a connection of its own,
+// opened with the reply keys the codename derives).
 package client
 
 import (

@@ -174,8 +174,15 @@ func (ss *sourceSession) deleteReply(m *protocol.Delete) *protocol.Error {
 
 // purgeReplies deletes replies unread past Config.ReplyExpiry.
 func (s *Server) purgeReplies(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	before := crypto.Day(s.now().Add(-s.cfg.ReplyExpiry))
 	n, err := s.store.DeleteRepliesBefore(ctx, before)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by shutdown: the next start's purge does it.
+		return
+	}
 	if err != nil {
 		s.log.Error("delete expired replies", attrErr, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -431,7 +432,9 @@ func TestReplyExpiry(t *testing.T) {
 // answers 204 only for a well-formed reply (which is then stored), and
 // otherwise a typed 4xx refusal; never a 5xx.
 func FuzzPutReply(f *testing.F) {
-	ts := newTestServer(f, serverOptions{config: func(c *Config) { c.MaxReplies = 1 << 20; c.MaxMailboxBytes = 1 << 30 }})
+	// The logger must not call f.Log from inside the fuzz function.
+	ts := newTestServer(f, serverOptions{logger: slog.New(slog.DiscardHandler),
+		config: func(c *Config) { c.MaxReplies = 1 << 20; c.MaxMailboxBytes = 1 << 30 }})
 	token := sessionToken(f, ts)
 	k := replyKeys(f, sourceA)
 	ct := ts.sealReplyTo(f, k, "hello")

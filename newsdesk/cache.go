@@ -80,15 +80,8 @@ func (c *Cache) Pull(ctx context.Context, server string, key *crypto.EditorKey, 
 func (s *Session) Pull(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.hc == nil {
-		return nil, ErrOffline
-	}
-	b, err := s.cache.refreshBundle(ctx, s.hc, s.url, s.cfg.Newsroom)
+	b, err := s.fetchBundle(ctx)
 	if err != nil {
-		return nil, err
-	}
-	s.bundle = b
-	if err := s.notListed(); err != nil {
 		return nil, err
 	}
 	ids, err := s.pull(ctx, b)

@@ -15,7 +15,6 @@ import (
 	"fieldtip/crypto"
 	"fieldtip/protocol"
 
-	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -317,15 +316,8 @@ type SyncReport struct {
 func (s *Session) Sync(ctx context.Context) (*SyncReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.hc == nil {
-		return nil, ErrOffline
-	}
-	b, err := s.cache.refreshBundle(ctx, s.hc, s.url, s.cfg.Newsroom)
+	b, err := s.fetchBundle(ctx)
 	if err != nil {
-		return nil, err
-	}
-	s.bundle = b
-	if err := s.notListed(); err != nil {
 		return nil, err
 	}
 	rep := &SyncReport{}
@@ -353,6 +345,24 @@ func (s *Session) Sync(ctx context.Context) (*SyncReport, error) {
 	}
 	rep.Tree, rep.Bundle = s.view.Tree, s.view.Bundle
 	return rep, nil
+}
+
+// fetchBundle fetches the server's bundle (Cache.refreshBundle: verified
+// against the pinned newsroom key, not older than the cached one) and
+// refuses it, in one line, if it does not let this key in.
+func (s *Session) fetchBundle(ctx context.Context) (*crypto.Bundle, error) {
+	if s.hc == nil {
+		return nil, ErrOffline
+	}
+	b, err := s.cache.refreshBundle(ctx, s.hc, s.url, s.cfg.Newsroom)
+	if err != nil {
+		return nil, err
+	}
+	s.bundle = b
+	if err := s.notListed(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Refresh brings the log up to the server's checkpoint, as Sync does,
@@ -557,18 +567,4 @@ func (s *Session) find(ctx context.Context, ev *SignedEvent, re *ReplayedError) 
 		}
 	}
 	return 0, fmt.Errorf("%w, but the log of %d entries does not hold it", re, len(entries))
-}
-
-// checkpointTree returns the tree of a signed checkpoint verified with
-// logKey.
-func checkpointTree(signed []byte, logKey string) (tlog.Tree, error) {
-	_, policy, err := logPolicy(logKey)
-	if err != nil {
-		return tlog.Tree{}, err
-	}
-	cp, _, err := torchwood.VerifyCheckpoint(signed, policy)
-	if err != nil {
-		return tlog.Tree{}, err
-	}
-	return cp.Tree, nil
 }

@@ -272,12 +272,6 @@ func TestBenchChild(t *testing.T) {
 	}
 }
 
-// benchRun runs the child and returns its wall time and peak RSS.
-func benchRun(b *testing.B, c benchChild) (time.Duration, int64) {
-	d, _, rss := benchRunCPU(b, c)
-	return d, rss
-}
-
 // benchRunCPU runs the child and returns its wall time, the CPU time it
 // used (user and system: what a loaded machine does not stretch) and its
 // peak RSS.

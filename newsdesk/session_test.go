@@ -42,12 +42,6 @@ func (c *calls) count(method, path string) int {
 	return c.n[method+" "+path]
 }
 
-func (c *calls) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n = map[string]int{}
-}
-
 // countCalls makes the proxy count every request it relays.
 func (d *logDesk) countCalls() *calls {
 	c := &calls{n: map[string]int{}}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -32,16 +31,13 @@ func (c *claimsCmd) Run(ctx context.Context, env *cli.Env, args []string) (err e
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
-	s, err := c.openSession(ctx, env, false)
+	s, err := c.openReader(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer closeSession(s, &err)
-	if err := syncFirst(ctx, env, s); err != nil {
-		return err
-	}
 	if s.View() == nil {
-		return errors.New("the cache holds no log yet: run with --server")
+		return errNoLog
 	}
 	list, err := newsdesk.NewDesk(s).Claims()
 	if err != nil {

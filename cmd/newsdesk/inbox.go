@@ -32,14 +32,11 @@ func (c *inbox) Run(ctx context.Context, env *cli.Env, args []string) (err error
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
-	s, err := c.openSession(ctx, env, false)
+	s, err := c.openReader(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer closeSession(s, &err)
-	if err := syncFirst(ctx, env, s); err != nil {
-		return err
-	}
 	tips, err := s.Tips()
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 
@@ -33,16 +32,13 @@ func (c *logCmd) Run(ctx context.Context, env *cli.Env, args []string) (err erro
 	if len(args) != 0 {
 		return cli.Usagef("no arguments")
 	}
-	s, err := c.openSession(ctx, env, false)
+	s, err := c.openReader(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer closeSession(s, &err)
-	if err := syncFirst(ctx, env, s); err != nil {
-		return err
-	}
 	if s.View() == nil {
-		return errors.New("the cache holds no log yet: run with --server")
+		return errNoLog
 	}
 	ed := s.Editorial()
 	refused := map[int64]string{}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,19 +59,25 @@ func closeSession(s *newsdesk.Session, err *error) {
 	}
 }
 
-// syncFirst syncs s when it has a server (commands that read: inbox, log)
-// and reports what the sync found.
-func syncFirst(ctx context.Context, env *cli.Env, s *newsdesk.Session) error {
-	if !s.Online() {
-		return nil
+// openReader opens the session of a command that reads (inbox, log,
+// claims): offline, from the cache, or synced first with --server (what
+// the sync found reported).
+func (f *sessionFlags) openReader(ctx context.Context, env *cli.Env) (*newsdesk.Session, error) {
+	s, err := f.openSession(ctx, env, false)
+	if err != nil || !s.Online() {
+		return s, err
 	}
 	rep, err := s.Sync(ctx)
 	if err != nil {
-		return err
+		s.Close()
+		return nil, err
 	}
 	reportSync(env, s, rep)
-	return nil
+	return s, nil
 }
+
+// errNoLog: a command that reads the log, offline, before any sync.
+var errNoLog = errors.New("the cache holds no log yet: run with --server")
 
 // reportSync writes to stderr, one line each, the tips the sync dropped
 // and the warnings it found.

@@ -25,14 +25,11 @@ func (c *threadCmd) Run(ctx context.Context, env *cli.Env, args []string) (err e
 	if len(args) != 1 {
 		return cli.Usagef("want one TIP")
 	}
-	s, err := c.openSession(ctx, env, false)
+	s, err := c.openReader(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer closeSession(s, &err)
-	if err := syncFirst(ctx, env, s); err != nil {
-		return err
-	}
 	items, err := s.Thread(args[0])
 	if err != nil {
 		return err

@@ -336,6 +336,10 @@ func (s *Session) Sync(ctx context.Context) (*SyncReport, error) {
 	if rep.Dropped, err = s.dropDeleted(); err != nil {
 		return rep, err
 	}
+	s.removeHandedOver(rep.Dropped)
+	if err := s.fetchHandedOver(ctx); err != nil {
+		return rep, err
+	}
 	s.warnings = s.replay.editorial().Warnings
 	if !s.cfg.NoCosign {
 		v := s.view

@@ -326,6 +326,12 @@ func (s *Session) Handover(ctx context.Context, to string) ([]int64, error) {
 		}
 		out = append(out, i)
 	}
+	// And the tips (handover_tips.go).
+	more, err := s.handOverTips(ctx, to, toKey, recipient)
+	out = append(out, more...)
+	if err != nil {
+		return out, err
+	}
 	return out, nil
 }
 

@@ -193,6 +193,7 @@ func (s *Session) index() error {
 	if len(todo) > 0 {
 		s.tips.dirty = true
 	}
+	s.summarizeHandedOver()
 	return nil
 }
 
@@ -228,6 +229,9 @@ func (s *Session) OpenTip(id string) (*crypto.Tip, *Entry, error) {
 	}
 	t, err := e.open(s.ident)
 	var noMatch *age.NoIdentityMatchError
+	if errors.As(err, &noMatch) {
+		t, err = s.openHandedOver(e, err)
+	}
 	if errors.As(err, &noMatch) {
 		return nil, nil, fmt.Errorf("tip %s: %w", id, ErrNotSealed)
 	}

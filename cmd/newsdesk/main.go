@@ -26,6 +26,7 @@ func commands() []cli.Command {
 		&pull{}, &syncCmd{}, &inbox{}, &read{},
 		&triage{}, &noteCmd{}, &replyCmd{}, &threadCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
 		&auditVerify{},
+		&consoleCmd{},
 		&claimNew{}, &claimEdit{}, &link{}, &unlink{}, &signoff{}, &publish{}, &correct{}, &claimsCmd{}, &periodClose{}, &auditTrail{},
 	}
 }

@@ -1,0 +1,129 @@
+package console
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"fieldtip/audit"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// pages holds the parsed templates and the inline CSS and script.
+type pages struct {
+	t   *template.Template
+	css template.CSS
+	js  template.JS
+}
+
+func newPages() (*pages, error) {
+	t, err := template.New("console").Funcs(template.FuncMap{
+		"visible": visible,
+		"kb":      kb,
+		"join":    func(s []string) string { return strings.Join(s, " ") },
+	}).ParseFS(assets, "assets/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("console: templates: %w", err)
+	}
+	css, err := assets.ReadFile("assets/console.css")
+	if err != nil {
+		return nil, err
+	}
+	js, err := assets.ReadFile("assets/console.js")
+	if err != nil {
+		return nil, err
+	}
+	// Both are ours, embedded: trusted as CSS and JS.
+	return &pages{t: t, css: template.CSS(css), js: template.JS(js)}, nil
+}
+
+// visible returns s with every control character but newline and tab,
+// and every format character (bidirectional overrides and isolates,
+// zero-width joiners: what can make text read other than it is), shown
+// as U+FFFD. html/template escapes the rest.
+func visible(s string) string {
+	if strings.IndexFunc(s, hidden) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if hidden(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func hidden(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// kb formats a byte count for a person.
+func kb(n any) string {
+	var v int64
+	switch x := n.(type) {
+	case int:
+		v = int64(x)
+	case int64:
+		v = x
+	}
+	switch {
+	case v < 1024:
+		return fmt.Sprintf("%d B", v)
+	case v < 1024*1024:
+		return fmt.Sprintf("%.1f KiB", float64(v)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(v)/(1024*1024))
+}
+
+// view is what every page template gets.
+type view struct {
+	Page    string
+	Nonce   string
+	CSRF    string
+	CSS     template.CSS
+	JS      template.JS
+	Me      string
+	LogSize int64
+	Version int64
+	MaxSeq  int64
+	// Alerts are shown in red at the top: sync failures and warnings.
+	Alerts []string
+	Flash  string
+	Index  *Index
+}
+
+// statuses are the triage statuses, in the order the forms offer them.
+var statuses = []string{string(audit.StatusNew), string(audit.StatusReviewing), string(audit.StatusUseful), string(audit.StatusRejected), string(audit.StatusSpam)}
+
+// base fills the view every page shares.
+func (c *Console) base(r *http.Request, page string) view {
+	ix := c.index.Load()
+	v := view{Page: page, Nonce: nonceOf(r.Context()), CSRF: c.auth.csrf, CSS: c.pages.css, JS: c.pages.js,
+		Me: ix.Me, LogSize: ix.LogSize, Version: ix.Version, Index: ix, Flash: r.URL.Query().Get("done")}
+	if len(ix.Rows) > 0 {
+		v.MaxSeq = ix.Rows[0].Seq
+	}
+	if e := c.syncError(); e != "" {
+		v.Alerts = append(v.Alerts, e)
+	}
+	v.Alerts = append(v.Alerts, ix.Warnings...)
+	return v
+}
+
+// render writes a page.
+func (c *Console) render(w http.ResponseWriter, name string, data any) {
+	var b bytes.Buffer
+	if err := c.pages.t.ExecuteTemplate(&b, name, data); err != nil {
+		c.log.Error("console render", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b.Bytes())
+}

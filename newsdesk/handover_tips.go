@@ -286,6 +286,8 @@ func (s *Session) summarizeHandedOver() {
 	if len(want) == 0 {
 		return
 	}
+	s.tips.mu.Lock()
+	defer s.tips.mu.Unlock()
 	for i := range s.tips.entries {
 		e := &s.tips.entries[i]
 		sum, ok := s.tips.sums[e.ID]

@@ -27,14 +27,17 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 )
 
 const (
 	// pathLogin takes the one-time token.
 	pathLogin = "/login"
-	// cookieName is the session cookie's name.
-	cookieName = "fieldtip_console"
+	// cookiePrefix starts the session cookie's name, which ends with the
+	// console's port: browsers keep cookies by host, not port, so two
+	// consoles (two editors on one machine) must not share a name.
+	cookiePrefix = "fieldtip_console_"
 	// csrfField is the form field (and csrfHeader the header) carrying
 	// the CSRF token.
 	csrfField  = "csrf"
@@ -44,7 +47,8 @@ const (
 // auth holds the console's secrets. There is one session: the browser
 // that used the token.
 type auth struct {
-	host  string
+	host   string
+	cookie string
 	token string // the one-time token, until used
 
 	mu   sync.Mutex
@@ -72,7 +76,8 @@ func newAuth(host string) (*auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &auth{host: host, token: t, csrf: csrf}, nil
+	_, port, _ := strings.Cut(host, ":")
+	return &auth{host: host, cookie: cookiePrefix + port, token: t, csrf: csrf}, nil
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -96,7 +101,7 @@ func (a *auth) exchange(token string) (string, bool) {
 
 // hasSession reports whether r carries the session cookie.
 func (a *auth) hasSession(r *http.Request) bool {
-	ck, err := r.Cookie(cookieName)
+	ck, err := r.Cookie(a.cookie)
 	if err != nil {
 		return false
 	}
@@ -134,7 +139,7 @@ func (c *Console) guard(next http.Handler) http.Handler {
 				refuse(w, http.StatusForbidden, "this link was used already or is wrong: start newsdesk console again for a new one")
 				return
 			}
-			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: c.auth.cookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}

@@ -65,6 +65,12 @@ func bundlesByVersion(v *LogView) map[int64]*crypto.Bundle {
 // events naming them. The caller holds s.mu and has refreshed the log.
 func (s *Session) handOverTips(ctx context.Context, to, toKey string, recipient age.Recipient) ([]int64, error) {
 	v := s.view
+	// The tips that arrived since the cache last pulled are handed over
+	// too.
+	s.tips.loaded = false
+	if _, err := s.pull(ctx, s.currentBundle()); err != nil {
+		return nil, err
+	}
 	if err := s.loadTips(); err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ const (
 type auth struct {
 	host   string
 	cookie string
-	token string // the one-time token, until used
+	token  string // the one-time token, until used
 
 	mu   sync.Mutex
 	used bool
@@ -111,10 +111,16 @@ func (a *auth) hasSession(r *http.Request) bool {
 	return a.used && subtle.ConstantTimeCompare(h[:], a.session[:]) == 1
 }
 
-// csrfOK reports whether a POST carries the CSRF token and no foreign
-// Origin.
+// csrfOK reports whether a POST carries the CSRF token and comes from
+// the console's own pages: a browser that says where a request comes from
+// (Sec-Fetch-Site, Origin) must say the console's origin. A page sent
+// with Referrer-Policy: no-referrer makes Chromium send "Origin: null"
+// even on its own forms, so "null" is left to the token.
 func (a *auth) csrfOK(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != "http://"+a.host {
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != "http://"+a.host {
 		return false
 	}
 	t := r.Header.Get(csrfHeader)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,7 +270,10 @@ func (r *room) cli(t *testing.T, label, cache string, args ...string) string {
 	if cache == "" {
 		cache = t.TempDir()
 	}
-	args = append(args, "--key", r.keyFiles[label], "--passphrase-file", r.passFile, "--cache", cache, "--newsroom", r.newsroom.Verifier)
+	args = append(args, "--key", r.keyFiles[label], "--passphrase-file", r.passFile, "--cache", cache)
+	if slices.Contains(args, "--server") {
+		args = append(args, "--newsroom", r.newsroom.Verifier)
+	}
 	cmd := exec.Command(newsdeskCLI(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -190,6 +190,18 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the download is served with %q", cd)
 	}
 
+	// Assign it to bob, then find it by its assignee.
+	if err := b.Run(chromedp.SetValue(chromedp.CSS("#assignee"), "bob"), chromedp.Submit(chromedp.CSS("#assign button"))); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, b, `document.querySelector(".flash") !== null && document.querySelector(".flash").textContent.indexOf("assignment logged") >= 0`)
+	if err := b.Navigate(c.base + "/?assignee=bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval[string](t, b, `Array.from(document.querySelectorAll("#rows tr")).map(r => r.dataset.id + ":" + r.querySelector(".assignee").textContent + ":" + r.querySelector(".status").textContent).join(",")`); got != pdfTip+":bob:useful" {
+		t.Errorf("the tips assigned to bob: %q, want %s:bob:useful (the assignment keeps the status)", got, pdfTip)
+	}
+
 	// The log view names the triage.
 	if err := b.Navigate(c.base + "/log"); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -26,7 +27,7 @@ import (
 
 // maxInboxRows is how many rows the inbox page renders at most: a filter
 // or a search narrows it.
-const maxInboxRows = 1000
+const maxInboxRows = 10000
 
 // Handler returns the console's handler: everything behind guard.
 func (c *Console) Handler() http.Handler {
@@ -57,6 +58,7 @@ type inboxView struct {
 	view
 	Filter   Filter
 	Rows     []Row
+	RowsHTML template.HTML
 	Shown    int
 	More     bool
 	Statuses []string
@@ -72,6 +74,7 @@ func (c *Console) serveInbox(w http.ResponseWriter, r *http.Request) {
 		v.Rows, v.More = v.Rows[:maxInboxRows], true
 	}
 	v.Shown = len(v.Rows)
+	v.RowsHTML = rowsHTML(v.Rows)
 	v.Days = v.Index.Days()
 	c.render(w, "inbox", v)
 }
@@ -668,8 +671,8 @@ func (c *Console) serveChanges(w http.ResponseWriter, r *http.Request) {
 		if row.Unreadable != "" {
 			first = row.Unreadable
 		}
-		out.Tips = append(out.Tips, changeTip{ID: row.ID, Seq: row.Seq, Day: row.Day, Size: kb(row.Length), Status: string(row.Status),
-			Tags: append([]string{}, row.Tags...), Assignee: row.Assignee, FirstLine: visible(first), Attachments: row.Attachments})
+		out.Tips = append(out.Tips, changeTip{ID: row.ID, Seq: row.Seq, Day: row.Day, Size: row.Size, Status: string(row.Status),
+			Tags: append([]string{}, row.Tags...), Assignee: row.Assignee, FirstLine: first, Attachments: row.Attachments})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)

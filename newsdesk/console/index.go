@@ -17,14 +17,17 @@ type Row struct {
 	ID  string
 	Seq int64
 	Day string
-	// Length is the ciphertext's (padded) length, what the server saw.
+	// Length is the ciphertext's (padded) length, what the server saw;
+	// Size says it for a person.
 	Length int64
+	Size   string
 	// Status is the triage status ("new" before any triage).
 	Status   audit.Status
 	Tags     []string
 	Assignee string
 	// FirstLine is the text's first line (newsdesk.FirstLineRunes runes
-	// at most, control characters removed).
+	// at most, control and format characters shown as U+FFFD: visible);
+	// Unreadable too.
 	FirstLine   string
 	Attachments int
 	Notes       int
@@ -92,8 +95,8 @@ func buildIndex(tips []newsdesk.TipSummary, st *audit.State, texts map[string]st
 	tags := map[string]bool{}
 	for i := len(tips) - 1; i >= 0; i-- {
 		t := tips[i]
-		r := Row{ID: t.ID, Seq: t.Seq, Day: t.Day, Length: t.Length, Status: audit.StatusNew, FirstLine: t.FirstLine,
-			Attachments: len(t.Attachments), Unreadable: t.Unreadable}
+		r := Row{ID: t.ID, Seq: t.Seq, Day: t.Day, Length: t.Length, Size: kb(t.Length), Status: audit.StatusNew, FirstLine: visible(t.FirstLine),
+			Attachments: len(t.Attachments), Unreadable: visible(t.Unreadable)}
 		if id, err := crypto.ParseTipID(t.ID); err == nil {
 			if ts := st.Tip(id); ts != nil {
 				if ts.Deleted {

@@ -103,8 +103,6 @@ type Console struct {
 	// texts holds the decrypted text of every tip indexed, for search, by
 	// tip id: in memory only.
 	texts map[string]string
-	// syncNow asks the background loop for a sync.
-	syncNow chan struct{}
 
 	// testOnlyAfterSync, if set, is called after each background sync.
 	testOnlyAfterSync func(error)
@@ -138,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, s: cfg.Session, desk: newsdesk.NewDesk(cfg.Session), log: cfg.Logger,
-		texts: map[string]string{}, syncNow: make(chan struct{}, 1), started: cfg.Now(),
+		texts: map[string]string{}, started: cfg.Now(),
 		httpc: &http.Client{Timeout: 30 * time.Second}}
 	if cfg.Server != "" {
 		u, err := protocol.ParseServerURL(cfg.Server)
@@ -239,8 +237,7 @@ func (c *Console) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// syncLoop syncs every cfg.SyncEvery, or at once when asked, until ctx
-// ends.
+// syncLoop syncs every cfg.SyncEvery until ctx ends.
 func (c *Console) syncLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SyncEvery)
 	defer t.Stop()
@@ -249,7 +246,6 @@ func (c *Console) syncLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-c.syncNow:
 		}
 		err := c.sync(ctx)
 		if ctx.Err() != nil {
@@ -258,14 +254,6 @@ func (c *Console) syncLoop(ctx context.Context) {
 		if f := c.testOnlyAfterSync; f != nil {
 			f(err)
 		}
-	}
-}
-
-// requestSync asks the background loop for a sync (at most one waits).
-func (c *Console) requestSync() {
-	select {
-	case c.syncNow <- struct{}{}:
-	default:
 	}
 }
 

@@ -24,7 +24,7 @@ func commands() []cli.Command {
 	return []cli.Command{
 		&newsroomInit{}, &editorNew{}, &bundleSign{}, &bundlePublish{},
 		&pull{}, &syncCmd{}, &inbox{}, &read{},
-		&triage{}, &noteCmd{}, &replyCmd{}, &threadCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
+		&triage{}, &assignCmd{}, &noteCmd{}, &replyCmd{}, &threadCmd{}, &deleteCmd{}, &handover{}, &logCmd{},
 		&auditVerify{},
 		&consoleCmd{},
 		&claimNew{}, &claimEdit{}, &link{}, &unlink{}, &signoff{}, &publish{}, &correct{}, &claimsCmd{}, &periodClose{}, &auditTrail{},

@@ -202,6 +202,16 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the tips assigned to bob: %q, want %s:bob:useful (the assignment keeps the status)", got, pdfTip)
 	}
 
+	// The CLI writes the same events: bob unassigns it, and alice's
+	// console shows it after its next sync.
+	r.cli(t, "bob", "", "assign", pdfTip, "--nobody", "--server", r.srv.URL)
+	for deadline := time.Now().Add(failAfter); c.c.index.Load().Row(pdfTip).Assignee != ""; {
+		if time.Now().After(deadline) {
+			t.Fatal("alice's console still shows the tip assigned after bob's newsdesk assign --nobody")
+		}
+		time.Sleep(50 * time.Millisecond) // polls the index a background sync replaces
+	}
+
 	// The log view names the triage.
 	if err := b.Navigate(c.base + "/log"); err != nil {
 		t.Fatal(err)
@@ -243,5 +253,42 @@ func TestConsoleCSRF(t *testing.T) {
 	wait(t, b, `location.href.indexOf("/triage") >= 0 && document.body.textContent.indexOf("CSRF") >= 0`)
 	if got := c.c.index.Load(); got.LogSize != size || got.Row(tip).Status != "new" {
 		t.Errorf("after the forged form: log %d entries (was %d), status %s", got.LogSize, size, got.Row(tip).Status)
+	}
+}
+
+// TestConsoleBrowserRefuses: in Chromium, the console refuses a page
+// without its cookie, the token at another Host name (localhost: a name
+// that resolves to 127.0.0.1 like a rebound one), and the token a second
+// time; the right URL, once, lets the browser in.
+func TestConsoleBrowserRefuses(t *testing.T) {
+	r := newRoom(t, "alice")
+	r.send(t, "a tip behind the cookie")
+	c := r.console(t, "alice", "")
+	port := c.host[strings.LastIndex(c.host, ":")+1:]
+	b := browser.Start(t, browser.Options{Hosts: []string{c.host, "localhost:" + port}})
+	body := func() string { return eval[string](t, b, "document.body.textContent") }
+	if err := b.Navigate(c.base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	if got := body(); !strings.Contains(got, "open the console with the link") || strings.Contains(got, "behind the cookie") {
+		t.Errorf("without the cookie: %q", got)
+	}
+	if err := b.Navigate(strings.Replace(c.url, c.host, "localhost:"+port, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := body(); !strings.Contains(got, "answers only at") {
+		t.Errorf("at Host localhost: %q", got)
+	}
+	if err := b.Navigate(c.url); err != nil {
+		t.Fatal(err)
+	}
+	if got := body(); !strings.Contains(got, "behind the cookie") {
+		t.Errorf("with the printed URL: %q", got)
+	}
+	if err := b.Navigate(c.url); err != nil {
+		t.Fatal(err)
+	}
+	if got := body(); !strings.Contains(got, "used already") {
+		t.Errorf("the token again: %q", got)
 	}
 }

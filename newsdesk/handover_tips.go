@@ -61,9 +61,10 @@ func bundlesByVersion(v *LogView) map[int64]*crypto.Bundle {
 // handOverTips re-encrypts to the editor labelled to (whose age
 // recipient is recipient, toKey its text) every cached tip this key opens
 // and to's key was not a recipient of, and that was not handed over to
-// that key before; it stores each with the server and logs handover
-// events naming them. The caller holds s.mu and has refreshed the log.
-func (s *Session) handOverTips(ctx context.Context, to, toKey string, recipient age.Recipient) ([]int64, error) {
+// that key before; it stores each with the server and returns them, for
+// the handover events to name (handoverEvents), sorted by tip id. The
+// caller holds s.mu and has refreshed the log.
+func (s *Session) handOverTips(ctx context.Context, to, toKey string, recipient age.Recipient) ([]audit.HandedOverTip, error) {
 	v := s.view
 	// The tips that arrived since the cache last pulled are handed over
 	// too.
@@ -142,16 +143,33 @@ func (s *Session) handOverTips(ctx context.Context, to, toKey string, recipient 
 		tips = append(tips, audit.HandedOverTip{Tip: e.Receipt.TipID, Ciphertext: e.Receipt.SHA256, Sealed: sha256.Sum256(sealed), Length: int64(len(sealed))})
 	}
 	slices.SortFunc(tips, func(a, b audit.HandedOverTip) int { return bytes.Compare(a.Tip[:], b.Tip[:]) })
-	var out []int64
+	return tips, nil
+}
+
+// handoverTipBytes bounds the JSON of one tip in a handover's private
+// part (some 200 bytes).
+const handoverTipBytes = 256
+
+// handoverEvents returns the handover events for the batches of bodies
+// (the last of lastSize bytes) and the tips: the tips go into the last
+// event of bodies as far as it has room, the rest into events of their
+// own, maxHandoverTips at most each.
+func handoverEvents(to string, batches [][]audit.HandedOver, lastSize int, tips []audit.HandedOverTip) []*audit.EventBody {
+	var out []*audit.EventBody
+	for _, b := range batches {
+		out = append(out, &audit.EventBody{Kind: audit.KindHandover, To: to, Bodies: b})
+	}
+	if len(out) > 0 && len(tips) > 0 {
+		if n := min((maxHandoverBatch-lastSize)/handoverTipBytes, len(tips), maxHandoverTips); n > 0 {
+			out[len(out)-1].Tips, tips = tips[:n], tips[n:]
+		}
+	}
 	for len(tips) > 0 {
 		n := min(len(tips), maxHandoverTips)
-		i, err := s.write(ctx, &audit.EventBody{Kind: audit.KindHandover, To: to, Tips: tips[:n]})
-		if err != nil {
-			return out, err
-		}
-		out, tips = append(out, i), tips[n:]
+		out = append(out, &audit.EventBody{Kind: audit.KindHandover, To: to, Tips: tips[:n]})
+		tips = tips[n:]
 	}
-	return out, nil
+	return out
 }
 
 // reseal decrypts an age file with id and encrypts the same plaintext to

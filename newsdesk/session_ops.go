@@ -318,19 +318,19 @@ func (s *Session) Handover(ctx context.Context, to string) ([]int64, error) {
 	if len(cur) > 0 {
 		batches = append(batches, cur)
 	}
+	// And the tips (handover_tips.go): stored with the server first, then
+	// named by the last event, or by events of their own.
+	tips, err := s.handOverTips(ctx, to, toKey, recipient)
+	if err != nil {
+		return nil, err
+	}
 	var out []int64
-	for _, b := range batches {
-		i, err := s.write(ctx, &audit.EventBody{Kind: audit.KindHandover, To: to, Bodies: b})
+	for _, body := range handoverEvents(to, batches, size, tips) {
+		i, err := s.write(ctx, body)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, i)
-	}
-	// And the tips (handover_tips.go).
-	more, err := s.handOverTips(ctx, to, toKey, recipient)
-	out = append(out, more...)
-	if err != nil {
-		return out, err
 	}
 	return out, nil
 }

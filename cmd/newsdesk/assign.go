@@ -22,8 +22,8 @@ func (*assignCmd) Summary() string {
 }
 func (c *assignCmd) Flags(fs *pflag.FlagSet) {
 	c.sessionFlags.declare(fs, "the server's URL (required)")
-	fs.StringVar(&c.to, "to", "", "the editor's label")
-	fs.BoolVar(&c.nobody, "nobody", false, "assign the tip to nobody")
+	fs.StringVar(&c.to, "to", "", "the editor's label (or --nobody)")
+	fs.BoolVar(&c.nobody, "nobody", false, "assign the tip to nobody (instead of --to)")
 }
 
 func (c *assignCmd) Run(ctx context.Context, env *cli.Env, args []string) (err error) {

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -16,6 +17,9 @@ import (
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/browser"
 	"fieldtip/internal/testkit/fieldtiptest"
+	"fieldtip/newsdesk"
+
+	"filippo.io/age"
 
 	"github.com/chromedp/chromedp"
 )
@@ -249,11 +253,40 @@ func TestConsoleHandover(t *testing.T) {
 	if got := eval[string](t, b, `document.getElementById("text").textContent`); !strings.Contains(got, word) {
 		t.Errorf("dave's console tip page:\n%s", got)
 	}
-	// The server refuses the re-encryption to anyone but dave.
+	// The server keeps the re-encryption for dave only.
 	ctx := context.Background()
 	if _, err := r.srv.Store.TipHandover(ctx, mustTipID(t, tip), "alice"); err == nil {
 		t.Error("the server stores a handover of the tip for alice")
 	}
+	// A server that swaps the re-encryption for another (here, a tip of
+	// its choosing sealed to dave) is caught: dave's sync refuses it.
+	forged, err := crypto.Seal(&crypto.Tip{Text: "a tip the server made up"}, []age.Recipient{mustRecipient(t, r.editor("dave"))}, 16384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Store.PutTipHandover(ctx, mustTipID(t, tip), "dave", forged); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newsdesk.OpenSession(ctx, newsdesk.SessionConfig{Cache: t.TempDir(), Server: r.srv.URL, Key: r.editor("dave"), Newsroom: r.newsroom.Verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Sync(ctx); !errors.Is(err, newsdesk.ErrHandedOverMismatch) {
+		t.Errorf("dave's sync with a swapped re-encryption: %v, want ErrHandedOverMismatch", err)
+	}
+	if _, _, err := s.OpenTip(tip); err == nil {
+		t.Error("dave opens the tip from a swapped re-encryption")
+	}
+}
+
+func mustRecipient(t *testing.T, k *crypto.EditorKey) age.Recipient {
+	t.Helper()
+	rc, err := crypto.ParseRecipient(k.Public.Recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }
 
 func mustTipID(t *testing.T, s string) [16]byte {

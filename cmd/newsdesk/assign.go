@@ -16,7 +16,7 @@ type assignCmd struct {
 }
 
 func (*assignCmd) Name() string  { return "assign" }
-func (*assignCmd) Usage() string { return "TIP (--to LABEL | --nobody) --server URL --key FILE" }
+func (*assignCmd) Usage() string { return "TIP --to LABEL --server URL --key FILE" }
 func (*assignCmd) Summary() string {
 	return "Assign a tip to an editor (a triage that keeps its status and tags); prints the event's index."
 }

@@ -37,9 +37,11 @@ func (c *consoleCmd) Run(ctx context.Context, env *cli.Env, args []string) (err 
 		return err
 	}
 	defer closeSession(s, &err)
-	if err := syncFirst(ctx, env, s); err != nil {
+	rep, err := s.Sync(ctx)
+	if err != nil {
 		return err
 	}
+	reportSync(env, s, rep)
 	con, err := console.New(ctx, console.Config{Session: s, Server: c.server, Listen: c.listen, SyncEvery: c.syncEvery, Out: env.Stdout})
 	if err != nil {
 		return err

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,8 +25,10 @@ import (
 	"testing"
 	"time"
 
+	"fieldtip/client"
 	"fieldtip/crypto"
 	"fieldtip/protocol"
+	"fieldtip/storage"
 
 	"github.com/gorilla/websocket"
 	_ "github.com/mattn/go-sqlite3"
@@ -33,55 +40,59 @@ const benchPlaintext = 4 << 10
 
 // BenchmarkIngest measures the source path end to end on loopback over a
 // real SQLite file: 64 clients, each on its own WebSocket, submit b.N tips
-// in all (first message, frame, commit, wait for the receipt; the
-// ciphertext is sealed once and every tip's first message, with its proof
-// of work at the test servers' cheap cost, is made before the timed loop,
-// as a source's phone does offline; the server's check of the proof is
-// timed). It reports tips/s
-// and each tip's acknowledgement latency (first message sent → receipt
-// read) at the 50th and 99th percentile, then the storage baseline: 4 KiB
-// rows inserted one per transaction into a fresh SQLite file with the
-// store's pragmas (WAL, synchronous=FULL), and the ratio of the two, which
-// is what group commit buys.
+// in all (first message, frame and commit sent together, then the offset,
+// ack and receipt read; the ciphertext is sealed once and every tip's
+// first message, with its proofs of work, is made before the timed loop,
+// as a source's phone does offline; the server's check of the proofs is
+// timed). The clients run in a child process (runBenchClient), so that
+// this process's CPU time is the server's.
+//
+// It reports tips/s; each tip's acknowledgement latency (first message
+// sent → receipt read) at the 50th and 99th percentile; the server's CPU
+// time per tip (server-µs/tip) and the clients' (client-µs/tip); the
+// storage baselines, 4 KiB and 16 KiB rows inserted one per transaction
+// into a fresh SQLite file with the store's pragmas (WAL,
+// synchronous=FULL), and tips/s as a ratio of each (ratio, ratio16k): what
+// group commit buys; and storage's own group-commit ceiling at the stored
+// row size (64 writers putting one-frame tips, 16 KiB of ciphertext and a
+// receipt, into a fresh store: ceiling-rows/s) with tips/s as a fraction
+// of it (of-ceiling). pow=test runs the test servers' cheap proof of
+// work, pow=default the default cost (Argon2id, 1 MiB, 8 bits), which is
+// what honest traffic costs the server; its setup solves every proof, so
+// give it a small -benchtime (such as 200x).
 func BenchmarkIngest(b *testing.B) {
+	b.Run("pow=test", func(b *testing.B) { benchIngest(b, cheapPoW) })
+	b.Run("pow=default", func(b *testing.B) { benchIngest(b, crypto.DefaultPoWParams) })
+}
+
+func benchIngest(b *testing.B, pow crypto.PoWParams) {
 	const clients = 64
 	ts := newTestServer(b, serverOptions{
 		logger: testLoggerLevel(b, slog.LevelWarn),
-		config: func(c *Config) { c.MaxUploadsPerConn = math.MaxInt32 },
+		config: func(c *Config) {
+			c.MaxUploadsPerConn = math.MaxInt32
+			c.PoWParams = pow
+			c.MaxUnfinishedUploads = 1 << 20
+		},
 	})
 	ct := seal(b, strings.Repeat("x", benchPlaintext), ts.recipients(b), fs16)
 	if len(ct) != fs16 {
 		b.Fatalf("sealed %d bytes, want one frame", len(ct))
 	}
-	frame := protocol.AppendDataFrame(nil, 0, ct)
-	commit := protocol.Marshal(&protocol.Commit{SHA256: sha256.Sum256(ct)})
-	ups := benchUploads(b, ts, b.N, int64(len(ct)))
-	conns := make([]*websocket.Conn, clients)
-	for i := range conns {
-		conns[i] = ts.dial(b).c
+	job := &benchJob{
+		Mode:    "ingest",
+		URL:     ts.wsURL(),
+		Conns:   clients,
+		Uploads: benchUploads(b, ts, b.N, int64(len(ct))),
+		Frame:   protocol.AppendDataFrame(nil, 0, ct),
+		Commit:  protocol.Marshal(&protocol.Commit{SHA256: sha256.Sum256(ct)}),
 	}
-
-	var next atomic.Int64
-	lat := make([][]time.Duration, clients)
 	b.SetBytes(int64(len(ct)))
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-				start := time.Now()
-				if err := submit(c, ups[n-1], frame, commit); err != nil {
-					b.Errorf("client %d: %v", i, err)
-					return
-				}
-				lat[i] = append(lat[i], time.Since(start))
-			}
-		})
-	}
-	wg.Wait()
+	run := runBenchClient(b, job, false)
 	b.StopTimer()
 
-	all := slices.Concat(lat...)
+	all := run.Latencies
 	if len(all) != b.N {
 		b.Fatalf("%d tips acknowledged, want %d", len(all), b.N)
 	}
@@ -89,10 +100,12 @@ func BenchmarkIngest(b *testing.B) {
 	ms := func(q float64) float64 {
 		return float64(all[int(q*float64(len(all)-1))]) / float64(time.Millisecond)
 	}
-	tipsPerSec := float64(b.N) / b.Elapsed().Seconds()
+	tipsPerSec := float64(b.N) / run.Elapsed.Seconds()
 	b.ReportMetric(tipsPerSec, "tips/s")
 	b.ReportMetric(ms(0.50), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
+	b.ReportMetric(float64(run.ServerCPU.Microseconds())/float64(b.N), "server-µs/tip")
+	b.ReportMetric(float64(run.CPU.Microseconds())/float64(b.N), "client-µs/tip")
 	baseline, err := baselineRowsPerSec(benchPlaintext)
 	if err != nil {
 		b.Fatal(err)
@@ -108,6 +121,202 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(baseline16, "baseline16k-rows/s")
 	b.ReportMetric(tipsPerSec/baseline16, "ratio16k")
+	ceiling, err := groupCommitCeiling(b, ct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ceiling, "ceiling-rows/s")
+	b.ReportMetric(tipsPerSec/ceiling, "of-ceiling")
+}
+
+// groupCommitCeiling measures, once per process, what storage's group
+// commit sustains at the row size of a stored one-frame tip: 64 writers
+// putting tips of ct's size with a receipt-sized receipt into a fresh
+// store.
+func groupCommitCeiling(b *testing.B, ct []byte) (float64, error) {
+	baselinesMu.Lock()
+	defer baselinesMu.Unlock()
+	if ceilingRowsPerSec > 0 {
+		return ceilingRowsPerSec, nil
+	}
+	dir, err := os.MkdirTemp("", "fieldtip-ceiling-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := storage.Open(filepath.Join(dir, "fieldtip.db"), storage.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	const writers, rows = 64, 4000
+	receipt := bytes.Repeat([]byte("r"), 300)
+	var next atomic.Int64
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			for i := next.Add(1); i <= rows; i = next.Add(1) {
+				t := &storage.Tip{Ciphertext: ct}
+				rand.Read(t.ID[:])
+				t.Day, t.BundleVersion, t.Length, t.Receipt = "2026-03-14", 1, int64(len(ct)), receipt
+				t.SHA256 = sha256.Sum256(t.ID[:])
+				if err := st.PutTip(context.Background(), t); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	ceilingRowsPerSec = rows / time.Since(start).Seconds()
+	return ceilingRowsPerSec, nil
+}
+
+var ceilingRowsPerSec float64
+
+// BenchmarkLargeUpload measures one upload of the largest tip (32 MiB of
+// ciphertext, crypto.MaxTipSize) on loopback as the real client sends it
+// (client.Window frames of 16 KiB in flight, the commit right behind the
+// last frame), from its first message to its receipt, against a raw
+// loopback WebSocket stream of the same frames to a sink that discards
+// them, measured in the same run (stream-MB/s, and of-stream: the
+// upload's MB/s as a fraction of it). It reports the server's CPU time
+// for the upload and its peak resident set's growth over the upload
+// (rss-growth-MiB). Each iteration is one upload; -benchtime=3x is plenty.
+func BenchmarkLargeUpload(b *testing.B) {
+	ts := newTestServer(b, serverOptions{
+		logger: testLoggerLevel(b, slog.LevelWarn),
+		config: func(c *Config) {
+			c.MaxUploadSize = crypto.MaxTipSize
+			c.MaxStagingBytes = 2 * crypto.MaxTipSize
+		},
+	})
+	ct := seal(b, strings.Repeat("x", crypto.MaxTipSize-(1<<20)), ts.recipients(b), fs16)
+	if len(ct) > crypto.MaxTipSize {
+		b.Fatalf("sealed %d bytes, more than %d", len(ct), crypto.MaxTipSize)
+	}
+	stream := streamSink(b, int64(len(ct)))
+	var upMBs, streamMBs, rss, cpu float64
+	b.SetBytes(int64(len(ct)))
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		job := &benchJob{Mode: "large", URL: ts.wsURL(), Conns: 1, FrameSize: fs16, Window: client.Window,
+			Uploads:    [][]byte{protocol.Marshal(ts.newUpload(b, ts.s.Bundle().Version, int64(len(ct)), fs16))},
+			Commit:     protocol.Marshal(&protocol.Commit{SHA256: sha256.Sum256(ct)}),
+			Ciphertext: ct}
+		b.StartTimer()
+		run := runBenchClient(b, job, true)
+		b.StopTimer()
+		upMBs += float64(len(ct)) / 1e6 / run.Elapsed.Seconds()
+		rss = max(rss, float64(run.PeakRSSGrowth)/(1<<20))
+		cpu += float64(run.ServerCPU.Milliseconds())
+		srun := runBenchClient(b, &benchJob{Mode: "stream", URL: stream, Conns: 1, FrameSize: fs16, Ciphertext: ct}, false)
+		streamMBs += float64(len(ct)) / 1e6 / srun.Elapsed.Seconds()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(upMBs/n, "MB/s")
+	b.ReportMetric(streamMBs/n, "stream-MB/s")
+	b.ReportMetric(upMBs/streamMBs, "of-stream")
+	b.ReportMetric(rss, "rss-growth-MiB")
+	b.ReportMetric(cpu/n, "server-cpu-ms")
+}
+
+// streamSink serves, on loopback, a WebSocket endpoint that reads binary
+// messages of up to protocol.MaxClientMessage bytes and discards them, and
+// answers one text message once total bytes of chunks arrived. It returns
+// its URL.
+func streamSink(b *testing.B, total int64) string {
+	b.Helper()
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadLimit(readBackstop)
+		buf := make([]byte, protocol.MaxClientMessage+1)
+		var got int64
+		for got < total {
+			_, rd, err := c.NextReader()
+			if err != nil {
+				return
+			}
+			n, _ := io.ReadFull(rd, buf)
+			got += int64(n - protocol.FrameHeaderSize)
+		}
+		c.WriteMessage(websocket.TextMessage, []byte("done"))
+	}))
+	b.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// BenchmarkRefusedNonce measures what an attacker who computes nothing
+// costs the server: upload messages whose proofs of work are random
+// nonces, each on a connection of its own (a refusal closes it), 16
+// connections at a time, at the default proof-of-work cost. It reports
+// the server's CPU time per message (server-µs/msg, connection included),
+// that as a fraction of one Argon2id check at the same cost measured in
+// the same run (of-argon2), and how many of the messages the server
+// nevertheless opened as uploads (opened).
+func BenchmarkRefusedNonce(b *testing.B) {
+	ts := newTestServer(b, serverOptions{
+		logger: testLoggerLevel(b, slog.LevelError),
+		config: func(c *Config) {
+			c.PoWParams = crypto.DefaultPoWParams
+			c.MaxUnfinishedUploads = 1 << 20
+		},
+	})
+	seed := ts.seed(b)
+	ups := make([][]byte, b.N)
+	for i := range ups {
+		up := ts.bareUpload(ts.s.Bundle().Version, fs16, fs16)
+		up.PoWEpoch = seed.Epoch
+		up.PoW = randomNonces(1)
+		ups[i] = protocol.Marshal(up)
+	}
+	b.ResetTimer()
+	run := runBenchClient(b, &benchJob{Mode: "flood", URL: ts.wsURL(), Conns: 16, Uploads: ups}, false)
+	b.StopTimer()
+	perMsg := run.ServerCPU / time.Duration(b.N)
+	b.ReportMetric(float64(perMsg.Nanoseconds())/1e3, "server-µs/msg")
+	b.ReportMetric(float64(perMsg)/float64(argon2CheckCPU(b, seed)), "of-argon2")
+	b.ReportMetric(float64(run.Refused["opened"]), "opened")
+}
+
+// randomNonces returns n random proof-of-work nonces.
+func randomNonces(n int) []uint64 {
+	p := make([]uint64, n)
+	for i := range p {
+		var b [8]byte
+		rand.Read(b[:])
+		p[i] = binary.BigEndian.Uint64(b[:])
+	}
+	return p
+}
+
+// argon2CheckCPU is the CPU time of one proof-of-work check (one Argon2id
+// evaluation) under seed's parameters, the mean of 64.
+func argon2CheckCPU(tb testing.TB, seed *crypto.PoWSeed) time.Duration {
+	tb.Helper()
+	const n = 64
+	in := crypto.PoWInput{Seed: seed.Seed, Length: fs16}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := processCPU(tb)
+	for i := range n {
+		in.UploadID[0] = byte(i)
+		crypto.CheckPoW(seed.Params, in, uint64(i))
+	}
+	return (processCPU(tb) - start) / n
 }
 
 // benchUploads returns the first messages of n one-frame uploads of length

@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"context"
+	stdsha256 "crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -246,13 +248,112 @@ func SolvePoWsProgress(ctx context.Context, p PoWParams, seed [32]byte, uploadID
 	return nonces, nil
 }
 
+// PrePoWDomain opens the SHA-256 input of every pre-proof, so that no
+// other SHA-256 input of fieldtip's can be one.
+const PrePoWDomain = "fieldtip/pre-pow/v1"
+
+// PrePoWBits is how many leading bits of a pre-proof's SHA-256 must be
+// zero: about 65,536 tries, tens of milliseconds on a phone, while a check
+// is two SHA-256 blocks (and one more per 8 proofs), about a microsecond.
+// Changing it changes which messages pass: it goes with a new PrePoWDomain
+// and protocol version.
+const PrePoWBits = 16
+
+// prePoWInputSize is the length of a pre-proof's SHA-256 input:
+// PrePoWDomain ‖ 0x00 ‖ seed ‖ upload id ‖ length ‖ SHA-256(proofs) ‖ nonce,
+// 116 bytes: two SHA-256 blocks.
+const prePoWInputSize = len(PrePoWDomain) + 1 + 32 + 16 + 8 + 32 + 8
+
+// prePoWInput returns a pre-proof's SHA-256 input with a zero nonce; the
+// nonce is its last 8 bytes (setNonce). The proofs enter as the SHA-256 of
+// their big-endian concatenation, so the input has a fixed size whatever
+// their number.
+func prePoWInput(seed *[32]byte, uploadID *[16]byte, length int64, nonces []uint64) []byte {
+	h := stdsha256.New()
+	var nb [8]byte
+	for _, n := range nonces {
+		binary.BigEndian.PutUint64(nb[:], n)
+		h.Write(nb[:])
+	}
+	b := make([]byte, 0, prePoWInputSize)
+	b = append(b, PrePoWDomain...)
+	b = append(b, 0)
+	b = append(b, seed[:]...)
+	b = append(b, uploadID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(length))
+	b = h.Sum(b)
+	return binary.BigEndian.AppendUint64(b, 0)
+}
+
+// prePoWPasses reports whether the SHA-256 of input starts with PrePoWBits
+// zero bits.
+func prePoWPasses(input []byte) bool {
+	sum := stdsha256.Sum256(input)
+	return leadingZeros(sum[:], PrePoWBits)
+}
+
+// SolvePrePoW returns the smallest nonce that is a pre-proof for an
+// upload's proofs of work (docs/pow.md, "Pre-proof"): the cheap proof the
+// server checks before it spends an Argon2id evaluation on them. It tries
+// 0, 1, 2, … (about 2^PrePoWBits SHA-256 evaluations) and stops with the
+// context's error when ctx is done, checked every 4,096 tries. The proofs
+// need not be valid: the pre-proof binds them, whatever they are.
+func SolvePrePoW(ctx context.Context, seed [32]byte, uploadID [16]byte, length int64, nonces []uint64) (uint64, error) {
+	input := prePoWInput(&seed, &uploadID, length, nonces)
+	// The input's first SHA-256 block never changes: hash it once and
+	// start every try from that state (the two agree: TestSolveCheckPrePoW
+	// checks the result with CheckPrePoW).
+	first := stdsha256.New()
+	first.Write(input[:stdsha256.BlockSize])
+	state, err := first.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return 0, fmt.Errorf("pre-proof of work: %w", err)
+	}
+	h := stdsha256.New()
+	rest := input[stdsha256.BlockSize:]
+	var sum [stdsha256.Size]byte
+	for pre := uint64(0); ; pre++ {
+		if pre%4096 == 0 {
+			if err := ctxErr(ctx); err != nil {
+				return 0, fmt.Errorf("pre-proof of work: %w", err)
+			}
+		}
+		setNonce(rest, pre)
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return 0, fmt.Errorf("pre-proof of work: %w", err)
+		}
+		h.Write(rest)
+		if leadingZeros(h.Sum(sum[:0]), PrePoWBits) {
+			return pre, nil
+		}
+		if pre == ^uint64(0) {
+			// Unreachable: 2^64 tries at 16 bits all fail with probability
+			// (1-2^-16)^(2^64).
+			return 0, errors.New("pre-proof of work: no nonce found")
+		}
+	}
+}
+
+// CheckPrePoW reports whether pre is a pre-proof for the upload's proofs
+// of work. It costs one SHA-256 of 8 bytes per proof and one of 116 bytes,
+// and no Argon2id: CheckPoWs calls it before any.
+func CheckPrePoW(seed [32]byte, uploadID [16]byte, length int64, nonces []uint64, pre uint64) bool {
+	input := prePoWInput(&seed, &uploadID, length, nonces)
+	setNonce(input, pre)
+	return prePoWPasses(input)
+}
+
 // CheckPoWs checks an upload's proofs of work: exactly PoWChunks(length)
-// nonces, the one at index i a proof for chunk i. It stops at the first
-// that fails, so it costs at most len(nonces) Argon2id evaluations under
-// p and none when the count is wrong: callers cap length (and so the
-// count) before calling. Every refusal of the proofs wraps ErrBadPoW;
-// parameters out of range are the caller's fault and do not.
-func CheckPoWs(p PoWParams, seed [32]byte, uploadID [16]byte, length int64, nonces []uint64) error {
+// nonces, the one at index i a proof for chunk i, and pre a pre-proof
+// over them (CheckPrePoW). The count and the pre-proof are checked first,
+// in microseconds, so a message that fails them costs no Argon2id (random
+// nonces cost their sender a pre-proof, about 2^16 SHA-256 evaluations,
+// for each Argon2id evaluation they cost the server). Then it stops at the
+// first proof that fails, so it costs at most len(nonces) Argon2id
+// evaluations under p: callers cap length (and so the count) before
+// calling. Every refusal of the proofs wraps ErrBadPoW; parameters out of
+// range are the caller's fault and do not.
+func CheckPoWs(p PoWParams, seed [32]byte, uploadID [16]byte, length int64, nonces []uint64, pre uint64) error {
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("proof of work: %w", err)
 	}
@@ -262,6 +363,9 @@ func CheckPoWs(p PoWParams, seed [32]byte, uploadID [16]byte, length int64, nonc
 	}
 	if want := PoWChunks(length); len(nonces) != want {
 		return fmt.Errorf("proof of work: %w: %d proofs, want %d for length %d", ErrBadPoW, len(nonces), want, length)
+	}
+	if !CheckPrePoW(seed, uploadID, length, nonces, pre) {
+		return fmt.Errorf("proof of work: %w: pre-proof", ErrBadPoW)
 	}
 	for i, nonce := range nonces {
 		in.Chunk = i

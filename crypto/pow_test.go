@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"context"
+	stdsha256 "crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -38,6 +39,29 @@ func specPoWHash(p PoWParams, in PoWInput, nonce uint64) []byte {
 	binary.Write(&pw, binary.BigEndian, uint32(in.Chunk))
 	binary.Write(&pw, binary.BigEndian, nonce)
 	return argon2.IDKey(pw.Bytes(), in.Seed[:], p.Time, p.MemoryKiB, 1, 32)
+}
+
+// specPrePoWHash computes the SHA-256 of a pre-proof from the words of
+// docs/pow.md, apart from pow.go's helpers.
+func specPrePoWHash(seed [32]byte, id [16]byte, length int64, nonces []uint64, pre uint64) []byte {
+	var proofs bytes.Buffer
+	for _, n := range nonces {
+		binary.Write(&proofs, binary.BigEndian, n)
+	}
+	var in bytes.Buffer
+	in.WriteString("fieldtip/pre-pow/v1")
+	in.WriteByte(0)
+	in.Write(seed[:])
+	in.Write(id[:])
+	binary.Write(&in, binary.BigEndian, uint64(length))
+	ph := stdsha256.Sum256(proofs.Bytes())
+	in.Write(ph[:])
+	binary.Write(&in, binary.BigEndian, pre)
+	if in.Len() != 116 {
+		panic("pre-proof input is not 116 bytes")
+	}
+	h := stdsha256.Sum256(in.Bytes())
+	return h[:]
 }
 
 // leadingZeroBits counts the leading zero bits of h, bit by bit.
@@ -243,8 +267,84 @@ func TestCheckPoWCost(t *testing.T) {
 		t.Errorf("CheckPoW of chunk 3 of 3 allocated %d bytes, want no evaluation", got)
 	}
 	nonces := make([]uint64, 2)
-	if got := allocated(func() { CheckPoWs(p, in.Seed, in.UploadID, in.Length, nonces) }); got >= mem/4 {
+	if got := allocated(func() { CheckPoWs(p, in.Seed, in.UploadID, in.Length, nonces, 0) }); got >= mem/4 {
 		t.Errorf("CheckPoWs with 2 of 3 proofs allocated %d bytes, want no evaluation", got)
+	}
+	// Three proofs with a pre-proof that fails: no Argon2id either.
+	nonces = make([]uint64, 3)
+	pre := uint64(0)
+	for CheckPrePoW(in.Seed, in.UploadID, in.Length, nonces, pre) {
+		pre++
+	}
+	if got := allocated(func() { CheckPoWs(p, in.Seed, in.UploadID, in.Length, nonces, pre) }); got >= mem/4 {
+		t.Errorf("CheckPoWs with a failing pre-proof allocated %d bytes, want no evaluation", got)
+	}
+}
+
+// CheckPrePoW follows the written construction, for many nonces.
+func TestCheckPrePoWMatchesSpec(t *testing.T) {
+	in := testPoWInput(3)
+	for n := range 3 {
+		nonces := make([]uint64, n)
+		for i := range nonces {
+			nonces[i] = uint64(i*7919 + n)
+		}
+		passed := 0
+		for pre := range uint64(1 << 17) {
+			want := leadingZeroBits(specPrePoWHash(in.Seed, in.UploadID, in.Length, nonces, pre)) >= PrePoWBits
+			if got := CheckPrePoW(in.Seed, in.UploadID, in.Length, nonces, pre); got != want {
+				t.Fatalf("CheckPrePoW(%d nonces, %d) = %v, want %v", n, pre, got, want)
+			}
+			if want {
+				passed++
+			}
+		}
+		// About two in 2^17 tries pass (the comparison with the spec above
+		// is the test; the count is for whoever reads the log).
+		t.Logf("%d nonces: %d pre-proofs in 2^17 tries", n, passed)
+	}
+}
+
+func TestSolveCheckPrePoW(t *testing.T) {
+	in := testPoWInput(5)
+	nonces := []uint64{17, 4, 99}
+	pre, err := SolvePrePoW(t.Context(), in.Seed, in.UploadID, in.Length, nonces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !CheckPrePoW(in.Seed, in.UploadID, in.Length, nonces, pre) {
+		t.Fatalf("CheckPrePoW(SolvePrePoW() = %d) = false", pre)
+	}
+	if got := leadingZeroBits(specPrePoWHash(in.Seed, in.UploadID, in.Length, nonces, pre)); got < PrePoWBits {
+		t.Fatalf("SolvePrePoW() = %d, whose hash has %d leading zero bits", pre, got)
+	}
+	for n := range pre {
+		if CheckPrePoW(in.Seed, in.UploadID, in.Length, nonces, n) {
+			t.Fatalf("SolvePrePoW() = %d, but %d passes too", pre, n)
+		}
+	}
+	// The pre-proof binds every input: change any and it fails (each
+	// passes by chance with probability 2^-16).
+	mutations := map[string]func(seed *[32]byte, id *[16]byte, length *int64, nonces *[]uint64){
+		"seed":        func(s *[32]byte, _ *[16]byte, _ *int64, _ *[]uint64) { s[31] ^= 1 },
+		"upload id":   func(_ *[32]byte, id *[16]byte, _ *int64, _ *[]uint64) { id[15] ^= 1 },
+		"length":      func(_ *[32]byte, _ *[16]byte, l *int64, _ *[]uint64) { *l++ },
+		"a proof":     func(_ *[32]byte, _ *[16]byte, _ *int64, n *[]uint64) { (*n)[1] ^= 1 },
+		"proof order": func(_ *[32]byte, _ *[16]byte, _ *int64, n *[]uint64) { (*n)[0], (*n)[1] = (*n)[1], (*n)[0] },
+		"one more":    func(_ *[32]byte, _ *[16]byte, _ *int64, n *[]uint64) { *n = append(*n, 0) },
+		"one fewer":   func(_ *[32]byte, _ *[16]byte, _ *int64, n *[]uint64) { *n = (*n)[:2] },
+	}
+	for name, mutate := range mutations {
+		seed, id, length, ns := in.Seed, in.UploadID, in.Length, slices.Clone(nonces)
+		mutate(&seed, &id, &length, &ns)
+		if CheckPrePoW(seed, id, length, ns, pre) {
+			t.Errorf("pre-proof still passes with another %s", name)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if n, err := SolvePrePoW(ctx, in.Seed, in.UploadID, in.Length, nonces); !errors.Is(err, context.Canceled) {
+		t.Errorf("SolvePrePoW(cancelled) = %d, %v, want an error wrapping %q", n, err, context.Canceled)
 	}
 }
 
@@ -265,12 +365,25 @@ func TestSolveCheckPoWs(t *testing.T) {
 			t.Errorf("SolvePoWs chunk %d = %d, SolvePoW = %d, %v", c, nonce, want, err)
 		}
 	}
-	if err := CheckPoWs(p, in.Seed, in.UploadID, length, nonces); err != nil {
+	pre := solvePre(t, in.Seed, in.UploadID, length, nonces)
+	if err := CheckPoWs(p, in.Seed, in.UploadID, length, nonces, pre); err != nil {
 		t.Fatalf("CheckPoWs(SolvePoWs()) = %v", err)
+	}
+	// A pre-proof of other proofs, or one nonce below the smallest, fails
+	// first, and says so.
+	preBelow := pre - 1
+	if pre == 0 {
+		preBelow = 1 << 40
+	}
+	for _, badPre := range []uint64{preBelow, solvePre(t, in.Seed, in.UploadID, length, append(slices.Clone(nonces[:4]), nonces[4]+1))} {
+		err := CheckPoWs(p, in.Seed, in.UploadID, length, nonces, badPre)
+		if !errors.Is(err, ErrBadPoW) || !strings.HasSuffix(err.Error(), "pre-proof") {
+			t.Errorf("CheckPoWs with pre-proof %d = %v, want an error wrapping %q naming the pre-proof", badPre, err, ErrBadPoW)
+		}
 	}
 
 	for _, bad := range [][]uint64{nil, nonces[:4], append(slices.Clone(nonces), nonces[4])} {
-		err := CheckPoWs(p, in.Seed, in.UploadID, length, bad)
+		err := CheckPoWs(p, in.Seed, in.UploadID, length, bad, solvePre(t, in.Seed, in.UploadID, length, bad))
 		if !errors.Is(err, ErrBadPoW) {
 			t.Errorf("CheckPoWs with %d of 5 proofs = %v, want an error wrapping %q", len(bad), err, ErrBadPoW)
 		}
@@ -289,7 +402,7 @@ func TestSolveCheckPoWs(t *testing.T) {
 		bad[2] = 1 << 40
 	}
 	bad[4] ^= 1 << 50
-	err = CheckPoWs(p, in.Seed, in.UploadID, length, bad)
+	err = CheckPoWs(p, in.Seed, in.UploadID, length, bad, solvePre(t, in.Seed, in.UploadID, length, bad))
 	if !errors.Is(err, ErrBadPoW) || !strings.HasSuffix(err.Error(), "chunk 2") {
 		t.Errorf("CheckPoWs with chunk 2 broken = %v, want an error wrapping %q naming chunk 2", err, ErrBadPoW)
 	}
@@ -298,14 +411,14 @@ func TestSolveCheckPoWs(t *testing.T) {
 	rev := slices.Clone(nonces)
 	slices.Reverse(rev)
 	if !slices.Equal(rev, nonces) {
-		if err := CheckPoWs(p, in.Seed, in.UploadID, length, rev); !errors.Is(err, ErrBadPoW) {
+		if err := CheckPoWs(p, in.Seed, in.UploadID, length, rev, solvePre(t, in.Seed, in.UploadID, length, rev)); !errors.Is(err, ErrBadPoW) {
 			t.Errorf("CheckPoWs with the proofs reversed = %v, want an error wrapping %q", err, ErrBadPoW)
 		}
 	}
-	if err := CheckPoWs(p, in.Seed, in.UploadID, 0, nil); !errors.Is(err, ErrBadPoW) {
+	if err := CheckPoWs(p, in.Seed, in.UploadID, 0, nil, 0); !errors.Is(err, ErrBadPoW) {
 		t.Errorf("CheckPoWs for length 0 = %v, want an error wrapping %q", err, ErrBadPoW)
 	}
-	if err := CheckPoWs(PoWParams{}, in.Seed, in.UploadID, length, nonces); err == nil || errors.Is(err, ErrBadPoW) {
+	if err := CheckPoWs(PoWParams{}, in.Seed, in.UploadID, length, nonces, pre); err == nil || errors.Is(err, ErrBadPoW) {
 		t.Errorf("CheckPoWs with zero params = %v, want an error not wrapping %q", err, ErrBadPoW)
 	}
 	if got, err := SolvePoWs(t.Context(), p, in.Seed, in.UploadID, 0); err == nil {
@@ -314,6 +427,16 @@ func TestSolveCheckPoWs(t *testing.T) {
 	if got, err := SolvePoWs(t.Context(), PoWParams{}, in.Seed, in.UploadID, 1); err == nil {
 		t.Errorf("SolvePoWs with zero params = %v, want an error", got)
 	}
+}
+
+// solvePre returns the pre-proof of nonces.
+func solvePre(tb testing.TB, seed [32]byte, id [16]byte, length int64, nonces []uint64) uint64 {
+	tb.Helper()
+	pre, err := SolvePrePoW(context.Background(), seed, id, length, nonces)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pre
 }
 
 // countingCtx is a context that is done from its limit-th Err call on, so
@@ -396,8 +519,9 @@ var testPoWVectorSeed = [32]byte([]byte("fieldtip test proof-of-work seed"))
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // powVectorHeaders writes the inputs of a proof-of-work vector; hashes
-// are the Argon2id outputs of the nonces, for cross-checking.
-func powVectorHeaders(p PoWParams, seed [32]byte, id [16]byte, length int64, nonces []uint64, hashes bool) []vheader {
+// are the Argon2id outputs of the nonces and the SHA-256 of the
+// pre-proof, for cross-checking.
+func powVectorHeaders(p PoWParams, seed [32]byte, id [16]byte, length int64, nonces []uint64, pre uint64, hashes bool) []vheader {
 	var ns []string
 	for _, n := range nonces {
 		ns = append(ns, strconv.FormatUint(n, 10))
@@ -411,7 +535,9 @@ func powVectorHeaders(p PoWParams, seed [32]byte, id [16]byte, length int64, non
 	if len(ns) > 0 {
 		hs = append(hs, vheader{"nonces", strings.Join(ns, " ")})
 	}
+	hs = append(hs, vheader{"pre", strconv.FormatUint(pre, 10)})
 	if hashes {
+		hs = append(hs, vheader{"pre-hash", hex.EncodeToString(specPrePoWHash(seed, id, length, nonces, pre))})
 		for c, n := range nonces {
 			in := PoWInput{Seed: seed, UploadID: id, Length: length, Chunk: c}
 			hs = append(hs, vheader{"hash", hex.EncodeToString(specPoWHash(p, in, n))})
@@ -421,30 +547,33 @@ func powVectorHeaders(p PoWParams, seed [32]byte, id [16]byte, length int64, non
 }
 
 // parsePoWVector reads the inputs written by powVectorHeaders.
-func parsePoWVector(h map[string][]string) (p PoWParams, seed [32]byte, id [16]byte, length int64, nonces []uint64, err error) {
+func parsePoWVector(h map[string][]string) (p PoWParams, seed [32]byte, id [16]byte, length int64, nonces []uint64, pre uint64, err error) {
 	if _, err = fmt.Sscanf(first(h, "argon2id"), "%d %d %d", &p.MemoryKiB, &p.Time, &p.Bits); err != nil {
-		return p, seed, id, 0, nil, fmt.Errorf("vector: argon2id: %v", err)
+		return p, seed, id, 0, nil, 0, fmt.Errorf("vector: argon2id: %v", err)
+	}
+	if pre, err = strconv.ParseUint(first(h, "pre"), 10, 64); err != nil {
+		return p, seed, id, 0, nil, 0, fmt.Errorf("vector: pre: %v", err)
 	}
 	s, err1 := base64.RawURLEncoding.DecodeString(first(h, "seed"))
 	u, err2 := base64.RawURLEncoding.DecodeString(first(h, "upload-id"))
 	length, err3 := strconv.ParseInt(first(h, "length"), 10, 64)
 	if err := errors.Join(err1, err2, err3); err != nil || len(s) != 32 || len(u) != 16 {
-		return p, seed, id, 0, nil, fmt.Errorf("vector: seed, upload-id or length: %v", err)
+		return p, seed, id, 0, nil, 0, fmt.Errorf("vector: seed, upload-id or length: %v", err)
 	}
 	copy(seed[:], s)
 	copy(id[:], u)
 	for _, f := range strings.Fields(first(h, "nonces")) {
 		n, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			return p, seed, id, 0, nil, fmt.Errorf("vector: nonces: %v", err)
+			return p, seed, id, 0, nil, 0, fmt.Errorf("vector: nonces: %v", err)
 		}
 		nonces = append(nonces, n)
 	}
-	return p, seed, id, length, nonces, nil
+	return p, seed, id, length, nonces, pre, nil
 }
 
 func runPoWVector(h map[string][]string, body []byte) error {
-	p, seed, id, length, nonces, err := parsePoWVector(h)
+	p, seed, id, length, nonces, pre, err := parsePoWVector(h)
 	if err != nil {
 		return err
 	}
@@ -462,11 +591,16 @@ func runPoWVector(h map[string][]string, body []byte) error {
 			return fmt.Errorf("chunk %d: Argon2id output %s, vector says %s", c, got, want)
 		}
 	}
-	err = CheckPoWs(p, seed, id, length, nonces)
-	// With the right count, CheckPoWs passes exactly when every CheckPoW
-	// does.
-	if length > 0 && len(nonces) == PoWChunks(length) {
-		all := true
+	if want := first(h, "pre-hash"); want != "" {
+		if got := hex.EncodeToString(specPrePoWHash(seed, id, length, nonces, pre)); got != want {
+			return fmt.Errorf("pre-proof SHA-256 %s, vector says %s", got, want)
+		}
+	}
+	err = CheckPoWs(p, seed, id, length, nonces, pre)
+	// With the right count, CheckPoWs passes exactly when the pre-proof
+	// and every CheckPoW do.
+	if length > 0 && len(nonces) == PoWChunks(length) && length <= maxPoWLength {
+		all := CheckPrePoW(seed, id, length, nonces, pre)
 		for c, n := range nonces {
 			all = all && CheckPoW(p, PoWInput{Seed: seed, UploadID: id, Length: length, Chunk: c}, n)
 		}
@@ -495,12 +629,33 @@ var powVectors = sync.OnceValue(func() []vector {
 		}
 		return n
 	}
+	pre := func(seed [32]byte, id [16]byte, length int64, nonces []uint64) uint64 {
+		n, err := SolvePrePoW(ctx, seed, id, length, nonces)
+		if err != nil {
+			panic(err)
+		}
+		return n
+	}
 	def := DefaultPoWParams
 	nonces := solve(def, testPoWVectorSeed, id, length)
 	small := PoWParams{MemoryKiB: 8, Time: 2, Bits: 6}
 	smallNonces := solve(small, testPoWVectorSeed, id, 16384)
+	// A bad vector's pre-proof is the right one for its (bad) inputs, so
+	// that the Argon2id proofs are what fails; the bad_pre cases break
+	// the pre-proof alone.
 	bad := func(name, comment string, p PoWParams, seed [32]byte, id [16]byte, length int64, nonces []uint64) vector {
-		return vector{name, "bad_pow", powVectorHeaders(p, seed, id, length, nonces, false), comment, nil}
+		return vector{name, "bad_pow", powVectorHeaders(p, seed, id, length, nonces, pre(seed, id, length, nonces), false), comment, nil}
+	}
+	goodPre := pre(testPoWVectorSeed, id, length, nonces)
+	if goodPre == 0 {
+		panic("the pre-proof is nonce 0")
+	}
+	badPre := func(name, comment string, pre uint64) vector {
+		return vector{name, "bad_pow", powVectorHeaders(def, testPoWVectorSeed, id, length, nonces, pre, false), comment, nil}
+	}
+	var otherNonces []uint64
+	for i := range nonces {
+		otherNonces = append(otherNonces, nonces[len(nonces)-1-i])
 	}
 	// The smallest proof of chunk 1 is nonzero (else the generator
 	// must pick another input): the nonce before it fails.
@@ -516,9 +671,12 @@ var powVectors = sync.OnceValue(func() []vector {
 	otherSeed := testPoWVectorSeed
 	otherSeed[0] ^= 1
 	return []vector{
-		{"ok_default_three_chunks", "ok", powVectorHeaders(def, testPoWVectorSeed, id, length, nonces, true), "150 KiB (a photo) under the default parameters: three proofs", nil},
-		{"ok_small_one_chunk", "ok", powVectorHeaders(small, testPoWVectorSeed, id, 16384, smallNonces, true), "one frame, 8 KiB and two passes, 6 bits", nil},
-		{"ok_zero_bits", "ok", powVectorHeaders(PoWParams{MemoryKiB: 8, Time: 1, Bits: 0}, testPoWVectorSeed, id, 1, []uint64{12345}, true), "0 bits: any nonce passes", nil},
+		{"ok_default_three_chunks", "ok", powVectorHeaders(def, testPoWVectorSeed, id, length, nonces, goodPre, true), "150 KiB (a photo) under the default parameters: three proofs", nil},
+		{"ok_small_one_chunk", "ok", powVectorHeaders(small, testPoWVectorSeed, id, 16384, smallNonces, pre(testPoWVectorSeed, id, 16384, smallNonces), true), "one frame, 8 KiB and two passes, 6 bits", nil},
+		{"ok_zero_bits", "ok", powVectorHeaders(PoWParams{MemoryKiB: 8, Time: 1, Bits: 0}, testPoWVectorSeed, id, 1, []uint64{12345}, pre(testPoWVectorSeed, id, 1, []uint64{12345}), true), "0 bits: any Argon2id nonce passes, the pre-proof still counts", nil},
+		badPre("bad_pow_pre_below", "the pre-proof one less than the smallest", goodPre-1),
+		badPre("bad_pow_pre_of_other_proofs", "the pre-proof of the proofs in reverse order", pre(testPoWVectorSeed, id, length, otherNonces)),
+		badPre("bad_pow_pre_of_zero_bits", "a pre-proof for 0 bits: one whose SHA-256 is not checked", 0),
 		bad("bad_pow_nonce_below", "chunk 1's nonce one less than its smallest proof", def, testPoWVectorSeed, id, length, below),
 		bad("bad_pow_swapped", "the proofs of chunks 0 and 1 swapped", def, testPoWVectorSeed, id, length, swapped),
 		bad("bad_pow_too_few", "two proofs for three chunks", def, testPoWVectorSeed, id, length, nonces[:2]),
@@ -528,14 +686,14 @@ var powVectors = sync.OnceValue(func() []vector {
 		bad("bad_pow_other_upload_id", "another upload id", def, testPoWVectorSeed, otherID, length, nonces),
 		bad("bad_pow_other_seed", "another epoch's seed", def, otherSeed, id, length, nonces),
 		bad("bad_pow_other_memory", "the same proofs under 2 MiB", PoWParams{MemoryKiB: 2048, Time: 1, Bits: 8}, testPoWVectorSeed, id, length, nonces),
-		bad("bad_pow_zero_length", "no proof exists for an empty upload", PoWParams{MemoryKiB: 8, Time: 1, Bits: 0}, testPoWVectorSeed, id, 0, nil),
+		{"bad_pow_zero_length", "bad_pow", powVectorHeaders(PoWParams{MemoryKiB: 8, Time: 1, Bits: 0}, testPoWVectorSeed, id, 0, nil, 0, false), "no proof exists for an empty upload", nil},
 	}
 })
 
 // CheckPoW never panics, hashes only in range, and accepts only in range.
 func FuzzCheckPoW(f *testing.F) {
 	for _, s := range seedVectors(f, "pow") {
-		p, seed, id, length, nonces, err := parsePoWVector(s.h)
+		p, seed, id, length, nonces, _, err := parsePoWVector(s.h)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -558,6 +716,40 @@ func FuzzCheckPoW(f *testing.F) {
 		}
 		if inRange && ok != (leadingZeroBits(specPoWHash(p, in, nonce)) >= bits) {
 			t.Fatalf("CheckPoW(%+v, %+v, %d) = %v, disagreeing with the spec", p, in, nonce, ok)
+		}
+	})
+}
+
+// CheckPrePoW never panics and agrees with the written construction; a
+// pre-proof passes for exactly one set of inputs among those the fuzzer
+// derives from it by changing a byte.
+func FuzzCheckPrePoW(f *testing.F) {
+	for _, s := range seedVectors(f, "pow") {
+		_, seed, id, length, nonces, pre, err := parsePoWVector(s.h)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var nb []byte
+		for _, n := range nonces {
+			nb = binary.BigEndian.AppendUint64(nb, n)
+		}
+		f.Add(seed[:], id[:], length, nb, pre)
+	}
+	f.Fuzz(func(t *testing.T, seedB, idB []byte, length int64, nb []byte, pre uint64) {
+		var seed [32]byte
+		var id [16]byte
+		copy(seed[:], seedB)
+		copy(id[:], idB)
+		if len(nb) > 8*1024 {
+			nb = nb[:8*1024]
+		}
+		nonces := make([]uint64, len(nb)/8)
+		for i := range nonces {
+			nonces[i] = binary.BigEndian.Uint64(nb[8*i:])
+		}
+		got := CheckPrePoW(seed, id, length, nonces, pre)
+		if want := leadingZeroBits(specPrePoWHash(seed, id, length, nonces, pre)) >= PrePoWBits; got != want {
+			t.Fatalf("CheckPrePoW = %v, the spec says %v", got, want)
 		}
 	})
 }
@@ -599,6 +791,64 @@ var examplePoWProof = sync.OnceValue(func() string {
 	fmt.Fprintf(&b, "check %v\n", CheckPoW(p, in, nonce))
 	return b.String()
 })
+
+// The pre-proof of the proof above (docs/pow.md, "Pre-proof"): input is
+// the SHA-256 input with the nonce found.
+func ExampleSolvePrePoW() {
+	fmt.Print(examplePrePoW())
+	// Output:
+	// proofs 0000000000000052
+	// proofs-sha256 35921743a45af755f8c5c9514be72a4ac5609d0933e6d234c1e78605ae1c631a
+	// pre 54013
+	// input 6669656c647469702f7072652d706f772f7631006669656c64746970206578616d706c6520706f7720736565642c2065706f6368000102030405060708090a0b0c0d0e0f000000000000400035921743a45af755f8c5c9514be72a4ac5609d0933e6d234c1e78605ae1c631a000000000000d2fd
+	// sha256 0000b98008737e606726eefe5248a0ad85c15b525f68e66b75d954af237425b7
+	// check true
+}
+
+var examplePrePoW = sync.OnceValue(func() string {
+	seed := examplePoWSeed.Seed
+	id := [16]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	const length = 16384
+	nonces := []uint64{82}
+	pre, err := SolvePrePoW(context.Background(), seed, id, length, nonces)
+	if err != nil {
+		panic(err)
+	}
+	proofs := binary.BigEndian.AppendUint64(nil, nonces[0])
+	input := setNonceOf(prePoWInput(&seed, &id, length, nonces), pre)
+	var b strings.Builder
+	fmt.Fprintf(&b, "proofs %x\n", proofs)
+	fmt.Fprintf(&b, "proofs-sha256 %x\n", stdsha256.Sum256(proofs))
+	fmt.Fprintf(&b, "pre %d\n", pre)
+	fmt.Fprintf(&b, "input %x\n", input)
+	fmt.Fprintf(&b, "sha256 %x\n", stdsha256.Sum256(input))
+	fmt.Fprintf(&b, "check %v\n", CheckPrePoW(seed, id, length, nonces, pre))
+	return b.String()
+})
+
+// Figures for docs/pow.md: a pre-proof (about 2^16 SHA-256 evaluations,
+// averaged over inputs) and its check.
+func BenchmarkSolvePrePoW(b *testing.B) {
+	in := testPoWInput(0)
+	nonces := []uint64{1, 2, 3}
+	i := 0
+	for b.Loop() {
+		in.UploadID[0] = byte(i)
+		in.UploadID[1] = byte(i >> 8)
+		if _, err := SolvePrePoW(b.Context(), in.Seed, in.UploadID, in.Length, nonces); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkCheckPrePoW(b *testing.B) {
+	in := testPoWInput(0)
+	nonces := []uint64{1, 2, 3}
+	for b.Loop() {
+		CheckPrePoW(in.Seed, in.UploadID, in.Length, nonces, 0)
+	}
+}
 
 // Figures for docs/pow.md: one proof of 64 KiB under the defaults
 // (averaged over inputs, about 256 tries each), and one check.

@@ -267,6 +267,7 @@ func TestPoWDoc(t *testing.T) {
 	}{
 		{"ExampleSignPoWSeed", "powseed_test.go", examplePoWSeedNote()},
 		{"ExampleSolvePoW", "pow_test.go", examplePoWProof()},
+		{"ExampleSolvePrePoW", "pow_test.go", examplePrePoW()},
 	} {
 		marker := "<!-- output of " + c.name + " in crypto/" + c.file + " -->"
 		if got := powDocBlock(t, string(b), marker); got != c.want {

@@ -101,17 +101,24 @@ func TestExampleNotes(t *testing.T) {
 		id      protocol.UploadID
 		tip     []byte
 		pow     []uint64
+		pre     uint64
 		receipt string
 	}{
-		{"first", exampleID1, exampleTip1, examplePoW1, exampleReceipt},
-		{"second", exampleID2, exampleTip2, examplePoW2, exampleReceipt2},
+		{"first", exampleID1, exampleTip1, examplePoW1, examplePre1, exampleReceipt},
+		{"second", exampleID2, exampleTip2, examplePoW2, examplePre2, exampleReceipt2},
 	} {
 		length := int64(len(u.tip))
 		if len(u.pow) != protocol.Proofs(length) {
 			t.Errorf("%s upload: %d proofs for %d bytes, want %d", u.name, len(u.pow), length, protocol.Proofs(length))
 		}
-		if err := crypto.CheckPoWs(seed.Params, seed.Seed, u.id, length, u.pow); err != nil {
-			t.Errorf("%s upload: CheckPoWs(example seed, %s, %d, %v) = %v", u.name, u.id, length, u.pow, err)
+		if err := crypto.CheckPoWs(seed.Params, seed.Seed, u.id, length, u.pow, u.pre); err != nil {
+			t.Errorf("%s upload: CheckPoWs(example seed, %s, %d, %v, %d) = %v", u.name, u.id, length, u.pow, u.pre, err)
+		}
+		for n := range u.pre {
+			if crypto.CheckPrePoW(seed.Seed, u.id, length, u.pow, n) {
+				t.Errorf("%s upload: pre-proof %d works too, smaller than %d", u.name, n, u.pre)
+				break
+			}
 		}
 		// The proofs are the smallest nonces that work, as the docs say:
 		// no smaller nonce is a proof.

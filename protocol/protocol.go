@@ -14,19 +14,19 @@
 // A source opens one WebSocket (compression off) and sends JSON text
 // messages for control and binary messages for data:
 //
-//	client → server   {"type":"bundle","version":2}
+//	client → server   {"type":"bundle","version":3}
 //	server → client   {"type":"bundle","bundle":"<signed bundle note>","seed":"<signed seed note>"}
-//	client → server   {"type":"upload","version":2,"bundle_version":3,
+//	client → server   {"type":"upload","version":3,"bundle_version":3,
 //	                   "upload_id":"…","resume_hash":"…","length":16384,
-//	                   "frame_size":16384,"pow_epoch":2920,"pow":"…"}
+//	                   "frame_size":16384,"pow_epoch":2920,"pow":"…","pre_pow":"…"}
 //	client → server   binary frame: offset ‖ CRC-32C ‖ chunk   (no wait)
+//	client → server   {"type":"commit","sha256":"<64 hex digits>"}   (no wait)
 //	server → client   {"type":"offset","offset":0,"seed":"<signed seed note>"}
 //	server → client   {"type":"ack","offset":16384}
-//	client → server   {"type":"commit","sha256":"<64 hex digits>"}
 //	server → client   {"type":"receipt","receipt":"<signed receipt note>"}
 //
 // A dropped upload is picked up on a new connection with
-// {"type":"resume","version":2,"upload_id":"…","resume_secret":"…"}; the
+// {"type":"resume","version":3,"upload_id":"…","resume_secret":"…"}; the
 // server answers with its offset and the client continues from there.
 //
 // Any refusal is {"type":"error","code":"…","message":"…"} (plus "offset"
@@ -52,10 +52,12 @@ import (
 // message of any other version is refused with CodeUnsupportedVersion
 // before its other fields are read, so an old client learns why.
 //
-// Version 2 added proof of work to the upload, the resume message, and the
-// signed proof-of-work seed in the server's first answer; a version 1
-// client's messages are refused, since it could not read the answers.
-const Version = 2
+// Version 3 added the pre-proof of work (pre_pow) to the upload message,
+// and lets a client send the commit right behind the last frame; version 2
+// added proof of work to the upload, the resume message, and the signed
+// proof-of-work seed in the server's first answer. An older client's
+// messages are refused (UnsupportedVersion says to update the client).
+const Version = 3
 
 // Frame sizes. Every data frame of an upload carries exactly FrameSize bytes
 // of ciphertext, so the wire shows only whole frames (FIELD.md: 16 KiB, 8 KiB
@@ -155,6 +157,10 @@ type Upload struct {
 	// is the concatenated big-endian nonces in unpadded base64url, "" for
 	// none.
 	PoW []uint64
+	// PrePoW is the pre-proof of work over PoW (docs/pow.md), which the
+	// server checks before any proof of PoW. On the wire it is the
+	// big-endian nonce in unpadded base64url: 11 characters.
+	PrePoW uint64
 }
 
 // Resume reopens an upload that a dropped link interrupted. The server
@@ -222,6 +228,7 @@ type wire struct {
 	Message       *string `json:"message,omitempty"`
 	PoWEpoch      *int64  `json:"pow_epoch,omitempty"`
 	PoW           *string `json:"pow,omitempty"`
+	PrePoW        *string `json:"pre_pow,omitempty"`
 	ResumeSecret  *string `json:"resume_secret,omitempty"`
 	Seed          *string `json:"seed,omitempty"`
 	// Replies (replies.go).
@@ -245,7 +252,8 @@ func Marshal(msg any) []byte {
 	case *Upload:
 		w = wire{Type: TypeUpload, Version: ptr(m.Version), BundleVersion: ptr(m.BundleVersion),
 			UploadID: ptr(m.UploadID.String()), ResumeHash: ptr(encodeHash(m.ResumeHash)),
-			Length: ptr(m.Length), FrameSize: ptr(m.FrameSize), PoWEpoch: ptr(m.PoWEpoch), PoW: ptr(encodeProofs(m.PoW))}
+			Length: ptr(m.Length), FrameSize: ptr(m.FrameSize), PoWEpoch: ptr(m.PoWEpoch), PoW: ptr(encodeProofs(m.PoW)),
+			PrePoW: ptr(encodeProofs([]uint64{m.PrePoW}))}
 	case *Resume:
 		w = wire{Type: TypeResume, Version: ptr(m.Version), UploadID: ptr(m.UploadID.String()),
 			ResumeSecret: ptr(encodeHash(m.ResumeSecret))}
@@ -293,6 +301,21 @@ func encodeProofs(p []uint64) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// prePoWLength is the length of pre_pow on the wire: one 8-byte nonce in
+// unpadded base64url.
+const prePoWLength = 11
+
+func decodePrePoW(s string) (uint64, error) {
+	if len(s) != prePoWLength {
+		return 0, malformed("pre_pow is not one %d-byte nonce in unpadded base64url", ProofSize)
+	}
+	p, err := decodeProofs(s)
+	if err != nil || len(p) != 1 {
+		return 0, malformed("pre_pow is not one %d-byte nonce in unpadded base64url", ProofSize)
+	}
+	return p[0], nil
+}
+
 func decodeProofs(s string) ([]uint64, error) {
 	if len(s) > base64.RawURLEncoding.EncodedLen(MaxProofs*ProofSize) {
 		return nil, malformed("pow is longer than %d proofs", MaxProofs)
@@ -313,9 +336,21 @@ func decodeProofs(s string) ([]uint64, error) {
 // is malformed.
 func (w *wire) checkVersion() error {
 	if w.Version != nil && *w.Version != Version {
-		return &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks %d", *w.Version, Version)}
+		return UnsupportedVersion(*w.Version)
 	}
 	return nil
+}
+
+// UnsupportedVersion is the refusal of a client message of protocol
+// version v, which is not Version. Its text says what the person holding
+// the client can do: update it when it is older (the tips waiting in its
+// outbox stay there, and go with the new version), wait when the server
+// is older.
+func UnsupportedVersion(v int) *Error {
+	if v < Version {
+		return &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks %d: update fieldtip (the tips waiting in its outbox are kept)", v, Version)}
+	}
+	return &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks %d: it is older than this fieldtip; try again later", v, Version)}
 }
 
 // peekVersion returns the unsupported_version refusal of a client message
@@ -415,7 +450,7 @@ func ParseClientMessage(b []byte) (any, error) {
 		}
 		return m, nil
 	case TypeUpload:
-		if err := w.only("version", "bundle_version", "upload_id", "resume_hash", "length", "frame_size", "pow_epoch", "pow"); err != nil {
+		if err := w.only("version", "bundle_version", "upload_id", "resume_hash", "length", "frame_size", "pow_epoch", "pow", "pre_pow"); err != nil {
 			return nil, err
 		}
 		m := &Upload{Version: *w.Version, BundleVersion: *w.BundleVersion, Length: *w.Length, FrameSize: *w.FrameSize, PoWEpoch: *w.PoWEpoch}
@@ -438,6 +473,9 @@ func ParseClientMessage(b []byte) (any, error) {
 			return nil, malformed("pow_epoch %d is negative", m.PoWEpoch)
 		}
 		if m.PoW, err = decodeProofs(*w.PoW); err != nil {
+			return nil, err
+		}
+		if m.PrePoW, err = decodePrePoW(*w.PrePoW); err != nil {
 			return nil, err
 		}
 		return m, nil
@@ -581,7 +619,7 @@ var wireKeys = map[string]bool{
 	"type": true, "version": true, "bundle": true, "bundle_version": true,
 	"upload_id": true, "resume_hash": true, "length": true, "frame_size": true,
 	"sha256": true, "offset": true, "index": true, "rule": true, "receipt": true, "code": true, "message": true,
-	"pow_epoch": true, "pow": true, "resume_secret": true, "seed": true,
+	"pow_epoch": true, "pow": true, "pre_pow": true, "resume_secret": true, "seed": true,
 	"bits": true, "prefix": true, "count": true, "reply_id": true, "mailbox_key": true, "sig": true,
 }
 
@@ -626,7 +664,7 @@ func (w *wire) only(names ...string) error {
 		"frame_size": w.FrameSize != nil, "sha256": w.SHA256 != nil,
 		"offset": w.Offset != nil, "index": w.Index != nil, "rule": w.Rule != nil, "receipt": w.Receipt != nil,
 		"code": w.Code != nil, "message": w.Message != nil,
-		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil,
+		"pow_epoch": w.PoWEpoch != nil, "pow": w.PoW != nil, "pre_pow": w.PrePoW != nil,
 		"resume_secret": w.ResumeSecret != nil, "seed": w.Seed != nil,
 		"bits": w.Bits != nil, "prefix": w.Prefix != nil, "count": w.Count != nil,
 		"reply_id": w.ReplyID != nil, "mailbox_key": w.MailboxKey != nil, "sig": w.Sig != nil,

@@ -24,6 +24,7 @@ const (
 	testResumeHash   = "icdGBFLt3_EZ_qBBnnhcdN4v-xOdvnQyOspKAeGYpdw"
 	testResumeSecret = "EBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8"
 	testPoW          = "AQIDBAUGBwg"
+	testPrePoW       = "AAAAAAAAMDk" // nonce 12345
 	// testSHA256 is SHA-256("x").
 	testSHA256 = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
 )
@@ -38,7 +39,12 @@ var (
 
 // uploadJSON is a well-formed upload message of two 16 KiB frames (one
 // proof of work); the malformed cases below change one thing in it.
-const uploadJSON = `{"type":"upload","version":2,"bundle_version":3,"upload_id":"` + testUploadID +
+const uploadJSON = `{"type":"upload","version":3,"bundle_version":3,"upload_id":"` + testUploadID +
+	`","resume_hash":"` + testResumeHash + `","length":32768,"frame_size":16384,"pow_epoch":2932,"pow":"` + testPoW + `","pre_pow":"` + testPrePoW + `"}`
+
+// uploadV2JSON is the upload message of a version 2 client: no pre-proof
+// of work.
+const uploadV2JSON = `{"type":"upload","version":2,"bundle_version":3,"upload_id":"` + testUploadID +
 	`","resume_hash":"` + testResumeHash + `","length":32768,"frame_size":16384,"pow_epoch":2932,"pow":"` + testPoW + `"}`
 
 // uploadV1JSON is the upload message of a version 1 client: no proof of
@@ -47,7 +53,7 @@ const uploadV1JSON = `{"type":"upload","version":1,"bundle_version":3,"upload_id
 	`","resume_hash":"` + testResumeHash + `","length":32768,"frame_size":16384}`
 
 // resumeJSON is a well-formed resume message for the upload of uploadJSON.
-const resumeJSON = `{"type":"resume","version":2,"upload_id":"` + testUploadID + `","resume_secret":"` + testResumeSecret + `"}`
+const resumeJSON = `{"type":"resume","version":3,"upload_id":"` + testUploadID + `","resume_secret":"` + testResumeSecret + `"}`
 
 // testUpload returns the message of uploadJSON with length and proofs
 // changed.
@@ -55,11 +61,11 @@ func testUpload(length int64, frameSize int, pow ...uint64) *protocol.Upload {
 	if pow == nil {
 		pow = []uint64{}
 	}
-	return &protocol.Upload{Version: 2, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes,
-		Length: length, FrameSize: frameSize, PoWEpoch: 2932, PoW: pow}
+	return &protocol.Upload{Version: 3, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes,
+		Length: length, FrameSize: frameSize, PoWEpoch: 2932, PoW: pow, PrePoW: 12345}
 }
 
-var testResume = &protocol.Resume{Version: 2, UploadID: testUploadIDBytes, ResumeSecret: testResumeSecretBytes}
+var testResume = &protocol.Resume{Version: 3, UploadID: testUploadIDBytes, ResumeSecret: testResumeSecretBytes}
 
 // with returns s with old replaced by new, which must occur once.
 func with(s, old, new string) string {
@@ -120,15 +126,15 @@ func (tt messageTest) code() protocol.Code {
 const unsupported = refusal(protocol.CodeUnsupportedVersion)
 
 var clientTests = []messageTest{
-	{"bundle_request", `{"type":"bundle","version":2}`, &protocol.BundleRequest{Version: 2}, "the first message of a client that needs the bundle"},
-	{"bundle_request_whitespace", " {\"type\" : \"bundle\",\n\t\"version\" : 2 } ", &protocol.BundleRequest{Version: 2}, "JSON whitespace between tokens does not change the message"},
-	{"bundle_request_escaped_type", `{"type":"\u0062undle","version":2}`, &protocol.BundleRequest{Version: 2}, "a JSON string escape does not change the value"},
+	{"bundle_request", `{"type":"bundle","version":3}`, &protocol.BundleRequest{Version: 3}, "the first message of a client that needs the bundle"},
+	{"bundle_request_whitespace", " {\"type\" : \"bundle\",\n\t\"version\" : 3 } ", &protocol.BundleRequest{Version: 3}, "JSON whitespace between tokens does not change the message"},
+	{"bundle_request_escaped_type", `{"type":"\u0062undle","version":3}`, &protocol.BundleRequest{Version: 3}, "a JSON string escape does not change the value"},
 	{"upload", uploadJSON, testUpload(32768, protocol.FrameSize, testPoWProofs...), "two 16 KiB frames, one proof of work"},
 	{"upload_low_bandwidth", with(with(uploadJSON, `"frame_size":16384`, `"frame_size":8192`), `"length":32768`, `"length":24576`), testUpload(24576, protocol.LowBandwidthFrameSz, testPoWProofs...), "three 8 KiB frames"},
 	{"upload_one_frame", with(uploadJSON, `"length":32768`, `"length":16384`), testUpload(16384, protocol.FrameSize, testPoWProofs...), "the smallest upload"},
-	{"upload_members_reordered", `{"pow":"` + testPoW + `","pow_epoch":2932,"frame_size":16384,"length":32768,"resume_hash":"` + testResumeHash + `","upload_id":"` + testUploadID + `","bundle_version":3,"version":2,"type":"upload"}`, testUpload(32768, protocol.FrameSize, testPoWProofs...), "members may come in any order"},
+	{"upload_members_reordered", `{"pre_pow":"` + testPrePoW + `","pow":"` + testPoW + `","pow_epoch":2932,"frame_size":16384,"length":32768,"resume_hash":"` + testResumeHash + `","upload_id":"` + testUploadID + `","bundle_version":3,"version":3,"type":"upload"}`, testUpload(32768, protocol.FrameSize, testPoWProofs...), "members may come in any order"},
 	{"resume", resumeJSON, testResume, "picks up the upload of the upload case on a new connection"},
-	{"resume_members_reordered", `{"resume_secret":"` + testResumeSecret + `","upload_id":"` + testUploadID + `","version":2,"type":"resume"}`, testResume, "members may come in any order"},
+	{"resume_members_reordered", `{"resume_secret":"` + testResumeSecret + `","upload_id":"` + testUploadID + `","version":3,"type":"resume"}`, testResume, "members may come in any order"},
 	{"commit", `{"type":"commit","sha256":"` + testSHA256 + `"}`, &protocol.Commit{SHA256: testSHA256Bytes}, "SHA-256 of the whole ciphertext, lowercase hex"},
 
 	// Proofs of work: their count is the server's to check (bad_pow),
@@ -137,7 +143,7 @@ var clientTests = []messageTest{
 	{"pow_several", with(uploadJSON, testPoW, powOf(0xfffffffffffffffe, 0, 1)), testUpload(32768, protocol.FrameSize, 0xfffffffffffffffe, 0, 1), "three proofs, concatenated big-endian nonces; the count is the server's to check"},
 	{"pow_max", with(uploadJSON, testPoW, powOf(nonces(protocol.MaxProofs)...)), testUpload(32768, protocol.FrameSize, nonces(protocol.MaxProofs)...), "MaxProofs proofs"},
 	{"pow_max_plus_one", with(uploadJSON, testPoW, powOf(nonces(protocol.MaxProofs+1)...)), nil, "one proof past MaxProofs"},
-	{"pow_epoch_zero", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":0`), &protocol.Upload{Version: 2, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 32768, FrameSize: protocol.FrameSize, PoWEpoch: 0, PoW: testPoWProofs}, "epochs start at 0"},
+	{"pow_epoch_zero", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":0`), &protocol.Upload{Version: 3, BundleVersion: 3, UploadID: testUploadIDBytes, ResumeHash: testResumeHashBytes, Length: 32768, FrameSize: protocol.FrameSize, PoWEpoch: 0, PoW: testPoWProofs, PrePoW: 12345}, "epochs start at 0"},
 	{"pow_seven_bytes", with(uploadJSON, testPoW, base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3, 4, 5, 6, 7})), nil, "7 bytes: not a whole proof"},
 	{"pow_nine_bytes", with(uploadJSON, testPoW, base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9})), nil, "9 bytes: not a whole number of proofs"},
 	{"pow_padded", with(uploadJSON, testPoW, testPoW+"="), nil, "base64url without padding"},
@@ -149,6 +155,27 @@ var clientTests = []messageTest{
 	{"pow_array", with(uploadJSON, `"`+testPoW+`"`, `["`+testPoW+`"]`), nil, "one string, not a list"},
 	{"pow_null", with(uploadJSON, `"`+testPoW+`"`, `null`), nil, "null is not a string"},
 	{"pow_missing", without(uploadJSON, `"pow":"`+testPoW+`"`), nil, "upload without pow"},
+	{"pre_pow_zero", with(uploadJSON, testPrePoW, "AAAAAAAAAAA"), func() *protocol.Upload {
+		u := testUpload(32768, protocol.FrameSize, testPoWProofs...)
+		u.PrePoW = 0
+		return u
+	}(), "nonce 0 is a nonce like any other"},
+	{"pre_pow_max", with(uploadJSON, testPrePoW, "__________8"), func() *protocol.Upload {
+		u := testUpload(32768, protocol.FrameSize, testPoWProofs...)
+		u.PrePoW = 1<<64 - 1
+		return u
+	}(), "the largest nonce"},
+	{"pre_pow_missing", without(uploadJSON, `"pre_pow":"`+testPrePoW+`"`), nil, "upload without pre_pow (a version 3 message needs it)"},
+	{"pre_pow_empty", with(uploadJSON, `"pre_pow":"`+testPrePoW+`"`, `"pre_pow":""`), nil, "exactly one nonce, not none"},
+	{"pre_pow_two", with(uploadJSON, `"pre_pow":"`+testPrePoW+`"`, `"pre_pow":"`+powOf(1, 2)+`"`), nil, "exactly one nonce, not two"},
+	{"pre_pow_seven_bytes", with(uploadJSON, testPrePoW, base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3, 4, 5, 6, 7})), nil, "7 bytes: not a nonce"},
+	{"pre_pow_padded", with(uploadJSON, testPrePoW, testPrePoW+"="), nil, "base64url without padding"},
+	{"pre_pow_std_alphabet", with(uploadJSON, testPrePoW, "//////////4"), nil, "the URL alphabet, not the standard one"},
+	{"pre_pow_padding_bits", with(uploadJSON, testPrePoW, "AAAAAAAAMDl"), nil, "nonzero unused bits in the last character: a second spelling of the nonce"},
+	{"pre_pow_newline", with(uploadJSON, testPrePoW, testPrePoW+`\n`), nil, "a newline after the nonce"},
+	{"pre_pow_number", with(uploadJSON, `"`+testPrePoW+`"`, `12345`), nil, "a number is not a string"},
+	{"pre_pow_null", with(uploadJSON, `"`+testPrePoW+`"`, `null`), nil, "null is not a string"},
+	{"pre_pow_in_resume", with(resumeJSON, `"resume_secret"`, `"pre_pow":"`+testPrePoW+`","resume_secret"`), nil, "a resume carries no proof of work"},
 	{"pow_epoch_missing", without(uploadJSON, `"pow_epoch":2932`), nil, "upload without pow_epoch"},
 	{"pow_epoch_negative", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":-1`), nil, "negative epoch"},
 	{"pow_epoch_fraction", with(uploadJSON, `"pow_epoch":2932`, `"pow_epoch":2932.5`), nil, "integers have no fraction"},
@@ -158,59 +185,62 @@ var clientTests = []messageTest{
 	// Other versions are refused as unsupported_version before any other
 	// member is looked at, so an old client learns why.
 	{"bundle_request_version_1", `{"type":"bundle","version":1}`, unsupported, "a version 1 client"},
-	{"bundle_request_version_3", `{"type":"bundle","version":3}`, unsupported, "a version this server does not speak yet"},
+	{"bundle_request_version_4", `{"type":"bundle","version":4}`, unsupported, "a version this server does not speak yet"},
 	{"bundle_request_version_huge", `{"type":"bundle","version":4294967296}`, unsupported, "a version past 32 bits"},
 	{"upload_version_1", uploadV1JSON, unsupported, "a version 1 client's upload, which has no proof of work"},
-	{"upload_version_1_with_pow", with(uploadJSON, `"version":2`, `"version":1`), unsupported, "version 1 with the members of version 2"},
-	{"upload_version_3", with(uploadJSON, `"version":2`, `"version":3`), unsupported, "a version this server does not speak yet"},
+	{"upload_version_2", uploadV2JSON, unsupported, "a version 2 client's upload, which has no pre-proof: the message says to update the client"},
+	{"bundle_request_version_2", `{"type":"bundle","version":2}`, unsupported, "a version 2 client's first message"},
+	{"resume_version_2", with(resumeJSON, `"version":3`, `"version":2`), unsupported, "a version 2 client resuming an upload it began before the update"},
+	{"upload_version_1_with_pow", with(uploadJSON, `"version":3`, `"version":1`), unsupported, "version 1 with the members of version 2"},
+	{"upload_version_4", with(uploadJSON, `"version":3`, `"version":4`), unsupported, "a version this server does not speak yet"},
 	{"upload_version_1_alone", `{"type":"upload","version":1}`, unsupported, "the version is checked before the missing members"},
-	{"upload_version_3_bad_length", with(with(uploadJSON, `"version":2`, `"version":3`), `"length":32768`, `"length":1`), unsupported, "the version is checked before the members' values"},
-	{"resume_version_1", with(resumeJSON, `"version":2`, `"version":1`), unsupported, "version 1 had no resume"},
-	{"resume_version_3", with(resumeJSON, `"version":2`, `"version":3`), unsupported, "a version this server does not speak yet"},
-	{"resume_version_3_alone", `{"type":"resume","version":3}`, unsupported, "the version is checked before the missing members"},
+	{"upload_version_4_bad_length", with(with(uploadJSON, `"version":3`, `"version":4`), `"length":32768`, `"length":1`), unsupported, "the version is checked before the members' values"},
+	{"resume_version_1", with(resumeJSON, `"version":3`, `"version":1`), unsupported, "version 1 had no resume"},
+	{"resume_version_4", with(resumeJSON, `"version":3`, `"version":4`), unsupported, "a version this server does not speak yet"},
+	{"resume_version_4_alone", `{"type":"resume","version":4}`, unsupported, "the version is checked before the missing members"},
 
 	{"empty", ``, nil, "no JSON value"},
 	{"not_json", `hello`, nil, "not JSON"},
 	{"json_null", `null`, nil, "not an object"},
-	{"json_array", `[{"type":"bundle","version":2}]`, nil, "not an object"},
+	{"json_array", `[{"type":"bundle","version":3}]`, nil, "not an object"},
 	{"json_string", `"bundle"`, nil, "not an object"},
-	{"truncated", `{"type":"bundle","version":2`, nil, "unterminated object"},
-	{"missing_type", `{"version":2}`, nil, "no type"},
-	{"unknown_type", `{"type":"hello","version":2}`, nil, "unknown type"},
-	{"type_wrong_case", `{"type":"Bundle","version":2}`, nil, "type values are case-sensitive"},
-	{"type_null", `{"type":null,"version":2}`, nil, "no type"},
+	{"truncated", `{"type":"bundle","version":3`, nil, "unterminated object"},
+	{"missing_type", `{"version":3}`, nil, "no type"},
+	{"unknown_type", `{"type":"hello","version":3}`, nil, "unknown type"},
+	{"type_wrong_case", `{"type":"Bundle","version":3}`, nil, "type values are case-sensitive"},
+	{"type_null", `{"type":null,"version":3}`, nil, "no type"},
 	{"server_type", `{"type":"offset","offset":0,"seed":""}`, nil, "a server message is not a client message"},
 	{"key_wrong_case", `{"type":"bundle","Version":2}`, nil, "keys are case-sensitive (encoding/json alone would match Version)"},
-	{"type_key_wrong_case", `{"TYPE":"bundle","version":2}`, nil, "keys are case-sensitive"},
-	{"key_repeated", `{"type":"bundle","version":2,"version":2}`, nil, "a repeated key, even with the same value"},
-	{"type_repeated", `{"type":"commit","type":"bundle","version":2}`, nil, "a repeated type (encoding/json alone would keep the last)"},
-	{"unknown_field", `{"type":"bundle","version":2,"extra":true}`, nil, "a field no message has"},
-	{"field_of_other_type", `{"type":"bundle","version":2,"offset":0}`, nil, "a field that is not the type's"},
+	{"type_key_wrong_case", `{"TYPE":"bundle","version":3}`, nil, "keys are case-sensitive"},
+	{"key_repeated", `{"type":"bundle","version":3,"version":3}`, nil, "a repeated key, even with the same value"},
+	{"type_repeated", `{"type":"commit","type":"bundle","version":3}`, nil, "a repeated type (encoding/json alone would keep the last)"},
+	{"unknown_field", `{"type":"bundle","version":3,"extra":true}`, nil, "a field no message has"},
+	{"field_of_other_type", `{"type":"bundle","version":3,"offset":0}`, nil, "a field that is not the type's"},
 	{"upload_with_sha256", with(uploadJSON, `"frame_size":16384`, `"frame_size":16384,"sha256":"`+testSHA256+`"`), nil, "a commit field in an upload"},
 	{"upload_with_resume_secret", with(uploadJSON, `"frame_size":16384`, `"frame_size":16384,"resume_secret":"`+testResumeSecret+`"`), nil, "the upload carries the secret's hash, never the secret"},
 	{"commit_with_length", `{"type":"commit","sha256":"` + testSHA256 + `","length":16384}`, nil, "an upload field in a commit"},
-	{"commit_with_version", `{"type":"commit","version":2,"sha256":"` + testSHA256 + `"}`, nil, "a commit has no version: it belongs to the upload open on the connection"},
-	{"trailing_object", `{"type":"bundle","version":2}{}`, nil, "a second JSON value"},
-	{"trailing_garbage", `{"type":"bundle","version":2}x`, nil, "trailing bytes"},
-	{"trailing_brace", `{"type":"bundle","version":2}}`, nil, "a stray closing brace"},
-	{"trailing_bracket", `{"type":"bundle","version":2}]`, nil, "a stray closing bracket"},
+	{"commit_with_version", `{"type":"commit","version":3,"sha256":"` + testSHA256 + `"}`, nil, "a commit has no version: it belongs to the upload open on the connection"},
+	{"trailing_object", `{"type":"bundle","version":3}{}`, nil, "a second JSON value"},
+	{"trailing_garbage", `{"type":"bundle","version":3}x`, nil, "trailing bytes"},
+	{"trailing_brace", `{"type":"bundle","version":3}}`, nil, "a stray closing brace"},
+	{"trailing_bracket", `{"type":"bundle","version":3}]`, nil, "a stray closing bracket"},
 	{"missing_version", `{"type":"bundle"}`, nil, "bundle request without version"},
 	{"version_null", `{"type":"bundle","version":null}`, nil, "null is not a number"},
 	{"version_zero", `{"type":"bundle","version":0}`, nil, "versions start at 1: not a version at all"},
 	{"version_negative", `{"type":"bundle","version":-1}`, nil, "negative version"},
-	{"version_fraction", `{"type":"bundle","version":2.0}`, nil, "integers have no fraction"},
-	{"version_exponent", `{"type":"bundle","version":2e0}`, nil, "integers have no exponent"},
+	{"version_fraction", `{"type":"bundle","version":3.0}`, nil, "integers have no fraction"},
+	{"version_exponent", `{"type":"bundle","version":3e0}`, nil, "integers have no exponent"},
 	{"version_string", `{"type":"bundle","version":"2"}`, nil, "a string is not a number"},
 	{"version_leading_zero", `{"type":"bundle","version":02}`, nil, "not JSON"},
 	{"version_plus", `{"type":"bundle","version":+2}`, nil, "not JSON"},
 	{"version_overflow", `{"type":"bundle","version":9223372036854775808}`, nil, "past int64"},
-	{"upload_missing_version", without(uploadJSON, `"version":2`), nil, "upload without version"},
+	{"upload_missing_version", without(uploadJSON, `"version":3`), nil, "upload without version"},
 	{"upload_missing_bundle_version", without(uploadJSON, `"bundle_version":3`), nil, "upload without bundle_version"},
 	{"upload_missing_upload_id", without(uploadJSON, `"upload_id":"`+testUploadID+`"`), nil, "upload without upload_id"},
 	{"upload_missing_resume_hash", without(uploadJSON, `"resume_hash":"`+testResumeHash+`"`), nil, "upload without resume_hash"},
 	{"upload_missing_length", without(uploadJSON, `"length":32768`), nil, "upload without length"},
 	{"upload_missing_frame_size", without(uploadJSON, `"frame_size":16384`), nil, "upload without frame_size"},
-	{"upload_version_zero", with(uploadJSON, `"version":2`, `"version":0`), nil, "versions start at 1"},
+	{"upload_version_zero", with(uploadJSON, `"version":3`, `"version":0`), nil, "versions start at 1"},
 	{"upload_bundle_version_zero", with(uploadJSON, `"bundle_version":3`, `"bundle_version":0`), nil, "bundle versions start at 1"},
 	{"upload_bundle_version_negative", with(uploadJSON, `"bundle_version":3`, `"bundle_version":-3`), nil, "negative bundle version"},
 	{"upload_id_padded", with(uploadJSON, testUploadID, testUploadID+"=="), nil, "base64url without padding"},
@@ -234,10 +264,10 @@ var clientTests = []messageTest{
 	{"frame_size_other", with(uploadJSON, `"frame_size":16384`, `"frame_size":4096`), nil, "only 16 KiB and 8 KiB frames"},
 	{"frame_size_zero", with(uploadJSON, `"frame_size":16384`, `"frame_size":0`), nil, "only 16 KiB and 8 KiB frames"},
 	{"frame_size_negative", with(uploadJSON, `"frame_size":16384`, `"frame_size":-16384`), nil, "only 16 KiB and 8 KiB frames"},
-	{"resume_missing_version", without(resumeJSON, `"version":2`), nil, "resume without version"},
+	{"resume_missing_version", without(resumeJSON, `"version":3`), nil, "resume without version"},
 	{"resume_missing_upload_id", without(resumeJSON, `"upload_id":"`+testUploadID+`"`), nil, "resume without upload_id"},
 	{"resume_missing_resume_secret", without(resumeJSON, `"resume_secret":"`+testResumeSecret+`"`), nil, "resume without resume_secret"},
-	{"resume_version_zero", with(resumeJSON, `"version":2`, `"version":0`), nil, "versions start at 1"},
+	{"resume_version_zero", with(resumeJSON, `"version":3`, `"version":0`), nil, "versions start at 1"},
 	{"resume_with_resume_hash", with(resumeJSON, `"resume_secret"`, `"resume_hash":"`+testResumeHash+`","resume_secret"`), nil, "the hash belongs to the upload message"},
 	{"resume_with_length", with(resumeJSON, `"resume_secret"`, `"length":32768,"resume_secret"`), nil, "the server knows the length; a resume cannot change it"},
 	{"resume_with_pow", with(resumeJSON, `"resume_secret"`, `"pow_epoch":2932,"pow":"`+testPoW+`","resume_secret"`), nil, "a resume carries no proof of work: the upload's were spent when it opened"},
@@ -258,8 +288,8 @@ var clientTests = []messageTest{
 	{"commit_long", `{"type":"commit","sha256":"` + testSHA256 + `00"}`, nil, "33 bytes"},
 	{"commit_not_hex", `{"type":"commit","sha256":"` + testSHA256[:63] + `g"}`, nil, "not a hex digit"},
 	{"commit_base64url", `{"type":"commit","sha256":"LXEWQrcmsEQBYnyp-6wy9chTD7GQPMTbAiWHF5IaSIE"}`, nil, "the hash is hex, not base64url"},
-	{"size_max", padTo(`{"type":"bundle","version":2}`, protocol.MaxClientMessage), &protocol.BundleRequest{Version: 2}, "exactly MaxClientMessage bytes"},
-	{"size_max_plus_one", padTo(`{"type":"bundle","version":2}`, protocol.MaxClientMessage+1), nil, "one byte past MaxClientMessage"},
+	{"size_max", padTo(`{"type":"bundle","version":3}`, protocol.MaxClientMessage), &protocol.BundleRequest{Version: 3}, "exactly MaxClientMessage bytes"},
+	{"size_max_plus_one", padTo(`{"type":"bundle","version":3}`, protocol.MaxClientMessage+1), nil, "one byte past MaxClientMessage"},
 }
 
 // padTo pads a JSON message with trailing spaces to n bytes.
@@ -312,8 +342,8 @@ var serverTests = []messageTest{
 
 	{"client_type", `{"type":"commit","sha256":"` + testSHA256 + `"}`, nil, "a client message is not a server message"},
 	{"resume_as_reply", resumeJSON, nil, "a client message is not a server message"},
-	{"bundle_request_as_reply", `{"type":"bundle","version":2}`, nil, "the client's bundle request has no bundle"},
-	{"bundle_reply_with_version", `{"type":"bundle","bundle":"b","seed":"s","version":2}`, nil, "a field of the request in the reply"},
+	{"bundle_request_as_reply", `{"type":"bundle","version":3}`, nil, "the client's bundle request has no bundle"},
+	{"bundle_reply_with_version", `{"type":"bundle","bundle":"b","seed":"s","version":3}`, nil, "a field of the request in the reply"},
 	{"bundle_reply_null", `{"type":"bundle","bundle":null,"seed":"s"}`, nil, "null is not a string"},
 	{"bundle_reply_bytes", `{"type":"bundle","bundle":[1,2],"seed":"s"}`, nil, "the bundle is a string"},
 	{"bundle_reply_missing_seed", `{"type":"bundle","bundle":"b"}`, nil, "a version 1 bundle reply: version 2 carries the seed"},
@@ -780,9 +810,9 @@ func TestProofsLargestLength(t *testing.T) {
 // text that names the version sent and the one the server speaks.
 func TestUnsupportedVersion(t *testing.T) {
 	speaks := regexp.MustCompile(`\b` + strconv.Itoa(protocol.Version) + `\b`)
-	for _, base := range []string{`{"type":"bundle","version":2}`, uploadJSON, resumeJSON} {
-		for _, v := range []int{1, 3, 1 << 40} {
-			in := with(base, `"version":2`, `"version":`+strconv.Itoa(v))
+	for _, base := range []string{`{"type":"bundle","version":3}`, uploadJSON, resumeJSON} {
+		for _, v := range []int{1, 2, 4, 1 << 40} {
+			in := with(base, `"version":3`, `"version":`+strconv.Itoa(v))
 			m, err := protocol.ParseClientMessage([]byte(in))
 			call := fmt.Sprintf("ParseClientMessage(%s)", clipped(in))
 			var e *protocol.Error
@@ -801,9 +831,9 @@ func TestUnsupportedVersion(t *testing.T) {
 // unsupported_version too: a newer client must learn why it is refused.
 func TestUnsupportedVersionNewMember(t *testing.T) {
 	for _, in := range []string{
-		`{"type":"bundle","version":3,"features":["x"]}`,
-		with(with(uploadJSON, `"version":2`, `"version":3`), `"pow":`, `"frames":2,"pow":`),
-		with(with(resumeJSON, `"version":2`, `"version":3`), `"resume_secret":`, `"nonce":"x","resume_secret":`),
+		`{"type":"bundle","version":4,"features":["x"]}`,
+		with(with(uploadJSON, `"version":3`, `"version":4`), `"pow":`, `"frames":2,"pow":`),
+		with(with(resumeJSON, `"version":3`, `"version":4`), `"resume_secret":`, `"nonce":"x","resume_secret":`),
 	} {
 		_, err := protocol.ParseClientMessage([]byte(in))
 		if protocol.IsError(err, protocol.CodeMalformed) {

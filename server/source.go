@@ -282,7 +282,7 @@ func (ss *sourceSession) handleControl(data []byte) *protocol.Error {
 }
 
 func unsupportedVersion(v int) *protocol.Error {
-	return protocol.Errorf(protocol.CodeUnsupportedVersion, "protocol version %d is not supported; this server speaks %d", v, protocol.Version)
+	return protocol.UnsupportedVersion(v)
 }
 
 func (ss *sourceSession) send(msg any) *protocol.Error {

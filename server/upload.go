@@ -147,7 +147,7 @@ func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 	case <-ctx.Done():
 		return errBusy
 	}
-	if err := crypto.CheckPoWs(es.seed.Params, es.seed.Seed, m.UploadID, m.Length, m.PoW); err != nil {
+	if err := crypto.CheckPoWs(es.seed.Params, es.seed.Seed, m.UploadID, m.Length, m.PoW, m.PrePoW); err != nil {
 		return protocol.Errorf(protocol.CodeBadPoW, "%v", err)
 	}
 	return nil

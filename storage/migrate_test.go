@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // oldTip is the tip an old database holds, written with the old schema.
@@ -62,6 +64,12 @@ func buildOldDatabase(t *testing.T, path string, v int) {
 
 	exec(`INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		oldTip.ID[:], oldTip.Day, oldTip.BundleVersion, oldTip.SHA256[:], oldTip.Length, oldTip.Ciphertext, oldTip.Receipt)
+	// A second tip, deleted: the AUTOINCREMENT counter is past every seq
+	// left, and must stay so (seq is never reused).
+	gone := newTip(2, 100)
+	exec(`INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		gone.ID[:], gone.Day, gone.BundleVersion, gone.SHA256[:], gone.Length, gone.Ciphertext, gone.Receipt)
+	exec(`DELETE FROM tips WHERE id = ?`, gone.ID[:])
 	exec(`INSERT INTO bundles (version, signed, day) VALUES (?, ?, ?)`, oldBundle.Version, oldBundle.Signed, oldBundle.Day)
 	exec(`INSERT INTO settings (key, value) VALUES ('newsroom_key', 'key-a')`)
 	if v < 2 {
@@ -75,6 +83,61 @@ func buildOldDatabase(t *testing.T, path string, v int) {
 		exec(`INSERT INTO upload_frames (upload_id, offset, data) VALUES (?, ?, ?)`, u.ID[:], i*u.FrameSize, frameData(1, i, u.FrameSize))
 	}
 	exec(`INSERT INTO pow_seeds (epoch, signed) VALUES (?, ?)`, oldSeedEpoch, oldSeed)
+	if v < 4 {
+		return
+	}
+	exec(`INSERT INTO tip_marks (seq, rejected_day, delete_pending) VALUES (1, '2026-11-29', 0)`)
+}
+
+// columnsOf returns the columns of a table, in order.
+func columnsOf(t *testing.T, db *sql.DB, table string) []string {
+	t.Helper()
+	var cols []string
+	rows, err := db.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	if len(cols) == 0 {
+		t.Fatalf("table %s has no columns", table)
+	}
+	return cols
+}
+
+// dumpColumns returns every row of each table, as dumpTables does, but of
+// the columns cols[table] only: an upgrade that adds columns keeps the
+// old ones' values.
+func dumpColumns(t *testing.T, db *sql.DB, cols map[string][]string) []string {
+	t.Helper()
+	var out []string
+	for _, table := range slices.Sorted(maps.Keys(cols)) {
+		var qs []string
+		for _, c := range cols[table] {
+			qs = append(qs, "quote("+c+")")
+		}
+		rows, err := db.Query(`SELECT ` + strings.Join(qs, ` || ' ' || `) + ` FROM ` + table + ` ORDER BY 1`)
+		if err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, table+": "+r)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 // dumpTables returns every row of the tables, each value as SQLite's
@@ -142,11 +205,15 @@ func schemaOf(t *testing.T, db *sql.DB) []string {
 }
 
 // tablesOf returns the tables holding the rows buildOldDatabase wrote for
-// version v.
+// version v, but upload_frames, whose rows version 6 moved to chunks
+// (checkStaged reads them there).
 func tablesOf(v int) []string {
 	tables := []string{"tips", "bundles", "settings"}
 	if v >= 2 {
-		tables = append(tables, "uploads", "upload_frames", "spent_uploads", "pow_seeds")
+		tables = append(tables, "uploads", "spent_uploads", "pow_seeds")
+	}
+	if v >= 4 {
+		tables = append(tables, "tip_marks")
 	}
 	return tables
 }
@@ -167,8 +234,15 @@ func TestUpgrade(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "fieldtip.db")
 			buildOldDatabase(t, path, v)
-			before := dumpTables(t, rawOpenReadOnly(t, path), tablesOf(v)...)
+			old := rawOpenReadOnly(t, path)
+			cols := map[string][]string{}
+			for _, table := range tablesOf(v) {
+				cols[table] = columnsOf(t, old, table)
+			}
+			before := dumpColumns(t, old, cols)
+			old.Close()
 
+			migrated := time.Now().UTC()
 			s := openAt(t, path, Options{})
 			raw := rawOpenReadOnly(t, path)
 			if got := userVersion(t, raw); got != SchemaVersion() {
@@ -177,7 +251,7 @@ func TestUpgrade(t *testing.T) {
 			if got := schemaOf(t, raw); !slices.Equal(got, fresh) {
 				t.Errorf("upgraded schema =\n%s\nwant, as a new database's,\n%s", strings.Join(got, "\n"), strings.Join(fresh, "\n"))
 			}
-			if after := dumpTables(t, raw, tablesOf(v)...); !slices.Equal(after, before) {
+			if after := dumpColumns(t, raw, cols); !slices.Equal(after, before) {
 				t.Errorf("rows after upgrade =\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
 			}
 
@@ -203,8 +277,12 @@ func TestUpgrade(t *testing.T) {
 			u := oldUpload
 			var data []byte
 			if v >= 2 {
+				// Version 6 gave staged uploads the migration's day as
+				// their progress day (UTC; the test may cross midnight).
+				staged := *u
+				staged.ProgressDay = upgradeDay(t, raw, u.ID, migrated)
 				data = append(frameData(1, 0, smallFrame), frameData(1, 1, smallFrame)...)
-				checkStaged(t, s, raw, u, data)
+				checkStaged(t, s, raw, &staged, data)
 				if got, err := s.PoWSeed(ctx, oldSeedEpoch); err != nil || !bytes.Equal(got, oldSeed) {
 					t.Errorf("PoWSeed(%d) = %q, %v, want %q", oldSeedEpoch, got, err, oldSeed)
 				}
@@ -219,19 +297,50 @@ func TestUpgrade(t *testing.T) {
 				t.Errorf("OpenUpload(spent id) = %v, want ErrDuplicate", err)
 			}
 			data = append(data, appendFrames(t, s, u, 1, 2, 3)...)
-			tip := tipOf(2, data)
+			tip := commitOf(3, data)
 			if err := s.CommitUpload(ctx, u.ID, tip); err != nil {
 				t.Fatalf("CommitUpload() = %v", err)
 			}
-			// The cursor goes on from the old tips (sqlite_sequence kept).
-			if tip.Seq != 2 {
-				t.Errorf("CommitUpload(): Seq = %d, want 2", tip.Seq)
+			// The cursor goes on from the old tips, past the deleted one
+			// (sqlite_sequence kept).
+			if tip.Seq != 3 {
+				t.Errorf("CommitUpload(): Seq = %d, want 3", tip.Seq)
 			}
-			if n := countRows(t, raw, `SELECT count(*) FROM upload_frames`); n != 0 {
-				t.Errorf("rows in upload_frames after commit = %d, want 0", n)
+			if ct, err := s.TipCiphertext(ctx, tip.ID); err != nil || !bytes.Equal(ct, data) {
+				t.Errorf("TipCiphertext(the staged upload, committed) = %d bytes, %v, want %d bytes", len(ct), err, len(data))
+			}
+			checkNoOrphanChunks(t, raw)
+			// A mark made before the upgrade still names its tip, and
+			// goes with it.
+			if v >= 4 {
+				if n := countRows(t, raw, `SELECT count(*) FROM tip_marks m JOIN tips t ON t.seq = m.seq WHERE t.id = ?`, oldTip.ID[:]); n != 1 {
+					t.Errorf("marks of the old tip = %d, want 1", n)
+				}
+			}
+			if _, err := s.DeleteTips(ctx, [][16]byte{oldTip.ID, tip.ID}); err != nil {
+				t.Fatalf("DeleteTips() = %v", err)
+			}
+			for _, q := range []string{`SELECT count(*) FROM tips`, `SELECT count(*) FROM tip_marks`, `SELECT count(*) FROM chunks`} {
+				if n := countRows(t, raw, q); n != 0 {
+					t.Errorf("%s after deleting every tip = %d, want 0", q, n)
+				}
 			}
 		})
 	}
+}
+
+// upgradeDay returns the progress day migration 6 gave the upload id,
+// which must be the UTC day of the migration, begun at start.
+func upgradeDay(t *testing.T, raw *sql.DB, id [16]byte, start time.Time) string {
+	t.Helper()
+	var day string
+	if err := raw.QueryRow(`SELECT progress_day FROM uploads WHERE id = ?`, id[:]).Scan(&day); err != nil {
+		t.Fatal(err)
+	}
+	if day != start.Format(time.DateOnly) && day != time.Now().UTC().Format(time.DateOnly) {
+		t.Errorf("progress day after the upgrade = %s, want the day of the upgrade, %s", day, start.Format(time.DateOnly))
+	}
+	return day
 }
 
 func withSeq(m TipMeta, seq int64) TipMeta {

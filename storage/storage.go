@@ -104,6 +104,11 @@ type Store struct {
 	readDB  *sql.DB
 	log     *slog.Logger
 
+	// stmts are the write connection's prepared statements, prepared once
+	// and reused by every transaction (Tx.Stmt finds them on the one
+	// connection).
+	stmts *stmts
+
 	queue      chan *job
 	maxBatch   int
 	afterWrite func()
@@ -160,6 +165,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.migrate(); err != nil {
 		w.Close()
 		return nil, err
+	}
+	if s.stmts, err = prepareStmts(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	params.Set("_query_only", "1")
 	params.Del("_txlock")
@@ -256,7 +265,56 @@ func (s *Store) migrate() error {
 func (s *Store) Close() error {
 	s.closeOne.Do(func() { close(s.closing) })
 	<-s.done
-	return errors.Join(s.writeDB.Close(), s.readDB.Close())
+	return errors.Join(s.stmts.close(), s.writeDB.Close(), s.readDB.Close())
+}
+
+// stmts are the statements of the hot write paths (the writer's
+// savepoints, an upload's writes, a tip's insert), prepared once on the
+// write connection instead of at every Exec.
+type stmts struct {
+	savepoint, release, rollbackTo *sql.Stmt
+
+	insertSpent, insertUpload, selectUpload, insertChunk, updateUpload, deleteUpload *sql.Stmt
+	insertTip                                                                        *sql.Stmt
+}
+
+func prepareStmts(db *sql.DB) (*stmts, error) {
+	st := &stmts{}
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.savepoint, `SAVEPOINT job`},
+		{&st.release, `RELEASE job`},
+		{&st.rollbackTo, `ROLLBACK TO job`},
+		{&st.insertSpent, `INSERT INTO spent_uploads (id, epoch) VALUES (?, ?)`},
+		{&st.insertUpload, `INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, expires, owner, progress_day)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.selectUpload, `SELECT received, length, frame_size, owner FROM uploads WHERE id = ?`},
+		{&st.insertChunk, `INSERT INTO chunks (owner, offset, data) VALUES (?, ?, ?)`},
+		{&st.updateUpload, `UPDATE uploads SET received = ?, hash_state = ?, progress_day = ? WHERE id = ?`},
+		{&st.deleteUpload, `DELETE FROM uploads WHERE id = ?`},
+		{&st.insertTip, `INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt, chunks)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+	} {
+		var err error
+		if *p.dst, err = db.Prepare(p.query); err != nil {
+			st.close()
+			return nil, fmt.Errorf("prepare %.40q: %w", p.query, err)
+		}
+	}
+	return st, nil
+}
+
+func (st *stmts) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.savepoint, st.release, st.rollbackTo, st.insertSpent, st.insertUpload,
+		st.selectUpload, st.insertChunk, st.updateUpload, st.deleteUpload, st.insertTip} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // write queues fn to run in the writer's next transaction and waits until
@@ -351,19 +409,19 @@ func (s *Store) commit(batch []*job) {
 			errs[i] = fmt.Errorf("storage: write abandoned: %w", context.Cause(j.ctx))
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT job"); err != nil {
+		if _, err := tx.Stmt(s.stmts.savepoint).Exec(); err != nil {
 			tx.Rollback()
 			s.fail(batch, fmt.Errorf("storage: savepoint: %w", err))
 			return
 		}
 		if errs[i] = asFull(j.fn(tx)); errs[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
+			if _, err := tx.Stmt(s.stmts.rollbackTo).Exec(); err != nil {
 				tx.Rollback()
 				s.fail(batch, fmt.Errorf("storage: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE job"); err != nil {
+		if _, err := tx.Stmt(s.stmts.release).Exec(); err != nil {
 			tx.Rollback()
 			s.fail(batch, fmt.Errorf("storage: release savepoint: %w", err))
 			return

@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Tip is a committed tip: ciphertext and the receipt the server signed.
@@ -34,12 +36,13 @@ func (s *Store) PutTip(ctx context.Context, t *Tip) error {
 	if int64(len(t.Ciphertext)) != t.Length {
 		return fmt.Errorf("storage: put tip: length %d, ciphertext %d bytes", t.Length, len(t.Ciphertext))
 	}
-	return s.write(ctx, func(tx *sql.Tx) error { return putTip(tx, t) })
+	return s.write(ctx, func(tx *sql.Tx) error { return s.insertTip(tx, t, t.Ciphertext, nil) })
 }
 
-func putTip(tx *sql.Tx, t *Tip) error {
-	res, err := tx.Exec(`INSERT INTO tips (id, day, bundle_version, sha256, length, ciphertext, receipt)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID[:], t.Day, t.BundleVersion, t.SHA256[:], t.Length, t.Ciphertext, t.Receipt)
+// insertTip inserts t's row with either its ciphertext or the owner of the
+// chunks that hold it, and sets t.Seq.
+func (s *Store) insertTip(tx *sql.Tx, t *Tip, ciphertext, chunks []byte) error {
+	res, err := tx.Stmt(s.stmts.insertTip).Exec(t.ID[:], t.Day, t.BundleVersion, t.SHA256[:], t.Length, ciphertext, t.Receipt, chunks)
 	if isUniqueViolation(err) {
 		return ErrDuplicate
 	}
@@ -78,18 +81,42 @@ func (s *Store) ListTips(ctx context.Context, after int64, limit int) ([]TipMeta
 }
 
 // TipCiphertext returns a tip's ciphertext, or ErrNotFound (also for a tip
-// whose deletion waits for its receipts root).
+// whose deletion waits for its receipts root). A tip made of its upload's
+// chunks is read in one transaction, so a deletion cannot cut it short.
 func (s *Store) TipCiphertext(ctx context.Context, id [16]byte) ([]byte, error) {
-	var ct []byte
-	err := s.readDB.QueryRowContext(ctx, `SELECT ciphertext FROM tips WHERE id = ?
-		AND seq NOT IN (SELECT seq FROM tip_marks WHERE delete_pending = 1)`, id[:]).Scan(&ct)
+	tx, err := s.readDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("storage: read tip: %w", err)
+	}
+	defer tx.Rollback()
+	var ct, chunks []byte
+	var length int64
+	err = tx.QueryRowContext(ctx, `SELECT ciphertext, chunks, length FROM tips WHERE id = ?
+		AND seq NOT IN (SELECT seq FROM tip_marks WHERE delete_pending = 1)`, id[:]).Scan(&ct, &chunks, &length)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: read tip: %w", err)
 	}
-	return ct, nil
+	if chunks == nil {
+		return ct, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT offset, data FROM chunks WHERE owner = ? ORDER BY offset`, chunks)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read tip: %w", err)
+	}
+	r := &chunkReader{rows: rows, what: "read tip"}
+	defer r.Close()
+	ct = make([]byte, 0, length)
+	buf := bytes.NewBuffer(ct)
+	if _, err := io.Copy(buf, r); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) != length {
+		return nil, fmt.Errorf("storage: read tip: %d bytes of chunks for a tip of %d", buf.Len(), length)
+	}
+	return buf.Bytes(), nil
 }
 
 // CountTips returns how many tips the store holds.

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"sync"
@@ -19,8 +20,10 @@ import (
 const (
 	smallFrame = 8 << 10  // the low-bandwidth frame size (FIELD.md)
 	largeFrame = 16 << 10 // the usual frame size
-	// testExpires is the expiry day of the uploads these tests open.
+	// testExpires is the expiry day of the uploads these tests open,
+	// testDay the day they open.
 	testExpires = "2026-12-01"
+	testDay     = "2026-11-20"
 )
 
 // uploadID returns an upload id that encodes n (in the first half, where
@@ -41,6 +44,7 @@ func newUpload(n uint64, frames, frameSize int) *Upload {
 		Length:        int64(frames) * int64(frameSize),
 		FrameSize:     frameSize,
 		Expires:       testExpires,
+		ProgressDay:   testDay,
 	}
 }
 
@@ -62,6 +66,23 @@ func tipOf(n uint64, ct []byte) *Tip {
 	t.SHA256 = sha256.Sum256(ct)
 	t.Length = int64(len(ct))
 	return t
+}
+
+// commitOf returns the tip of an upload of the bytes ct, for CommitUpload:
+// tipOf without the ciphertext, which is the upload's frames.
+func commitOf(n uint64, ct []byte) *Tip {
+	t := tipOf(n, ct)
+	t.Ciphertext = nil
+	return t
+}
+
+// uploadEqual compares uploads, an empty hash state and none alike.
+func uploadEqual(a, b Upload) bool {
+	if !bytes.Equal(a.HashState, b.HashState) {
+		return false
+	}
+	return a.ID == b.ID && a.ResumeHash == b.ResumeHash && a.BundleVersion == b.BundleVersion && a.Length == b.Length &&
+		a.FrameSize == b.FrameSize && a.Received == b.Received && a.Expires == b.Expires && a.ProgressDay == b.ProgressDay
 }
 
 func mustOpenUpload(t testing.TB, s *Store, u *Upload, epoch int64) {
@@ -109,9 +130,21 @@ func countRows(t testing.TB, db *sql.DB, query string, args ...any) int64 {
 	return n
 }
 
+// framesOf counts the chunks of the unfinished upload id (none if it is
+// not stored).
 func framesOf(t testing.TB, db *sql.DB, id [16]byte) int64 {
 	t.Helper()
-	return countRows(t, db, `SELECT count(*) FROM upload_frames WHERE upload_id = ?`, id[:])
+	return countRows(t, db, `SELECT count(*) FROM chunks c JOIN uploads u ON c.owner = u.owner WHERE u.id = ?`, id[:])
+}
+
+// checkNoOrphanChunks checks that every chunk belongs to an unfinished
+// upload or a tip: deleting either deletes its chunks.
+func checkNoOrphanChunks(t testing.TB, db *sql.DB) {
+	t.Helper()
+	if n := countRows(t, db, `SELECT count(*) FROM chunks WHERE owner NOT IN (SELECT owner FROM uploads)
+		AND owner NOT IN (SELECT chunks FROM tips WHERE chunks IS NOT NULL)`); n != 0 {
+		t.Errorf("%d chunks belong to no upload and no tip", n)
+	}
 }
 
 // checkStaged checks that the upload u is staged with want received:
@@ -125,7 +158,8 @@ func checkStaged(t testing.TB, s *Store, raw *sql.DB, u *Upload, want []byte) {
 	}
 	wantU := *u
 	wantU.Received = int64(len(want))
-	if *got != wantU {
+	wantU.HashState = got.HashState // the caller's, opaque to the store
+	if !uploadEqual(*got, wantU) {
 		t.Errorf("GetUpload(%x) = %+v, want %+v", u.ID, *got, wantU)
 	}
 	data, err := s.UploadData(ctx, u.ID)
@@ -133,8 +167,9 @@ func checkStaged(t testing.TB, s *Store, raw *sql.DB, u *Upload, want []byte) {
 		t.Errorf("UploadData(%x) = %d bytes, %v, want %d bytes (the frames appended), nil", u.ID, len(data), err, len(want))
 	}
 	if n, frames := framesOf(t, raw, u.ID), int64(len(want)/u.FrameSize); n != frames {
-		t.Errorf("rows in upload_frames for %x = %d, want %d", u.ID, n, frames)
+		t.Errorf("chunks of %x = %d, want %d", u.ID, n, frames)
 	}
+	checkNoOrphanChunks(t, raw)
 }
 
 func TestUploadRoundTrip(t *testing.T) {
@@ -151,7 +186,7 @@ func TestUploadRoundTrip(t *testing.T) {
 		}
 		mustOpenUpload(t, s, u, 7)
 		got, err := s.GetUpload(ctx, u.ID)
-		if err != nil || *got != *u {
+		if err != nil || !uploadEqual(*got, *u) {
 			t.Errorf("GetUpload(%x) = %+v, %v, want %+v", u.ID, got, err, *u)
 		}
 		if spent, err := s.UploadIDSpent(ctx, u.ID); err != nil || !spent {
@@ -231,7 +266,7 @@ func TestOpenUploadReplay(t *testing.T) {
 		end  func(u *Upload, n uint64) error
 	}{
 		{"committed", func(u *Upload, n uint64) error {
-			return s.CommitUpload(ctx, u.ID, tipOf(n, appendFrames(t, s, u, n, 0, 2)))
+			return s.CommitUpload(ctx, u.ID, commitOf(n, appendFrames(t, s, u, n, 0, 2)))
 		}},
 		{"expired", func(u *Upload, n uint64) error {
 			appendFrames(t, s, u, n, 0, 1)
@@ -264,8 +299,9 @@ func TestOpenUploadReplay(t *testing.T) {
 			t.Errorf("%s: GetUpload(after replay) = %v, want ErrNotFound", e.name, err)
 		}
 		if n := framesOf(t, raw, u.ID); n != 0 {
-			t.Errorf("%s: rows in upload_frames = %d, want 0", e.name, n)
+			t.Errorf("%s: chunks = %d, want 0", e.name, n)
 		}
+		checkNoOrphanChunks(t, raw)
 	}
 }
 
@@ -377,7 +413,7 @@ func TestAppendFrame(t *testing.T) {
 		t.Errorf("AppendFrame(unknown upload) = %v, want ErrNotFound", err)
 	}
 	if n := framesOf(t, raw, unknown); n != 0 {
-		t.Errorf("rows in upload_frames for the unknown upload = %d, want 0", n)
+		t.Errorf("chunks of the unknown upload = %d, want 0", n)
 	}
 }
 
@@ -480,8 +516,8 @@ func TestAppendFrameGroupCommit(t *testing.T) {
 		}
 		checkStaged(t, s, raw, u, want)
 	}
-	if n := countRows(t, raw, `SELECT count(*) FROM upload_frames`); n != writers*frames {
-		t.Errorf("rows in upload_frames = %d, want %d", n, writers*frames)
+	if n := countRows(t, raw, `SELECT count(*) FROM chunks`); n != writers*frames {
+		t.Errorf("rows in chunks = %d, want %d", n, writers*frames)
 	}
 }
 
@@ -500,7 +536,7 @@ func TestUploadDurable(t *testing.T) {
 		t.Errorf("raw SELECT received = %d, %v, want %d", received, err, 2*largeFrame)
 	}
 	if n := framesOf(t, raw, u.ID); n != 2 {
-		t.Errorf("raw rows in upload_frames = %d, want 2", n)
+		t.Errorf("raw chunks = %d, want 2", n)
 	}
 	raw.Close()
 	if err := s.Close(); err != nil {
@@ -516,7 +552,7 @@ func TestUploadDurable(t *testing.T) {
 		t.Errorf("AppendFrame(0) after reopen = %v, want *ConflictError{Offset: %d}", err, 2*largeFrame)
 	}
 	want = append(want, appendFrames(t, s, u, 1, 2, 4)...)
-	tip := tipOf(1, want)
+	tip := commitOf(1, want)
 	if err := s.CommitUpload(ctx, u.ID, tip); err != nil {
 		t.Fatalf("CommitUpload() after reopen = %v", err)
 	}
@@ -538,7 +574,7 @@ func TestCommitUpload(t *testing.T) {
 	u := newUpload(1, 3, smallFrame)
 	mustOpenUpload(t, s, u, 1)
 	data := appendFrames(t, s, u, 1, 0, 3)
-	tip := tipOf(1, data)
+	tip := commitOf(1, data)
 	if err := s.CommitUpload(ctx, u.ID, tip); err != nil {
 		t.Fatalf("CommitUpload() = %v", err)
 	}
@@ -558,14 +594,20 @@ func TestCommitUpload(t *testing.T) {
 	if n := countRows(t, raw, `SELECT count(*) FROM uploads WHERE id = ?`, u.ID[:]); n != 0 {
 		t.Errorf("rows in uploads for the committed upload = %d, want 0", n)
 	}
-	if n := framesOf(t, raw, u.ID); n != 0 {
-		t.Errorf("rows in upload_frames for the committed upload = %d, want 0", n)
+	// The tip is the upload's chunks, written once: the same rows, now the
+	// tip's.
+	if n := countRows(t, raw, `SELECT count(*) FROM chunks c JOIN tips t ON c.owner = t.chunks WHERE t.id = ?`, tip.ID[:]); n != 3 {
+		t.Errorf("chunks of the committed tip = %d, want its 3 frames", n)
 	}
+	if n := countRows(t, raw, `SELECT count(*) FROM tips WHERE id = ? AND ciphertext IS NULL`, tip.ID[:]); n != 1 {
+		t.Errorf("the committed tip's row holds a copy of its ciphertext")
+	}
+	checkNoOrphanChunks(t, raw)
 	// A second commit of the same upload finds nothing.
-	if err := s.CommitUpload(ctx, u.ID, tipOf(2, data)); !errors.Is(err, ErrNotFound) {
+	if err := s.CommitUpload(ctx, u.ID, commitOf(2, data)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CommitUpload(committed) = %v, want ErrNotFound", err)
 	}
-	if err := s.CommitUpload(ctx, uploadID(99), tipOf(3, data)); !errors.Is(err, ErrNotFound) {
+	if err := s.CommitUpload(ctx, uploadID(99), commitOf(3, data)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CommitUpload(unknown) = %v, want ErrNotFound", err)
 	}
 
@@ -573,7 +615,7 @@ func TestCommitUpload(t *testing.T) {
 	v := newUpload(2, 3, smallFrame)
 	mustOpenUpload(t, s, v, 1)
 	vData := appendFrames(t, s, v, 2, 0, 2)
-	early := tipOf(4, append(bytes.Clone(vData), make([]byte, smallFrame)...))
+	early := commitOf(4, append(bytes.Clone(vData), make([]byte, smallFrame)...))
 	if err := s.CommitUpload(ctx, v.ID, early); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CommitUpload(unfinished) = %v, want ErrNotFound", err)
 	}
@@ -584,7 +626,7 @@ func TestCommitUpload(t *testing.T) {
 
 	// A tip id that exists: ErrDuplicate, the stored tip and the upload stay.
 	vData = append(vData, appendFrames(t, s, v, 2, 2, 3)...)
-	dup := tipOf(1, vData) // the id of the tip committed above
+	dup := commitOf(1, vData) // the id of the tip committed above
 	if err := s.CommitUpload(ctx, v.ID, dup); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("CommitUpload(existing tip id) = %v, want ErrDuplicate", err)
 	}
@@ -594,7 +636,7 @@ func TestCommitUpload(t *testing.T) {
 	checkStaged(t, s, raw, v, vData)
 
 	// A tip whose length is not its ciphertext's: refused, the upload stays.
-	bad := tipOf(5, vData)
+	bad := commitOf(5, vData)
 	bad.Length--
 	if err := s.CommitUpload(ctx, v.ID, bad); err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrDuplicate) {
 		t.Errorf("CommitUpload(length %d, ciphertext %d bytes) = %v, want a length error", bad.Length, len(vData), err)
@@ -602,7 +644,7 @@ func TestCommitUpload(t *testing.T) {
 	checkStaged(t, s, raw, v, vData)
 
 	// With a fresh tip id the same upload commits.
-	good := tipOf(6, vData)
+	good := commitOf(6, vData)
 	if err := s.CommitUpload(ctx, v.ID, good); err != nil {
 		t.Errorf("CommitUpload(fresh tip id) = %v, want nil", err)
 	}
@@ -654,15 +696,16 @@ func TestDeleteExpiredUploads(t *testing.T) {
 				t.Errorf("expires %s: GetUpload() = %v, want ErrNotFound", st.expires, err)
 			}
 			if n := framesOf(t, raw, u.ID); n != 0 {
-				t.Errorf("expires %s: rows in upload_frames = %d, want 0", st.expires, n)
+				t.Errorf("expires %s: chunks = %d, want 0", st.expires, n)
 			}
 			continue
 		}
 		checkStaged(t, s, raw, u, data[i])
 	}
-	if n := countRows(t, raw, `SELECT count(*) FROM upload_frames`); n != wantFrames {
-		t.Errorf("rows in upload_frames = %d, want %d", n, wantFrames)
+	if n := countRows(t, raw, `SELECT count(*) FROM chunks`); n != wantFrames {
+		t.Errorf("rows in chunks = %d, want %d", n, wantFrames)
 	}
+	checkNoOrphanChunks(t, raw)
 	// Staged counts received bytes: the never-started upload costs none.
 	if n, b, err := s.Staged(ctx); err != nil || n != wantKept || b != wantBytes {
 		t.Errorf("Staged() = %d, %d, %v, want %d, %d, nil", n, b, err, wantKept, wantBytes)
@@ -775,4 +818,239 @@ func BenchmarkAppendFrame(b *testing.B) {
 	})
 	putRate := float64(b.N) / time.Since(start).Seconds()
 	b.ReportMetric(appendRate/putRate, "frames/tip")
+}
+
+// countBatches counts the writer's transactions from now on.
+func countBatches(s *Store) func() int {
+	var mu sync.Mutex
+	n := 0
+	s.testOnlyBeforeCommit = func(int) { mu.Lock(); n++; mu.Unlock() }
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// A one-frame upload whose upload message, frame and commit arrive
+// together is one transaction: no upload row, no chunk, the tip holds its
+// bytes, the id is spent.
+func TestWriteUploadWholeOneFrame(t *testing.T) {
+	s, path := openTest(t, Options{})
+	raw := rawOpenReadOnly(t, path)
+	ctx := context.Background()
+	u := newUpload(1, 1, largeFrame)
+	f := frameData(1, 0, largeFrame)
+	tip := commitOf(1, f)
+	batches := countBatches(s)
+	got, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Open: u, Epoch: 3, Frames: [][]byte{f}, HashState: []byte("h"), Day: testDay, Commit: tip})
+	if err != nil || got != largeFrame {
+		t.Fatalf("WriteUpload(open, frame, commit) = %d, %v, want %d, nil", got, err, largeFrame)
+	}
+	if n := batches(); n != 1 {
+		t.Errorf("transactions = %d, want 1", n)
+	}
+	if tip.Seq == 0 {
+		t.Errorf("tip Seq not assigned")
+	}
+	if ct, err := s.TipCiphertext(ctx, tip.ID); err != nil || !bytes.Equal(ct, f) {
+		t.Errorf("TipCiphertext() = %d bytes, %v, want the frame", len(ct), err)
+	}
+	for q, want := range map[string]int64{
+		`SELECT count(*) FROM uploads`: 0,
+		`SELECT count(*) FROM chunks`:  0,
+		`SELECT count(*) FROM tips WHERE ciphertext IS NOT NULL AND chunks IS NULL`: 1,
+	} {
+		if n := countRows(t, raw, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
+	}
+	if spent, err := s.UploadIDSpent(ctx, u.ID); err != nil || !spent {
+		t.Errorf("UploadIDSpent() = %v, %v, want true", spent, err)
+	}
+	// The same again: its id is spent, nothing more is stored.
+	again := commitOf(2, f)
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Open: u, Epoch: 3, Frames: [][]byte{f}, Day: testDay, Commit: again}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("WriteUpload(replayed) = %v, want ErrDuplicate", err)
+	}
+	if n, err := s.CountTips(ctx); err != nil || n != 1 {
+		t.Errorf("CountTips() = %d, %v, want 1", n, err)
+	}
+}
+
+// A longer upload written whole is its chunks, under its tip, in one
+// transaction.
+func TestWriteUploadWholeFrames(t *testing.T) {
+	s, path := openTest(t, Options{})
+	raw := rawOpenReadOnly(t, path)
+	ctx := context.Background()
+	u := newUpload(1, 3, smallFrame)
+	var frames [][]byte
+	var all []byte
+	for i := range 3 {
+		frames = append(frames, frameData(1, i, smallFrame))
+		all = append(all, frames[i]...)
+	}
+	tip := commitOf(1, all)
+	batches := countBatches(s)
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Open: u, Frames: frames, Day: testDay, Commit: tip}); err != nil {
+		t.Fatalf("WriteUpload(whole) = %v", err)
+	}
+	if n := batches(); n != 1 {
+		t.Errorf("transactions = %d, want 1", n)
+	}
+	if ct, err := s.TipCiphertext(ctx, tip.ID); err != nil || !bytes.Equal(ct, all) {
+		t.Errorf("TipCiphertext() = %d bytes, %v, want %d", len(ct), err, len(all))
+	}
+	if n := countRows(t, raw, `SELECT count(*) FROM uploads`); n != 0 {
+		t.Errorf("uploads = %d, want 0", n)
+	}
+	if n := countRows(t, raw, `SELECT count(*) FROM chunks c JOIN tips t ON t.chunks = c.owner`); n != 3 {
+		t.Errorf("chunks of the tip = %d, want 3", n)
+	}
+	checkNoOrphanChunks(t, raw)
+}
+
+// Frames in flight are appended in one transaction with the upload's
+// hash state and progress day; the last ones and the commit in another.
+func TestWriteUploadBatches(t *testing.T) {
+	s, path := openTest(t, Options{})
+	raw := rawOpenReadOnly(t, path)
+	ctx := context.Background()
+	u := newUpload(1, 5, smallFrame)
+	var want []byte
+	frames := func(from, to int) [][]byte {
+		var fs [][]byte
+		for i := from; i < to; i++ {
+			f := frameData(1, i, smallFrame)
+			fs = append(fs, f)
+			want = append(want, f...)
+		}
+		return fs
+	}
+	batches := countBatches(s)
+	got, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Open: u, Epoch: 1, Frames: frames(0, 3), HashState: []byte("state 3"), Day: "2026-11-21"})
+	if err != nil || got != 3*smallFrame {
+		t.Fatalf("WriteUpload(open, 3 frames) = %d, %v, want %d", got, err, 3*smallFrame)
+	}
+	staged := *u
+	staged.ProgressDay = "2026-11-21"
+	checkStaged(t, s, raw, &staged, want)
+	if g, _ := s.GetUpload(ctx, u.ID); g == nil || string(g.HashState) != "state 3" {
+		t.Errorf("GetUpload().HashState = %q, want the state written", g.HashState)
+	}
+	// A write at another offset changes nothing.
+	var ce *ConflictError
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Offset: 2 * smallFrame, Frames: [][]byte{frameData(1, 2, smallFrame)}, Day: testDay}); !errors.As(err, &ce) || ce.Offset != 3*smallFrame {
+		t.Errorf("WriteUpload(offset behind) = %v, want *ConflictError{%d}", err, 3*smallFrame)
+	}
+	// A commit before the end: ErrNotFound, nothing stored, frames of the
+	// same write included.
+	early := commitOf(2, append(bytes.Clone(want), make([]byte, 2*smallFrame)...))
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Offset: 3 * smallFrame, Frames: [][]byte{frameData(1, 3, smallFrame)}, Day: testDay, Commit: early}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("WriteUpload(a frame short, commit) = %v, want ErrNotFound", err)
+	}
+	checkStaged(t, s, raw, &staged, want)
+	tip := commitOf(1, append(bytes.Clone(want), append(frameData(1, 3, smallFrame), frameData(1, 4, smallFrame)...)...))
+	if got, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Offset: 3 * smallFrame, Frames: frames(3, 5), HashState: []byte("state 5"), Day: testDay, Commit: tip}); err != nil || got != 5*smallFrame {
+		t.Fatalf("WriteUpload(last 2 frames, commit) = %d, %v", got, err)
+	}
+	if n := batches(); n != 4 {
+		t.Errorf("transactions = %d, want 4 (one per write)", n)
+	}
+	if ct, err := s.TipCiphertext(ctx, tip.ID); err != nil || !bytes.Equal(ct, want) {
+		t.Errorf("TipCiphertext() = %d bytes, %v, want %d", len(ct), err, len(want))
+	}
+	checkNoOrphanChunks(t, raw)
+}
+
+// An upload opened to replace an evicted one deletes it, and its chunks,
+// in the same transaction; the evicted one's id stays spent.
+func TestWriteUploadEvict(t *testing.T) {
+	s, path := openTest(t, Options{})
+	raw := rawOpenReadOnly(t, path)
+	ctx := context.Background()
+	old := newUpload(1, 3, smallFrame)
+	mustOpenUpload(t, s, old, 1)
+	appendFrames(t, s, old, 1, 0, 1)
+	keep := newUpload(2, 3, smallFrame)
+	mustOpenUpload(t, s, keep, 1)
+	kept := appendFrames(t, s, keep, 2, 0, 2)
+	u := newUpload(3, 1, smallFrame)
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: u.ID, Open: u, Epoch: 1, Day: testDay, Evict: [][16]byte{old.ID, uploadID(99)}}); err != nil {
+		t.Fatalf("WriteUpload(open, evict) = %v", err)
+	}
+	if _, err := s.GetUpload(ctx, old.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetUpload(evicted) = %v, want ErrNotFound", err)
+	}
+	if spent, _ := s.UploadIDSpent(ctx, old.ID); !spent {
+		t.Errorf("the evicted upload's id is no longer spent")
+	}
+	checkStaged(t, s, raw, keep, kept)
+	checkStaged(t, s, raw, u, nil)
+	checkNoOrphanChunks(t, raw)
+	// An eviction in a write that fails is undone with it.
+	dup := newUpload(3, 1, smallFrame)
+	if _, err := s.WriteUpload(ctx, &UploadWrite{ID: dup.ID, Open: dup, Epoch: 1, Day: testDay, Evict: [][16]byte{keep.ID}}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("WriteUpload(spent id, evict) = %v, want ErrDuplicate", err)
+	}
+	checkStaged(t, s, raw, keep, kept)
+}
+
+func TestListAndDeleteUploads(t *testing.T) {
+	s, path := openTest(t, Options{})
+	raw := rawOpenReadOnly(t, path)
+	ctx := context.Background()
+	want := map[[16]byte]UploadProgress{}
+	var ids [][16]byte
+	for n := uint64(1); n <= 5; n++ {
+		u := newUpload(n, 4, smallFrame)
+		mustOpenUpload(t, s, u, 1)
+		appendFrames(t, s, u, n, 0, int(n%4))
+		want[u.ID] = UploadProgress{ID: u.ID, Received: int64(n%4) * smallFrame, Length: u.Length, ProgressDay: testDay}
+		ids = append(ids, u.ID)
+	}
+	list, err := s.ListUploadProgress(ctx)
+	if err != nil || len(list) != len(want) {
+		t.Fatalf("ListUploadProgress() = %d, %v, want %d", len(list), err, len(want))
+	}
+	for _, p := range list {
+		if p != want[p.ID] {
+			t.Errorf("ListUploadProgress(): %+v, want %+v", p, want[p.ID])
+		}
+	}
+	n, err := s.DeleteUploads(ctx, append(ids[:3:3], uploadID(99)))
+	if err != nil || n != 3 {
+		t.Errorf("DeleteUploads(3 and an unknown) = %d, %v, want 3, nil", n, err)
+	}
+	if list, _ := s.ListUploadProgress(ctx); len(list) != 2 {
+		t.Errorf("uploads left = %d, want 2", len(list))
+	}
+	checkNoOrphanChunks(t, raw)
+}
+
+// UploadReader streams what was received, in order.
+func TestUploadReader(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	ctx := context.Background()
+	u := newUpload(1, 4, smallFrame)
+	mustOpenUpload(t, s, u, 1)
+	want := appendFrames(t, s, u, 1, 0, 3)
+	r, err := s.UploadReader(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Read a few bytes at a time: chunks are handed out across reads.
+	var got []byte
+	buf := make([]byte, 1000)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("UploadReader read %d bytes, want the %d received", len(got), len(want))
+	}
 }

@@ -358,31 +358,85 @@ var ErrBadCiphertext = errors.New("not an age file encrypted to the bundle's edi
 // file key, so this is structure only: it keeps garbage and files for other
 // recipients out of the store.
 func CheckCiphertext(ciphertext []byte, stanzaType string, count int) error {
-	hdr, err := age.ExtractHeader(bytes.NewReader(ciphertext))
+	h, err := ParseCiphertextHeader(ciphertext, int64(len(ciphertext)))
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCiphertext, err)
+		return err
 	}
-	if !bytes.HasPrefix(ciphertext, hdr) {
-		return fmt.Errorf("%w: header is not in canonical form", ErrBadCiphertext)
+	return h.Check(stanzaType, count)
+}
+
+// CiphertextHeader is what CheckCiphertext learns of an age file from its
+// header and length, with no key: enough to check it against a bundle
+// later.
+type CiphertextHeader struct {
+	// StanzaTypes are the header's recipient stanza types, in order.
+	StanzaTypes []string
+	// Size is the header's size in bytes.
+	Size int64
+}
+
+// ErrHeaderIncomplete: the bytes given end inside the age header; more of
+// the file may complete it.
+var ErrHeaderIncomplete = errors.New("age header incomplete")
+
+// ParseCiphertextHeader parses the age header at the start of prefix, the
+// first bytes of a file of length bytes, so that a server can check an
+// upload's structure from its first frames, as they arrive, and never
+// hold the whole file. It returns ErrHeaderIncomplete (not wrapping
+// ErrBadCiphertext) when prefix is shorter than length and ends inside
+// the header; any other fault wraps ErrBadCiphertext, as CheckCiphertext's.
+func ParseCiphertextHeader(prefix []byte, length int64) (*CiphertextHeader, error) {
+	if int64(len(prefix)) < length && !headerEnds(prefix) {
+		// age's errors do not say whether the bytes ran out: look for the
+		// header's last line (the MAC line, "--- …\n") instead. A prefix
+		// that is not the start of an age file fails at once.
+		if n := min(len(prefix), len(ageIntro)); string(prefix[:n]) != ageIntro[:n] {
+			return nil, fmt.Errorf("%w: not an age file", ErrBadCiphertext)
+		}
+		return nil, ErrHeaderIncomplete
+	}
+	hdr, err := age.ExtractHeader(bytes.NewReader(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCiphertext, err)
+	}
+	if !bytes.HasPrefix(prefix, hdr) {
+		return nil, fmt.Errorf("%w: header is not in canonical form", ErrBadCiphertext)
 	}
 	// age offers no public header parser; DecryptHeader with an identity
 	// that matches nothing reports the stanza types in NoIdentityMatchError.
 	_, err = age.DecryptHeader(hdr, stanzaLister{})
 	var noMatch *age.NoIdentityMatchError
 	if !errors.As(err, &noMatch) {
-		return fmt.Errorf("%w: header: %w", ErrBadCiphertext, err)
+		return nil, fmt.Errorf("%w: header: %w", ErrBadCiphertext, err)
 	}
-	if len(noMatch.StanzaTypes) != count {
-		return fmt.Errorf("%w: %d recipient stanzas, want %d (one per editor)", ErrBadCiphertext, len(noMatch.StanzaTypes), count)
+	payload := length - int64(len(hdr))
+	if !validPayloadSize(payload) {
+		return nil, fmt.Errorf("%w: payload of %d bytes is not a length age produces", ErrBadCiphertext, payload)
 	}
-	for _, t := range noMatch.StanzaTypes {
+	return &CiphertextHeader{StanzaTypes: noMatch.StanzaTypes, Size: int64(len(hdr))}, nil
+}
+
+// ageIntro is the first line of every age file (age spec, "Header").
+const ageIntro = "age-encryption.org/v1\n"
+
+// headerEnds reports whether b holds a whole header's last line: the MAC
+// line, the first that starts with "---" (stanza lines start with "->",
+// and their bodies are base64, which has no '-').
+func headerEnds(b []byte) bool {
+	i := bytes.Index(b, []byte("\n---"))
+	return i >= 0 && bytes.IndexByte(b[i+1:], '\n') >= 0
+}
+
+// Check reports whether the header holds exactly count stanzas, all of
+// stanzaType.
+func (h *CiphertextHeader) Check(stanzaType string, count int) error {
+	if len(h.StanzaTypes) != count {
+		return fmt.Errorf("%w: %d recipient stanzas, want %d (one per editor)", ErrBadCiphertext, len(h.StanzaTypes), count)
+	}
+	for _, t := range h.StanzaTypes {
 		if t != stanzaType {
 			return fmt.Errorf("%w: recipient stanza of type %q, want %q", ErrBadCiphertext, clip(t), stanzaType)
 		}
-	}
-	payload := int64(len(ciphertext) - len(hdr))
-	if !validPayloadSize(payload) {
-		return fmt.Errorf("%w: payload of %d bytes is not a length age produces", ErrBadCiphertext, payload)
 	}
 	return nil
 }

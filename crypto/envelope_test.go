@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -531,4 +532,90 @@ func TestManifestEscaping(t *testing.T) {
 			t.Errorf("ParseTip(text %s) = %v, %v, want an error wrapping %q", other, tip, err, ErrMalformed)
 		}
 	}
+}
+
+// ParseCiphertextHeader on the first bytes of a file: while they end
+// inside the header it asks for more (ErrHeaderIncomplete); from the
+// header's end on it gives what the whole file gives; a whole file that
+// ends inside its header is malformed.
+func TestParseCiphertextHeaderPrefix(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		rs     []age.Recipient
+		stanza string
+		count  int
+	}{
+		{"classic", recipientsOf(recipientSets[1].editors...), StanzaX25519, 3},
+		{"hybrid", recipientsOf(testHybridAlice, testHybridBob), StanzaHybrid, 2},
+	} {
+		ct, err := Seal(&Tip{Text: "x"}, c.rs, 8192)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := ParseCiphertextHeader(ct, int64(len(ct)))
+		if err != nil || whole.Check(c.stanza, c.count) != nil {
+			t.Fatalf("%s: ParseCiphertextHeader(whole) = %+v, %v", c.name, whole, err)
+		}
+		for n := 0; n <= int(whole.Size)+64; n++ {
+			h, err := ParseCiphertextHeader(ct[:n], int64(len(ct)))
+			if int64(n) < whole.Size {
+				if !errors.Is(err, ErrHeaderIncomplete) || errors.Is(err, ErrBadCiphertext) {
+					t.Fatalf("%s: ParseCiphertextHeader(first %d of a %d-byte header) = %v, want ErrHeaderIncomplete", c.name, n, whole.Size, err)
+				}
+				if _, err := ParseCiphertextHeader(ct[:n], int64(n)); !errors.Is(err, ErrBadCiphertext) {
+					t.Fatalf("%s: ParseCiphertextHeader(a whole file of %d bytes, inside its header) = %v, want ErrBadCiphertext", c.name, n, err)
+				}
+				continue
+			}
+			if err != nil || !slices.Equal(h.StanzaTypes, whole.StanzaTypes) || h.Size != whole.Size {
+				t.Fatalf("%s: ParseCiphertextHeader(first %d bytes) = %+v, %v, want %+v", c.name, n, h, err, whole)
+			}
+		}
+	}
+}
+
+// A prefix that is not the start of an age file is refused at once.
+func TestParseCiphertextHeaderNotAge(t *testing.T) {
+	for _, p := range []string{"x", "AGE-encryption", "age-encryption.org/v2\n", "\n--- x\n"} {
+		if _, err := ParseCiphertextHeader([]byte(p), 1<<20); !errors.Is(err, ErrBadCiphertext) {
+			t.Errorf("ParseCiphertextHeader(%q of 1 MiB) = %v, want ErrBadCiphertext", p, err)
+		}
+	}
+}
+
+// Parsing the first n bytes agrees with parsing the whole: the same header
+// from its end on, ErrHeaderIncomplete or a refusal before.
+func FuzzParseCiphertextHeader(f *testing.F) {
+	ct, err := Seal(&Tip{Text: "x"}, recipientsOf(recipientSets[1].editors...), 8192)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ct[:600], 300)
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\nAAAA\n--- AAAA\n"), 20)
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		if n < 0 || n > len(b) {
+			return
+		}
+		length := int64(len(b)) + 8192
+		whole, werr := ParseCiphertextHeader(b, length)
+		h, err := ParseCiphertextHeader(b[:n], length)
+		if werr == nil && int64(n) < whole.Size && !errors.Is(err, ErrHeaderIncomplete) {
+			t.Fatalf("first %d bytes of a %d-byte header: %v, want ErrHeaderIncomplete", n, whole.Size, err)
+		}
+		if werr == nil && int64(n) >= whole.Size && err != nil {
+			t.Fatalf("first %d bytes, with the %d-byte header: %v", n, whole.Size, err)
+		}
+		switch {
+		case errors.Is(err, ErrHeaderIncomplete):
+			if werr == nil && int64(n) >= whole.Size {
+				t.Fatalf("first %d bytes: incomplete, but the header of %d bytes is in them", n, whole.Size)
+			}
+		case err == nil:
+			if werr != nil || !slices.Equal(h.StanzaTypes, whole.StanzaTypes) || h.Size != whole.Size {
+				t.Fatalf("first %d bytes: %+v, all %d: %+v, %v", n, h, len(b), whole, werr)
+			}
+		case !errors.Is(err, ErrBadCiphertext):
+			t.Fatalf("first %d bytes: error %v wraps neither ErrHeaderIncomplete nor ErrBadCiphertext", n, err)
+		}
+	})
 }

@@ -369,7 +369,9 @@ func TestSendOutboxRenewsPurgedUpload(t *testing.T) {
 	srv := startServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, serverOptions{})
 	p := newPhone(t, srv.URL, nk.key.Verifier, nil)
 	const text = "the upload that expired"
-	it := p.compose(t, randomTip(text, 40<<10))
+	// More frames than a window, so the commit (sent right behind the
+	// last frame) cannot go out before the first ack.
+	it := p.compose(t, randomTip(text, 100<<10))
 	oldID := it.UploadID
 
 	// The source gives up as soon as the server holds the first frame.

@@ -222,7 +222,9 @@ func (l *link) write(mt int, b []byte) error {
 // transmit sends one item on l: a new upload (the first message with its
 // frames right behind it, no wait) or, for a started one, a resume (one
 // round trip for the server's offset), then frames with at most Window
-// unacknowledged, then the commit. It returns the signed receipt.
+// unacknowledged, and the commit right behind the last frame (the server
+// stores the last frames and the commit together: a one-frame tip is one
+// round trip). It returns the signed receipt.
 // started, if set, is called before a new upload's first message goes
 // out, to record that the item may now exist on the server.
 func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked, total int64), started func() error) ([]byte, error) {
@@ -267,12 +269,18 @@ func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked
 			FrameSize:     it.FrameSize,
 			PoWEpoch:      it.PoWEpoch,
 			PoW:           it.PoW,
+			PrePoW:        it.prePoW,
 		}
 		if err := l.send(up); err != nil {
 			return nil, err
 		}
 	}
 	gotOffset := resumed
+	committed := false
+	commit := func() error {
+		committed = true
+		return l.send(&protocol.Commit{SHA256: sha256.Sum256(it.Ciphertext)})
+	}
 	buf := make([]byte, 0, protocol.FrameHeaderSize+it.FrameSize)
 	for acked < total {
 		for sent < total && sent-acked < Window*frame {
@@ -281,6 +289,11 @@ func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked
 				return nil, err
 			}
 			sent += frame
+		}
+		if sent == total && !committed {
+			if err := commit(); err != nil {
+				return nil, err
+			}
 		}
 		m, err := l.receive(ctx)
 		if err != nil {
@@ -312,8 +325,11 @@ func (l *link) transmit(ctx context.Context, it *OutboxItem, progress func(acked
 		// only reachable for an upload of no frames, which cannot exist.
 		return nil, fmt.Errorf("%w: no offset for the upload", ErrBadServerMessage)
 	}
-	if err := l.send(&protocol.Commit{SHA256: sha256.Sum256(it.Ciphertext)}); err != nil {
-		return nil, err
+	if !committed {
+		// A resumed upload whose every frame was stored: the commit alone.
+		if err := commit(); err != nil {
+			return nil, err
+		}
 	}
 	m, err := l.receive(ctx)
 	if err != nil {

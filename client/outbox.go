@@ -124,6 +124,11 @@ type OutboxItem struct {
 	// fixes (too_large, bad_ciphertext): SendOutbox does not send the item
 	// again, and the source decides what to do with it.
 	Refused protocol.Code
+	// prePoW is the pre-proof of work over PoW, if hasPrePoW: computed
+	// with the proofs, or before connecting (solvePrePoWs), and not
+	// stored.
+	prePoW    uint64
+	hasPrePoW bool
 	// Ciphertext is the age file, a positive multiple of FrameSize bytes
 	// and at most 64 MiB.
 	Ciphertext []byte

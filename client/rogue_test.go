@@ -793,7 +793,7 @@ func TestSendOutboxRefusalsOnResume(t *testing.T) {
 				if m.UploadID == old.UploadID || m.ResumeHash == sha256.Sum256(old.ResumeSecret[:]) {
 					t.Errorf("the new upload reuses the refused upload's id or resume secret")
 				}
-				if err := crypto.CheckPoWs(fieldtiptest.CheapPoW, seedOf(t, r), m.UploadID, m.Length, m.PoW); err != nil || m.PoWEpoch != currentEpoch() {
+				if err := crypto.CheckPoWs(fieldtiptest.CheapPoW, seedOf(t, r), m.UploadID, m.Length, m.PoW, m.PrePoW); err != nil || m.PoWEpoch != currentEpoch() {
 					t.Errorf("the new upload's proofs of work (epoch %d) do not check for its id: %v", m.PoWEpoch, err)
 				}
 			case *protocol.Resume:

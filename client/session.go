@@ -191,6 +191,9 @@ func (s *sender) run(ctx context.Context) error {
 		if left <= 0 {
 			break
 		}
+		if err := solvePrePoWs(ctx, s.cfg, s.ob, s.opts.Now()); err != nil {
+			return err
+		}
 		budget, cancel := context.WithTimeout(ctx, left)
 		progress, err := s.session(budget)
 		spent := budget.Err() != nil && ctx.Err() == nil

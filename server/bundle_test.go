@@ -297,7 +297,6 @@ func TestBundleGrace(t *testing.T) {
 	c := ts.dial(t)
 	c.sendUpload(1, late, fs16)
 	c.readOffset(0)
-	c.readAck(fs16)
 	ts.clock.advance(2 * 24 * time.Hour)
 	ts.whileOthers(t, func() {
 		c.text(&protocol.Commit{SHA256: sha256.Sum256(late)})

@@ -47,9 +47,9 @@ func TestReadWait(t *testing.T) {
 	}{
 		{"no upload, small answer", nil, 0, 10 * time.Second},
 		{"no upload, a 64 KiB bundle answer", nil, 65536, 10*time.Second + 65536*time.Second/2500},
-		{"upload with frames due", &upload{length: 2 * fs16, received: fs16}, 30, time.Minute},
+		{"upload with frames due", &upload{length: 2 * fs16, next: fs16}, 30, time.Minute},
 		{"upload opened, nothing received", &upload{length: fs16}, 2000, time.Minute},
-		{"upload complete, commit due", &upload{length: fs16, received: fs16}, 30, 10*time.Second + 30*time.Second/2500},
+		{"upload complete, commit due", &upload{length: fs16, next: fs16}, 30, 10*time.Second + 30*time.Second/2500},
 	} {
 		ss := &sourceSession{s: s, up: tt.up, lastSent: tt.lastSent}
 		if got := ss.readWait(); got != tt.want {

@@ -112,10 +112,11 @@ const (
 	uploadPoWBadNonce           // the first proof replaced by one that fails
 	uploadPoWStaleEpoch         // valid proofs, labelled two epochs back
 	uploadPoWFutureEpoch        // valid proofs, labelled one epoch ahead
+	uploadPoWBadPre             // valid proofs, a pre-proof that fails
 )
 
 // uploadPoWNames are the vector names of the proofs, by value.
-var uploadPoWNames = []string{"good", "none", "too_few", "too_many", "bad_nonce", "stale_epoch", "future_epoch"}
+var uploadPoWNames = []string{"good", "none", "too_few", "too_many", "bad_nonce", "stale_epoch", "future_epoch", "bad_pre"}
 
 type sessionOp struct {
 	kind   byte
@@ -577,6 +578,12 @@ func (se *fuzzSession) upload(op sessionOp) *protocol.Upload {
 		up.PoWEpoch -= 2
 	case uploadPoWFutureEpoch:
 		up.PoWEpoch++
+	}
+	// The pre-proof is always the right one for the proofs sent, so that
+	// their own check is what a bad proof meets; but with bad_pre.
+	up.PrePoW = prePoWOf(se.t, se.ss.seed, up)
+	if (op.arg&uploadPoWMask)>>uploadPoWShift == uploadPoWBadPre {
+		up.PrePoW = failingPrePoW(se.ss.seed, up)
 	}
 	return up
 }

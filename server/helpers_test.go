@@ -69,6 +69,10 @@ type testServer struct {
 	// receipts are the tips this server acknowledged, checked by intact.
 	receipts []*crypto.Receipt
 
+	// sweeps sweeps stalled uploads (slots.go) on the server, when a test
+	// sends on it.
+	sweeps chan time.Time
+
 	// beforeServe is serverOptions.beforeServe, run again by restart.
 	beforeServe func(*Server)
 	cancel      context.CancelFunc
@@ -163,6 +167,10 @@ func (ts *testServer) start(tb testing.TB) {
 		tb.Fatalf("New() = %v", err)
 	}
 	ts.s.now = ts.clock.now
+	// Stalled uploads are swept when a test says (Purge, or sweeps on
+	// ts.sweeps), never by the wall clock under a moved test clock.
+	ts.sweeps = make(chan time.Time)
+	ts.s.testOnlyStallSweeps = ts.sweeps
 	if ts.beforeServe != nil {
 		ts.beforeServe(ts.s)
 	}
@@ -625,7 +633,28 @@ func (ts *testServer) newUpload(tb testing.TB, bundleVersion, length int64, fram
 	if length > 0 {
 		up.PoW = solve(tb, seed, up.UploadID, length)
 	}
+	up.PrePoW = prePoWOf(tb, seed, up)
 	return up
+}
+
+// prePoWOf returns the pre-proof of up's proofs under seed, whatever they
+// are: so that their own check is what proofs meet.
+func prePoWOf(tb testing.TB, seed *crypto.PoWSeed, up *protocol.Upload) uint64 {
+	tb.Helper()
+	pre, err := crypto.SolvePrePoW(context.Background(), seed.Seed, up.UploadID, up.Length, up.PoW)
+	if err != nil {
+		tb.Fatalf("SolvePrePoW() = %v", err)
+	}
+	return pre
+}
+
+// failingPrePoW returns a nonce that is not a pre-proof of up's proofs.
+func failingPrePoW(seed *crypto.PoWSeed, up *protocol.Upload) uint64 {
+	n := uint64(1) << 63
+	for crypto.CheckPrePoW(seed.Seed, up.UploadID, up.Length, up.PoW, n) {
+		n++
+	}
+	return n
 }
 
 // bareUpload is newUpload without proofs of work.
@@ -682,9 +711,7 @@ func (w *wsConn) sendUpload(bundleVersion int64, ct []byte, frameSize int) *prot
 func (w *wsConn) readUpload(length int64, frameSize int) []byte {
 	w.tb.Helper()
 	w.readOffset(0)
-	for want := int64(frameSize); want <= length; want += int64(frameSize) {
-		w.readAck(want)
-	}
+	w.readAcks(length)
 	return expect[*protocol.ReceiptReply](w).Receipt
 }
 
@@ -704,6 +731,20 @@ func (w *wsConn) readAck(offset int64) {
 	w.tb.Helper()
 	if a := expect[*protocol.Ack](w); a.Offset != offset {
 		w.tb.Fatalf("ack of offset %d, want %d", a.Offset, offset)
+	}
+}
+
+// readAcks reads acks up to offset to: the server stores the frames that
+// arrived together in one write and acknowledges them with one ack, so
+// one ack may cover several frames.
+func (w *wsConn) readAcks(to int64) {
+	w.tb.Helper()
+	for at := int64(-1); at != to; {
+		a := expect[*protocol.Ack](w)
+		if a.Offset <= at || a.Offset > to {
+			w.tb.Fatalf("ack of offset %d after %d, want acks up to %d", a.Offset, at, to)
+		}
+		at = a.Offset
 	}
 }
 
@@ -738,8 +779,8 @@ func (ts *testServer) startUpload(tb testing.TB, ct []byte, frameSize, acked int
 		p.c.frame(ct, int64(i*frameSize), frameSize)
 	}
 	p.c.readOffset(0)
-	for i := range acked {
-		p.c.readAck(int64((i + 1) * frameSize))
+	if acked > 0 {
+		p.c.readAcks(int64(acked * frameSize))
 	}
 	return p
 }
@@ -752,8 +793,8 @@ func (p *partial) finish(tb testing.TB, offset int64) *crypto.Receipt {
 		p.c.frame(p.ct, off, p.frameSize)
 	}
 	p.c.text(&protocol.Commit{SHA256: sha256.Sum256(p.ct)})
-	for off := offset + int64(p.frameSize); off <= int64(len(p.ct)); off += int64(p.frameSize) {
-		p.c.readAck(off)
+	if offset < int64(len(p.ct)) {
+		p.c.readAcks(int64(len(p.ct)))
 	}
 	r := p.c.ts.openReceipt(tb, expect[*protocol.ReceiptReply](p.c).Receipt)
 	if r.SHA256 != sha256.Sum256(p.ct) || r.Length != int64(len(p.ct)) {

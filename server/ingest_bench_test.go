@@ -348,6 +348,10 @@ func benchUploads(b *testing.B, ts *testServer, n int, length int64) [][]byte {
 					return
 				}
 				up.PoW = pow
+				if up.PrePoW, err = crypto.SolvePrePoW(context.Background(), seed.Seed, up.UploadID, length, pow); err != nil {
+					b.Error(err)
+					return
+				}
 				ups[i] = protocol.Marshal(up)
 			}
 		})

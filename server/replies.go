@@ -136,13 +136,18 @@ func (ss *sourceSession) fetchReplies(m *protocol.RepliesRequest) *protocol.Erro
 	buf := make([]byte, 0, protocol.ReplyFrameHeader+protocol.MaxReplySize)
 	for _, r := range bucket {
 		buf = protocol.AppendReplyFrame(buf[:0], &protocol.ReplyFrame{ID: r.ID, Ciphertext: r.Ciphertext})
+		// writeMu as in send: no upload pipe writes on a reply
+		// connection (guardConnection), but lastSent is read under it.
+		ss.writeMu.Lock()
 		ss.conn.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
-		if err := ss.conn.WriteMessage(websocket.BinaryMessage, buf); err != nil {
-			return errLinkGone
-		}
+		err := ss.conn.WriteMessage(websocket.BinaryMessage, buf)
 		// The source's next message (its deletes) comes once the whole
 		// bucket reached it: the read wait counts these bytes too.
 		ss.lastSent += len(buf)
+		ss.writeMu.Unlock()
+		if err != nil {
+			return errLinkGone
+		}
 		ss.replies.sent[r.ID] = r.Mailbox
 	}
 	return nil

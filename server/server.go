@@ -77,14 +77,23 @@ type Config struct {
 	// and keep on disk (default 256 MiB); at least MaxUploadSize.
 	MaxStagingBytes int64
 	// MaxUnfinishedUploads caps how many uploads may be open or waiting to
-	// be resumed at once (default 4096): each costs a row until it finishes
-	// or expires, whether or not it sent a byte.
+	// be resumed at once (default 4096): each costs a row until it finishes,
+	// stalls past its lifetime or expires. At the cap a new upload evicts
+	// the stalled one (not open on a connection) with the least bytes
+	// acknowledged.
 	MaxUnfinishedUploads int
 	// UploadExpiry is how long an unfinished upload is kept for its source
-	// to resume (default 7 days); each upload gets a random spread of up to
-	// a quarter of it on top, counted in whole days, so expiries do not
-	// line up with the day the upload began.
+	// to resume (default 7 days) once it had 64 KiB acknowledged; each
+	// upload gets a random spread of up to a quarter of it on top, counted
+	// in whole days, so expiries do not line up with the day the upload
+	// began. An upload with fewer bytes acknowledged is kept less after
+	// its last progress (StallTimeout, slots.go).
 	UploadExpiry time.Duration
+	// StallTimeout is how long an unfinished upload that had no byte
+	// acknowledged is kept after it opened (default 10 min); one with
+	// bytes acknowledged is kept longer in proportion, up to UploadExpiry
+	// at 64 KiB (slots.go). At least a minute, at most UploadExpiry.
+	StallTimeout time.Duration
 	// PurgeInterval is how often expired uploads and stale spent upload ids
 	// are deleted (default 1 h).
 	PurgeInterval time.Duration
@@ -163,6 +172,7 @@ func DefaultConfig() Config {
 		MaxStagingBytes:      256 << 20,
 		MaxUnfinishedUploads: 4096,
 		UploadExpiry:         7 * 24 * time.Hour,
+		StallTimeout:         10 * time.Minute,
 		PurgeInterval:        time.Hour,
 		PoWParams:            crypto.DefaultPoWParams,
 		PoWEpoch:             7 * 24 * time.Hour,
@@ -197,7 +207,7 @@ func (c *Config) fill() error {
 		v   time.Duration
 	}{{&c.FirstMessageTimeout, d.FirstMessageTimeout}, {&c.ReadTimeout, d.ReadTimeout}, {&c.MaxSessionTime, d.MaxSessionTime}, {&c.WriteTimeout, d.WriteTimeout}, {&c.PingInterval, d.PingInterval},
 		{&c.CommitTimeout, d.CommitTimeout}, {&c.ShutdownTimeout, d.ShutdownTimeout}, {&c.SessionTTL, d.SessionTTL},
-		{&c.UploadExpiry, d.UploadExpiry}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch},
+		{&c.UploadExpiry, d.UploadExpiry}, {&c.StallTimeout, d.StallTimeout}, {&c.PurgeInterval, d.PurgeInterval}, {&c.PoWEpoch, d.PoWEpoch},
 		{&c.ReplyExpiry, d.ReplyExpiry}} {
 		if *p.dst <= 0 {
 			*p.dst = p.v
@@ -247,6 +257,9 @@ func (c *Config) fill() error {
 	}
 	if c.UploadExpiry < 24*time.Hour {
 		return fmt.Errorf("upload expiry %s is less than a day", c.UploadExpiry)
+	}
+	if c.StallTimeout < time.Minute || c.StallTimeout > c.UploadExpiry {
+		return fmt.Errorf("stall timeout %s is not between a minute and the upload expiry %s", c.StallTimeout, c.UploadExpiry)
 	}
 	if c.MaxUploadSize > protocol.MaxProofs*protocol.PoWChunkSize {
 		return fmt.Errorf("max upload size %d is more than the protocol's %d", c.MaxUploadSize, protocol.MaxProofs*protocol.PoWChunkSize)
@@ -326,10 +339,10 @@ type Server struct {
 	// powSem bounds concurrent proof-of-work checks: each holds
 	// PoWParams.MemoryKiB of memory and a core.
 	powSem chan struct{}
-	// staging is the bytes unfinished uploads have received; unfinished
-	// counts them.
-	staging    atomic.Int64
-	unfinished atomic.Int64
+	// staging is the bytes unfinished uploads have received; slots are the
+	// uploads (slots.go).
+	staging atomic.Int64
+	slots   *slots
 	// active maps the id of each upload open on a connection to its
 	// session, so a source resuming on a new connection takes it over from
 	// a dead one.
@@ -359,6 +372,10 @@ type Server struct {
 	// testOnlyBeforePeriodLock, when set, runs before a period is stored,
 	// before it takes the period lock (periodclose.go).
 	testOnlyBeforePeriodLock func()
+	// testOnlyStallSweeps, when set, replaces the ticker of the stalled
+	// uploads' sweep (a test moves the clock and sweeps with Purge, or
+	// sends on it).
+	testOnlyStallSweeps <-chan time.Time
 	// testOnlyBeforeRead, when set, runs in a source session's loop after
 	// its shutdown check and before it sets the next read deadline.
 	testOnlyBeforeRead func()
@@ -380,6 +397,7 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 		sources:  newSourceConns(cfg.MaxConns),
 		powSem:   make(chan struct{}, runtime.GOMAXPROCS(0)),
 		active:   map[protocol.UploadID]*upload{},
+		slots:    newSlots(),
 		closing:  make(chan struct{}),
 		sessions: newSessions(),
 		claims:   newClaimsState(),
@@ -417,12 +435,16 @@ func New(ctx context.Context, cfg Config, store *storage.Store, logKey *crypto.S
 	if err := s.loadGrace(ctx); err != nil {
 		return nil, err
 	}
-	n, staged, err := store.Staged(ctx)
+	_, staged, err := store.Staged(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.unfinished.Store(n)
 	s.staging.Store(staged)
+	ps, err := store.ListUploadProgress(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.slots.load(ps, s.now())
 	if err := s.openLog(ctx); err != nil {
 		return nil, err
 	}

@@ -98,6 +98,8 @@ type sourceSession struct {
 	// replies, once a reply fetch did: never both (replies.go).
 	carriedUpload bool
 	replies       *replySession
+	// writeMu orders the session's writes and its upload pipe's.
+	writeMu sync.Mutex
 }
 
 // startPings pings the source every PingInterval from a timer, not a
@@ -156,6 +158,9 @@ func (ss *sourceSession) run() {
 				ss.refuse(errStopping)
 			case ss.evicted.Load():
 				ss.refuse(errEvicted)
+			case ss.upFailed() != nil:
+				// The upload's pipe failed and cut the read short.
+				ss.refuse(ss.upFailed())
 			case errors.Is(err, errTooLarge):
 				ss.refuse(protocol.Errorf(protocol.CodeTooLarge, "message larger than %d bytes", protocol.MaxClientMessage))
 			case isTimeout(err) && !time.Now().Before(ss.end):
@@ -193,10 +198,14 @@ func (ss *sourceSession) run() {
 // next message right behind reading it (FIELD.md: no waiting while the
 // radio is on). An idle connection so costs its slot for seconds.
 func (ss *sourceSession) readWait() time.Duration {
-	if ss.up != nil && ss.up.received < ss.up.length {
+	if ss.up != nil && ss.up.next < ss.up.length {
 		return ss.s.cfg.ReadTimeout
 	}
-	return ss.s.cfg.FirstMessageTimeout + time.Duration(ss.lastSent)*time.Second/slowestLink
+	// The upload's pipe answers too (send).
+	ss.writeMu.Lock()
+	last := ss.lastSent
+	ss.writeMu.Unlock()
+	return ss.s.cfg.FirstMessageTimeout + time.Duration(last)*time.Second/slowestLink
 }
 
 // extendReadDeadline gives the next read ss.wait (and no more than the
@@ -211,7 +220,7 @@ func (ss *sourceSession) extendReadDeadline() {
 		deadline = ss.end
 	}
 	ss.conn.SetReadDeadline(deadline)
-	if ss.s.shuttingDown() || ss.evicted.Load() {
+	if ss.s.shuttingDown() || ss.evicted.Load() || ss.upFailed() != nil {
 		ss.conn.SetReadDeadline(time.Now())
 	}
 }
@@ -286,6 +295,9 @@ func unsupportedVersion(v int) *protocol.Error {
 }
 
 func (ss *sourceSession) send(msg any) *protocol.Error {
+	// The session and its upload's pipe both answer.
+	ss.writeMu.Lock()
+	defer ss.writeMu.Unlock()
 	ss.conn.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
 	b := protocol.Marshal(msg)
 	ss.lastSent = len(b)

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"math/big"
 	"time"
 
@@ -18,13 +21,30 @@ import (
 )
 
 // upload is an upload open on a connection. Its bytes are on disk
-// (storage.Upload); this is the session's view of it.
+// (storage.Upload) or on their way there through its pipe; this is the
+// session's view of it.
 type upload struct {
-	id        protocol.UploadID
-	bundle    *crypto.Bundle
-	length    int64
-	frameSize int
-	received  int64
+	id         protocol.UploadID
+	resumeHash [32]byte
+	bundle     *crypto.Bundle
+	length     int64
+	frameSize  int
+	// next is where the next frame goes: the bytes stored, and those read
+	// and handed to the pipe. Frames are checked against it as they
+	// arrive; what is durable is the pipe's to say (pipe.received).
+	next int64
+	// hash is the SHA-256 of the bytes up to next, computed as frames
+	// arrive: the commit is checked against it, never by reading the
+	// upload back.
+	hash hash.Hash
+	// prefix holds the upload's first bytes until its age header parses
+	// (header, or headerErr if it never will): the commit's ciphertext
+	// check needs only the header and the length.
+	prefix    []byte
+	header    *crypto.CiphertextHeader
+	headerErr error
+	// pipe stores what the session reads, in the background.
+	pipe *pipe
 	// conn is the connection the upload is open on, closed by a resume
 	// that takes the upload over; released is closed once the session has
 	// let go of the upload.
@@ -32,10 +52,16 @@ type upload struct {
 	released chan struct{}
 }
 
+// maxHeaderPrefix bounds the bytes kept in memory until an upload's age
+// header parses: a header of a bundle's size (65,535 bytes) and more.
+const maxHeaderPrefix = 256 << 10
+
 // Refusals of uploads.
 var (
 	errReplayed      = protocol.Errorf(protocol.CodeReplayed, "upload id already used: its proofs of work are spent; pick a new id")
 	errUploadExpired = protocol.Errorf(protocol.CodeExpired, "the upload expired and was deleted; send it anew with a new upload id")
+	errUploadGone    = protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, expired or evicted")
+	errSlotsFull     = protocol.Errorf(protocol.CodeBusy, "the server holds too many unfinished uploads; try again later")
 	// errCommitUnknown is the internal refusal of a commit whose durable
 	// write failed: it may have happened.
 	errCommitUnknown = protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; resume to find out")
@@ -67,6 +93,11 @@ func (ss *sourceSession) beginUpload() *protocol.Error {
 	return nil
 }
 
+// openUpload checks a new upload's first message, cheapest first, takes a
+// slot for it and answers its offset, 0. Nothing is written yet: the open
+// goes to the store with the first frame (with the commit too, for a
+// one-frame upload). A session that ends before a frame arrives still
+// stores the open (release), so its proofs are spent.
 func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
 	if perr := ss.beginUpload(); perr != nil {
 		return perr
@@ -78,43 +109,50 @@ func (ss *sourceSession) openUpload(m *protocol.Upload) *protocol.Error {
 	if perr != nil {
 		return perr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
-	defer cancel()
-	// A replayed upload message is refused before its proofs cost anything:
-	// a read, where checking them costs an Argon2id each.
-	if spent, err := ss.s.store.UploadIDSpent(ctx, m.UploadID); err != nil {
-		return ss.s.failed("upload id spent", err)
-	} else if spent {
+	// Only one session at a time checks an id's proofs: the same message
+	// sent on many connections at once costs one Argon2id check, not one
+	// each.
+	if !ss.s.slots.claim(m.UploadID) {
 		return errReplayed
 	}
+	defer ss.s.slots.unclaim(m.UploadID)
 	// Proof of work is checked before anything is written: it is what an
 	// anonymous endpoint has instead of identities to rate-limit.
 	if perr := ss.checkPoW(m); perr != nil {
 		return perr
 	}
-	if ss.s.unfinished.Add(1) > int64(ss.s.cfg.MaxUnfinishedUploads) {
-		ss.s.unfinished.Add(-1)
-		return protocol.Errorf(protocol.CodeBusy, "the server holds too many unfinished uploads; try again later")
-	}
-	u := &storage.Upload{ID: m.UploadID, ResumeHash: m.ResumeHash, BundleVersion: b.Version,
-		Length: m.Length, FrameSize: m.FrameSize, Expires: ss.s.uploadExpiry()}
-	if err := ss.s.store.OpenUpload(ctx, u, m.PoWEpoch); err != nil {
-		ss.s.unfinished.Add(-1)
-		if errors.Is(err, storage.ErrDuplicate) {
-			return errReplayed
-		}
-		return ss.s.failed("open upload", err)
+	evict, ok := ss.s.slots.reserve(m.UploadID, ss.s.cfg.MaxUnfinishedUploads, ss.s.now())
+	if !ok {
+		return errSlotsFull
 	}
 	seed, perr := ss.seed()
 	if perr != nil {
+		ss.s.slots.remove(m.UploadID)
 		return perr
 	}
-	ss.hold(&upload{id: m.UploadID, bundle: b, length: m.Length, frameSize: m.FrameSize})
+	today := crypto.Day(ss.s.now())
+	first := piece{
+		open: &storage.Upload{ID: m.UploadID, ResumeHash: m.ResumeHash, BundleVersion: b.Version,
+			Length: m.Length, FrameSize: m.FrameSize, Expires: ss.s.uploadExpiry(), ProgressDay: today},
+		epoch: m.PoWEpoch,
+	}
+	if evict != nil {
+		first.evict = [][16]byte{*evict}
+	}
+	up := &upload{id: m.UploadID, resumeHash: m.ResumeHash, bundle: b, length: m.Length, frameSize: m.FrameSize, hash: sha256.New()}
+	up.pipe = ss.newPipe(up, 0)
+	up.pipe.add(first, false)
+	ss.hold(up)
 	return ss.send(&protocol.Offset{Offset: 0, Seed: seed.signed})
 }
 
 // checkPoW checks an upload's proofs of work against the seed of the epoch
-// they name, which must be the current or the previous one.
+// they name, which must be the current or the previous one: the epoch, the
+// count and the pre-proof first (memory and a microsecond of SHA-256),
+// then whether the id was spent (a read), and only then the Argon2id
+// proofs, each a millisecond and a MiB: random nonces cost their sender a
+// pre-proof (2^16 SHA-256 evaluations) for every Argon2id check they cost
+// the server, and a random pre-proof costs the server a microsecond.
 func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 	cur := crypto.EpochAt(ss.s.now(), ss.s.epochSeconds())
 	if m.PoWEpoch != cur && m.PoWEpoch != cur-1 {
@@ -140,6 +178,16 @@ func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 	if err != nil {
 		return ss.s.failed("pow seed", err)
 	}
+	if !crypto.CheckPrePoW(es.seed.Seed, m.UploadID, m.Length, m.PoW, m.PrePoW) {
+		return errBadPrePoW
+	}
+	// A replayed upload message is refused before its proofs cost anything
+	// more: a read, where checking them costs an Argon2id each.
+	if spent, err := ss.s.store.UploadIDSpent(ctx, m.UploadID); err != nil {
+		return ss.s.failed("upload id spent", err)
+	} else if spent {
+		return errReplayed
+	}
 	// Each check holds MemoryKiB and a core: bound how many run at once.
 	select {
 	case ss.s.powSem <- struct{}{}:
@@ -153,6 +201,8 @@ func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 	return nil
 }
 
+var errBadPrePoW = protocol.Errorf(protocol.CodeBadPoW, "the pre-proof of work does not verify")
+
 func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 	if perr := ss.beginUpload(); perr != nil {
 		return perr
@@ -160,15 +210,44 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
 	u, err := ss.s.store.GetUpload(ctx, m.UploadID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, or expired")
-	}
-	if err != nil {
+	var resumeHash [32]byte
+	switch {
+	case err == nil:
+		resumeHash = u.ResumeHash
+	case errors.Is(err, storage.ErrNotFound):
+		// An upload open on a connection may not be stored yet: its open
+		// waits for its first frame. Its session holds it.
+		ss.s.activeMu.Lock()
+		old := ss.s.active[m.UploadID]
+		ss.s.activeMu.Unlock()
+		if old == nil {
+			return errUploadGone
+		}
+		resumeHash = old.resumeHash
+	default:
 		return ss.s.failed("get upload", err)
 	}
 	sum := sha256.Sum256(m.ResumeSecret[:])
-	if subtle.ConstantTimeCompare(sum[:], u.ResumeHash[:]) != 1 {
+	if subtle.ConstantTimeCompare(sum[:], resumeHash[:]) != 1 {
 		return protocol.Errorf(protocol.CodeUnauthorized, "wrong resume secret for this upload")
+	}
+	up := &upload{id: m.UploadID, resumeHash: resumeHash}
+	if !ss.takeOver(up) {
+		return protocol.Errorf(protocol.CodeBusy, "the upload is still open on another connection; try again")
+	}
+	// An upload whose slot is gone was evicted or stalled past its
+	// lifetime, and is being deleted.
+	if !ss.s.slots.hold(m.UploadID) {
+		return errUploadGone
+	}
+	// Read it again: the connection taken over stored what it had read
+	// (its open, frames) as it let go, or committed the upload.
+	u, err = ss.s.store.GetUpload(ctx, m.UploadID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errUploadGone
+	}
+	if err != nil {
+		return ss.s.failed("get upload", err)
 	}
 	if u.Expires <= crypto.Day(ss.s.now()) {
 		return protocol.Errorf(protocol.CodeExpired, "the upload expired and is being deleted; send it anew with a new upload id")
@@ -177,25 +256,75 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 	if perr != nil {
 		return perr
 	}
-	up := &upload{id: m.UploadID, bundle: b, length: u.Length, frameSize: u.FrameSize}
-	if !ss.takeOver(up) {
-		return protocol.Errorf(protocol.CodeBusy, "the upload is still open on another connection; try again")
+	up.bundle, up.length, up.frameSize = b, u.Length, u.FrameSize
+	if err := up.restore(ctx, ss.s.store, u); err != nil {
+		return ss.s.failed("resume upload", err)
 	}
-	// Read the offset again: the connection taken over may have stored a
-	// frame, or committed the upload, since.
-	u, err = ss.s.store.GetUpload(ctx, m.UploadID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, or expired")
-	}
-	if err != nil {
-		return ss.s.failed("get upload", err)
-	}
-	up.received = u.Received
 	seed, perr := ss.seed()
 	if perr != nil {
 		return perr
 	}
-	return ss.send(&protocol.Offset{Offset: up.received, Seed: seed.signed})
+	up.pipe = ss.newPipe(up, u.Received)
+	return ss.send(&protocol.Offset{Offset: u.Received, Seed: seed.signed})
+}
+
+// restore sets a resumed upload's offset, hash state and header from the
+// store: the hash state stored with its last frames (or, for an upload
+// staged before schema version 6, the hash of the bytes read back, a
+// chunk at a time), and the header from its first bytes.
+func (up *upload) restore(ctx context.Context, store *storage.Store, u *storage.Upload) error {
+	up.next = u.Received
+	up.hash = sha256.New()
+	needHash := u.Received > 0
+	if len(u.HashState) > 0 {
+		if err := up.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+			return fmt.Errorf("hash state: %w", err)
+		}
+		needHash = false
+	}
+	if u.Received == 0 {
+		return nil
+	}
+	r, err := store.UploadReader(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	buf := make([]byte, u.FrameSize)
+	var read int64
+	for read < u.Received && (needHash || up.header == nil && up.headerErr == nil) {
+		n, err := io.ReadFull(r, buf)
+		if err != nil {
+			return fmt.Errorf("read upload at %d of %d: %w", read, u.Received, err)
+		}
+		if needHash {
+			up.hash.Write(buf[:n])
+		}
+		up.parseHeader(buf[:n])
+		read += int64(n)
+	}
+	return nil
+}
+
+// parseHeader adds the next bytes of the upload to its prefix until the
+// age header parses, or never will.
+func (up *upload) parseHeader(b []byte) {
+	if up.header != nil || up.headerErr != nil {
+		return
+	}
+	up.prefix = append(up.prefix, b...)
+	h, err := crypto.ParseCiphertextHeader(up.prefix, up.length)
+	switch {
+	case errors.Is(err, crypto.ErrHeaderIncomplete) && len(up.prefix) < maxHeaderPrefix:
+		return
+	case errors.Is(err, crypto.ErrHeaderIncomplete):
+		up.headerErr = fmt.Errorf("%w: no header in the first %d bytes", crypto.ErrBadCiphertext, len(up.prefix))
+	case err != nil:
+		up.headerErr = err
+	default:
+		up.header = h
+	}
+	up.prefix = nil
 }
 
 // hold makes up this session's open upload.
@@ -209,9 +338,10 @@ func (ss *sourceSession) hold(up *upload) {
 }
 
 // takeOver makes up this session's open upload, after closing the
-// connection that held it, if any, and waiting for it to let go. A source
-// whose link dropped reconnects long before the server notices the old
-// connection is dead (ReadTimeout), and must not wait for that.
+// connection that held it, if any, and waiting for it to let go (and
+// store what it had read). A source whose link dropped reconnects long
+// before the server notices the old connection is dead (ReadTimeout), and
+// must not wait for that.
 func (ss *sourceSession) takeOver(up *upload) bool {
 	ss.s.activeMu.Lock()
 	old := ss.s.active[up.id]
@@ -236,13 +366,20 @@ func (ss *sourceSession) takeOver(up *upload) bool {
 	return true
 }
 
-// release lets go of the open upload; its bytes stay on disk for a resume.
+// release lets go of the open upload: what was read and not yet stored is
+// stored (the open of an upload that sent no frame, so its proofs are
+// spent; frames read before a drop or a refusal, and the last frame held
+// for a commit that never came), and the bytes stay on disk for a resume.
 func (ss *sourceSession) release() {
 	up := ss.up
 	if up == nil {
 		return
 	}
 	ss.up = nil
+	if up.pipe != nil {
+		up.pipe.close()
+	}
+	ss.s.slots.release(up.id)
 	ss.s.activeMu.Lock()
 	if ss.s.active[up.id] == up {
 		delete(ss.s.active, up.id)
@@ -251,6 +388,19 @@ func (ss *sourceSession) release() {
 	close(up.released)
 }
 
+// upFailed returns the refusal that stopped the open upload's pipe, if
+// any: the session reports it in place of the read the pipe cut short.
+func (ss *sourceSession) upFailed() *protocol.Error {
+	if ss.up == nil || ss.up.pipe == nil {
+		return nil
+	}
+	return ss.up.pipe.failure()
+}
+
+// handleFrame checks a data frame and hands it to the upload's pipe, which
+// stores it with whatever else arrived meanwhile and acknowledges them
+// once durable. The last frame waits for the commit, which a client sends
+// right behind it (docs/protocol.md), so the two are stored together.
 func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 	up := ss.up
 	if up == nil {
@@ -260,14 +410,14 @@ func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 	if err != nil {
 		perr := asProtocolError(err)
 		if perr.Code == protocol.CodeBadChecksum {
-			perr.Offset = up.received
+			perr.Offset = up.next
 		}
 		return perr
 	}
-	if f.Offset != up.received {
-		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: up.received}
+	if f.Offset != up.next {
+		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: up.next}
 	}
-	if up.received >= up.length {
+	if up.next >= up.length {
 		return protocol.Errorf(protocol.CodeUnexpected, "upload is complete; send the commit")
 	}
 	// Staging space is taken as bytes arrive, not when an upload opens: an
@@ -277,24 +427,16 @@ func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 		ss.s.staging.Add(-frame)
 		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
-	defer cancel()
-	received, err := ss.s.store.AppendFrame(ctx, up.id, f.Offset, f.Chunk)
+	up.hash.Write(f.Chunk)
+	up.parseHeader(f.Chunk)
+	state, err := up.hash.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		ss.s.staging.Add(-frame)
+		return ss.s.failed("hash state", err)
 	}
-	var conflict *storage.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		up.received = conflict.Offset
-		return &protocol.Error{Code: protocol.CodeConflict, Message: "data frame is not at the server's offset", Offset: conflict.Offset}
-	case errors.Is(err, storage.ErrNotFound):
-		return errUploadExpired
-	case err != nil:
-		return ss.s.failed("append frame", err)
-	}
-	up.received = received
-	return ss.send(&protocol.Ack{Offset: received})
+	up.next += frame
+	last := up.next == up.length
+	return up.pipe.add(piece{frames: [][]byte{f.Chunk}, bytes: frame, hashState: state}, !last)
 }
 
 func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
@@ -302,8 +444,8 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	if up == nil {
 		return protocol.Errorf(protocol.CodeUnexpected, "commit with no open upload")
 	}
-	if up.received != up.length {
-		return protocol.Errorf(protocol.CodeUnexpected, "commit at offset %d of %d", up.received, up.length)
+	if up.next != up.length {
+		return protocol.Errorf(protocol.CodeUnexpected, "commit at offset %d of %d", up.next, up.length)
 	}
 	// The commit runs to completion even if the source drops or the server
 	// begins shutting down, so a shutdown never loses a tip it was about to
@@ -312,27 +454,10 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	// CommitTimeout): the source then resumes, learns the upload is gone
 	// (not_found) and sends it again under a new id, and editors see a
 	// duplicate, which costs less than a loss.
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
-	defer cancel()
-	data, err := ss.s.store.UploadData(ctx, up.id)
-	if err == nil && int64(len(data)) != up.length {
-		err = fmt.Errorf("%d bytes stored, want %d", len(data), up.length)
-	}
-	if err != nil {
-		return ss.s.failed("read upload", err)
-	}
-	sum := sha256.Sum256(data)
+	var sum [32]byte
+	up.hash.Sum(sum[:0])
 	if sum != m.SHA256 {
-		// The bytes can never become right (every frame was checksummed
-		// and acknowledged): delete them rather than let a resume and
-		// another bad commit make the server read and hash them again.
-		if err := ss.s.store.DeleteUpload(ctx, up.id); err != nil {
-			ss.s.log.Error("delete upload", attrErr, err)
-		} else {
-			ss.s.staging.Add(-up.length)
-			ss.s.unfinished.Add(-1)
-		}
-		return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit; the upload is deleted, send it anew")
+		return ss.badHash(up)
 	}
 	// A bundle published while the upload ran (one revoking an editor,
 	// say) wins: the tip may be sealed to a key no longer trusted.
@@ -340,10 +465,13 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	if perr != nil {
 		return perr
 	}
-	if err := crypto.CheckCiphertext(data, b.StanzaType(), len(b.Editors)); err != nil {
+	if up.header == nil && up.headerErr == nil {
+		up.parseHeader(nil) // the whole file is here: the prefix is final
+	}
+	if up.headerErr != nil || up.header.Check(b.StanzaType(), len(b.Editors)) != nil {
 		return protocol.Errorf(protocol.CodeBadCiphertext, "not an age file encrypted to the %d editors of bundle version %d", len(b.Editors), b.Version)
 	}
-	t := &storage.Tip{Ciphertext: data}
+	t := &storage.Tip{}
 	t.BundleVersion = b.Version
 	t.SHA256 = sum
 	t.Length = up.length
@@ -371,21 +499,36 @@ func (ss *sourceSession) commit(m *protocol.Commit) *protocol.Error {
 	if ss.s.testOnlyBeforeStore != nil {
 		ss.s.testOnlyBeforeStore()
 	}
-	err = ss.s.store.CommitUpload(ctx, up.id, t)
-	releaseDay()
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return errUploadExpired
-		}
-		if perr := ss.s.failed("store tip", err); perr != errInternal {
-			return perr
-		}
-		return errCommitUnknown
+	if perr := up.pipe.add(piece{commit: t}, true); perr != nil {
+		return perr
 	}
-	ss.s.staging.Add(-up.length)
-	ss.s.unfinished.Add(-1)
+	// The pipe stores the commit with the frames before it that are not
+	// stored yet (for a one-frame tip: the open, the frame and the tip in
+	// one transaction) and then sends the acks and the receipt.
+	perr = up.pipe.wait()
+	releaseDay()
+	if perr != nil {
+		return perr
+	}
 	ss.release()
-	return ss.send(&protocol.ReceiptReply{Receipt: receipt})
+	return nil
+}
+
+// badHash refuses a commit whose SHA-256 is not the bytes'. The bytes can
+// never become right (every frame was checksummed and acknowledged):
+// they are deleted rather than left for a resume and another bad commit.
+// What the pipe holds is stored first, so the upload's id is spent.
+func (ss *sourceSession) badHash(up *upload) *protocol.Error {
+	up.pipe.wait()
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
+	defer cancel()
+	if err := ss.s.store.DeleteUpload(ctx, up.id); err != nil {
+		ss.s.log.Error("delete upload", attrErr, err)
+	} else {
+		ss.s.staging.Add(-up.next)
+		ss.s.slots.remove(up.id)
+	}
+	return protocol.Errorf(protocol.CodeBadHash, "SHA-256 of the bytes received does not match the commit; the upload is deleted, send it anew")
 }
 
 // uploadExpiry returns the expiry day of an upload opened now:
@@ -402,26 +545,37 @@ func (s *Server) uploadExpiry() string {
 }
 
 // purgeLoop deletes expired uploads and forgets spent upload ids of
-// epochs no longer accepted, at start and every PurgeInterval.
+// epochs no longer accepted, at start and every PurgeInterval, and deletes
+// stalled uploads every stallSweepInterval.
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()
+	stall := time.NewTicker(stallSweepInterval)
+	defer stall.Stop()
+	sweep := stall.C
+	if s.testOnlyStallSweeps != nil {
+		sweep = s.testOnlyStallSweeps
+	}
+	s.purge(ctx)
 	for {
-		s.purge(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.purge(ctx)
+		case <-sweep:
+			s.sweepStalled(ctx)
 		}
 	}
 }
 
-// Purge runs now what the purge loop runs every PurgeInterval: it
-// deletes expired uploads, logs the receipts roots of finished periods and
-// deletes the tips due for deletion.
+// Purge runs now what the purge loop runs: it deletes expired and stalled
+// uploads, logs the receipts roots of finished periods and deletes the
+// tips due for deletion.
 func (s *Server) Purge(ctx context.Context) { s.purge(ctx) }
 
 func (s *Server) purge(ctx context.Context) {
+	s.sweepStalled(ctx)
 	n, err := s.store.DeleteExpiredUploads(ctx, crypto.Day(s.now()))
 	if err != nil {
 		s.log.Error("delete expired uploads", attrErr, err)
@@ -433,13 +587,14 @@ func (s *Server) purge(ctx context.Context) {
 	if _, err := s.store.ForgetSpentBefore(ctx, crypto.EpochAt(s.now(), s.epochSeconds())-1); err != nil {
 		s.log.Error("forget spent upload ids", attrErr, err)
 	}
-	if n, staged, err := s.store.Staged(ctx); err == nil {
-		// Sessions count their own uploads and frames as they go; this
-		// catches up with what expired. A session between its Add and its
-		// write can make the counts low until the next purge.
-		s.unfinished.Store(n)
-		s.staging.Store(staged)
+	// The slots catch up with what expired, or was deleted by `fieldtipd
+	// uploads --drop-stalled`.
+	if ps, err := s.store.ListUploadProgress(ctx); err == nil {
+		s.slots.sync(ps, s.now())
+	} else {
+		s.log.Error("list uploads", attrErr, err)
 	}
+	s.resyncStaging(ctx)
 	s.purgeTips(ctx)
 	s.purgeReplies(ctx)
 }

@@ -215,7 +215,8 @@ func TestResumeRefused(t *testing.T) {
 }
 
 // TestResumeDuringCommit forces the race between a commit and a resume
-// that takes its upload over: the commit, parked before its durable write,
+// that takes its upload over: the commit, parked before its durable write
+// (of the whole one-frame upload: not even its open is stored yet),
 // finishes; the resume then finds the upload gone (not_found: the source
 // sends it again, and editors see a duplicate, which costs less than a
 // loss).
@@ -223,8 +224,9 @@ func TestResumeDuringCommit(t *testing.T) {
 	g := newGate(t)
 	ts := newTestServer(t, serverOptions{beforeServe: func(s *Server) { s.testOnlyBeforeStore = g.park }})
 	ct := sealFor(t, ts, framesText(1), fs16, 1)
-	p := ts.startUpload(t, ct, fs16, 1)
+	p := ts.startUpload(t, ct, fs16, 0)
 	old := p.c
+	old.frame(ct, 0, fs16)
 	old.text(&protocol.Commit{SHA256: sha256.Sum256(ct)})
 	g.waitEntered(t)
 	c := ts.dial(t)
@@ -255,7 +257,7 @@ func uploadFrameCount(tb testing.TB, dbPath string, id protocol.UploadID) int {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM upload_frames WHERE upload_id = ?`, id[:]).Scan(&n); err != nil {
+	if err := db.QueryRow(`SELECT count(*) FROM chunks c JOIN uploads u ON c.owner = u.owner WHERE u.id = ?`, id[:]).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -309,7 +311,9 @@ func TestUploadExpiry(t *testing.T) {
 		}
 		ts.s.purge(t.Context())
 		wantRefusal(t, "resume after the purge", ts.resumeRefused(t, dropped.up.UploadID, secret), protocol.CodeNotFound)
+		// Its last frame and commit, stored together, find it gone.
 		open.c.frame(ct2, fs16, fs16)
+		open.c.text(&protocol.Commit{SHA256: sha256.Sum256(ct2)})
 		wantRefusal(t, "frame of an upload purged while open", open.c.refusal(), protocol.CodeExpired)
 	})
 	for _, up := range []*protocol.Upload{dropped.up, open.up} {
@@ -323,7 +327,7 @@ func TestUploadExpiry(t *testing.T) {
 	if got := ts.s.staging.Load(); got != 0 {
 		t.Errorf("staging after the purge = %d, want 0", got)
 	}
-	if got := ts.s.unfinished.Load(); got != 0 {
+	if got := ts.s.slots.count(); got != 0 {
 		t.Errorf("unfinished uploads after the purge = %d, want 0", got)
 	}
 	// Once the store is closed (its WAL checkpointed into the database
@@ -346,6 +350,7 @@ func (ts *testServer) solveFor(tb testing.TB, up *protocol.Upload) {
 	tb.Helper()
 	seed := ts.seed(tb)
 	up.PoWEpoch, up.PoW = seed.Epoch, solve(tb, seed, up.UploadID, up.Length)
+	up.PrePoW = prePoWOf(tb, seed, up)
 }
 
 // failsFor reports whether nonce is not a proof for chunk of an upload
@@ -356,9 +361,12 @@ func (ts *testServer) failsFor(tb testing.TB, id protocol.UploadID, length int64
 }
 
 // TestProofOfWorkRefused sends uploads whose proofs of work are missing,
-// too few, too many, wrong or for an epoch the server does not accept:
-// each is refused with bad_pow or stale_pow before anything is stored, so
-// the same upload id with good proofs is then accepted.
+// too few, too many, wrong or for an epoch the server does not accept, or
+// whose pre-proof is wrong: each is refused with bad_pow or stale_pow
+// before anything is stored, so the same upload id with good proofs is
+// then accepted. Unless the case is about the pre-proof, the pre-proof
+// sent is the right one for the proofs sent, so that their own check is
+// what refuses them.
 func TestProofOfWorkRefused(t *testing.T) {
 	ts := newTestServer(t, serverOptions{})
 	const twoProofs = 5 * fs16 // 80 KiB: one proof per started 64 KiB
@@ -366,34 +374,51 @@ func TestProofOfWorkRefused(t *testing.T) {
 		name string
 		mk   func(t *testing.T) *protocol.Upload
 		want protocol.Code
+		// pre is set when mk chose the pre-proof.
+		pre bool
 	}{
+		{"pre_proof_fails", func(t *testing.T) *protocol.Upload {
+			up := ts.newUpload(t, 1, twoProofs, fs16)
+			up.PrePoW = failingPrePoW(ts.seed(t), up)
+			return up
+		}, protocol.CodeBadPoW, true},
+		{"pre_proof_of_other_proofs", func(t *testing.T) *protocol.Upload {
+			up := ts.newUpload(t, 1, twoProofs, fs16)
+			other := *up
+			other.PoW = []uint64{up.PoW[1], up.PoW[0]}
+			up.PrePoW = prePoWOf(t, ts.seed(t), &other)
+			for crypto.CheckPrePoW(ts.seed(t).Seed, up.UploadID, up.Length, up.PoW, up.PrePoW) {
+				up.PrePoW = failingPrePoW(ts.seed(t), up)
+			}
+			return up
+		}, protocol.CodeBadPoW, true},
 		{"missing", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, fs16, fs16)
 			up.PoW = nil
 			return up
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"too_few", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, twoProofs, fs16)
 			up.PoW = up.PoW[:1]
 			return up
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"too_many", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, 4*fs16, fs16)
 			up.PoW = append(up.PoW, up.PoW[0])
 			return up
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"one_invalid_nonce", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, twoProofs, fs16)
 			up.PoW[1] = failingNonce(ts.seed(t), up.UploadID, up.Length, 1)
 			return up
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"proofs_of_another_upload_id", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, fs16, fs16)
 			for !ts.failsFor(t, up.UploadID, up.Length, 0, up.PoW[0]) {
 				rand.Read(up.UploadID[:])
 			}
 			return up
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"proofs_of_another_length", func(t *testing.T) *protocol.Upload {
 			for {
 				up := ts.newUpload(t, 1, fs16, fs16)
@@ -402,27 +427,30 @@ func TestProofOfWorkRefused(t *testing.T) {
 					return up
 				}
 			}
-		}, protocol.CodeBadPoW},
+		}, protocol.CodeBadPoW, false},
 		{"epoch_ahead", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, fs16, fs16)
 			up.PoWEpoch++
 			return up
-		}, protocol.CodeStalePoW},
+		}, protocol.CodeStalePoW, false},
 		{"epoch_two_back", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, fs16, fs16)
 			up.PoWEpoch -= 2
 			return up
-		}, protocol.CodeStalePoW},
+		}, protocol.CodeStalePoW, false},
 		// The previous epoch is accepted, but this server issued no seed
 		// for it: nobody can hold proofs for it.
 		{"previous_epoch_never_issued", func(t *testing.T) *protocol.Upload {
 			up := ts.newUpload(t, 1, fs16, fs16)
 			up.PoWEpoch--
 			return up
-		}, protocol.CodeStalePoW},
+		}, protocol.CodeStalePoW, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := tc.mk(t)
+			if !tc.pre {
+				up.PrePoW = prePoWOf(t, ts.seed(t), up)
+			}
 			ts.whileOthers(t, func() {
 				c := ts.dial(t)
 				c.text(up)
@@ -641,23 +669,30 @@ func TestRestartKeepsAcked(t *testing.T) {
 	ts.intact(t)
 }
 
-// TestVersionOneClientRefused: a client of protocol version 1 (and one of
-// a version after ours) gets unsupported_version naming the version the
-// server speaks, not malformed, for its bundle request and its upload.
-func TestVersionOneClientRefused(t *testing.T) {
-	if protocol.Version != 2 {
+// TestOldClientRefused: a client of protocol version 1 or 2 (and one of a
+// version after ours) gets unsupported_version naming the version the
+// server speaks and saying what to do, not malformed, for its bundle
+// request, its upload and its resume (the upgrade path of
+// docs/protocol.md, "Versions"), while a current source sends.
+func TestOldClientRefused(t *testing.T) {
+	if protocol.Version != 3 {
 		t.Fatalf("protocol.Version = %d: update this test's messages", protocol.Version)
 	}
 	ts := newTestServer(t, serverOptions{})
-	names := regexp.MustCompile(`(^|\D)2(\D|$)`)
+	names := regexp.MustCompile(`(^|\D)3(\D|$)`)
 	for _, tc := range []struct {
-		name string
-		msg  string
+		name   string
+		msg    string
+		update bool // an older client: told to update
 	}{
-		{"bundle_request_v1", `{"type":"bundle","version":1}`},
+		{"bundle_request_v1", `{"type":"bundle","version":1}`, true},
 		// Exactly what a version 1 client sent: no proof of work.
-		{"upload_v1", `{"type":"upload","version":1,"bundle_version":1,"upload_id":"AAECAwQFBgcICQoLDA0ODw","resume_hash":"pCJs-YJmZf52yXO0b5doG_kBTjU_Us2M7KVCsZ8QCII","length":16384,"frame_size":16384}`},
-		{"bundle_request_v3", `{"type":"bundle","version":3}`},
+		{"upload_v1", `{"type":"upload","version":1,"bundle_version":1,"upload_id":"AAECAwQFBgcICQoLDA0ODw","resume_hash":"pCJs-YJmZf52yXO0b5doG_kBTjU_Us2M7KVCsZ8QCII","length":16384,"frame_size":16384}`, true},
+		{"bundle_request_v2", `{"type":"bundle","version":2}`, true},
+		// Exactly what a version 2 client sends: proofs, no pre-proof.
+		{"upload_v2", `{"type":"upload","version":2,"bundle_version":1,"upload_id":"AAECAwQFBgcICQoLDA0ODw","resume_hash":"pCJs-YJmZf52yXO0b5doG_kBTjU_Us2M7KVCsZ8QCII","length":16384,"frame_size":16384,"pow_epoch":0,"pow":"AAAAAAAAAAA"}`, true},
+		{"resume_v2", `{"type":"resume","version":2,"upload_id":"AAECAwQFBgcICQoLDA0ODw","resume_secret":"pCJs-YJmZf52yXO0b5doG_kBTjU_Us2M7KVCsZ8QCII"}`, true},
+		{"bundle_request_v4", `{"type":"bundle","version":4}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts.whileOthers(t, func() {
@@ -668,6 +703,9 @@ func TestVersionOneClientRefused(t *testing.T) {
 				wantRefusal(t, "message", e, protocol.CodeUnsupportedVersion)
 				if !names.MatchString(e.Message) {
 					t.Errorf("refusal %q does not name version %d", e.Message, protocol.Version)
+				}
+				if got := strings.Contains(e.Message, "update fieldtip"); got != tc.update {
+					t.Errorf("refusal %q: says to update the client = %v, want %v", e.Message, got, tc.update)
 				}
 			})
 		})
@@ -696,6 +734,7 @@ func TestDefaultPoWCost(t *testing.T) {
 			}
 			rand.Read(up.UploadID[:])
 		}
+		up.PrePoW = prePoWOf(t, seed, up)
 		c := ts.dial(t)
 		c.text(up)
 		wantRefusal(t, "proofs at the cheap cost", c.refusal(), protocol.CodeBadPoW)

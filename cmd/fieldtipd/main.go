@@ -22,7 +22,20 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main("fieldtipd", commands(), true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:]))
+}
+
+// subcommands are what fieldtipd does besides serving, named by its first
+// argument; without one it serves.
+func subcommands() []cli.Command { return []cli.Command{&uploads{}} }
+
+func run(args []string) int {
+	for _, c := range subcommands() {
+		if len(args) > 0 && args[0] == c.Name() {
+			return cli.Main("fieldtipd", subcommands(), false, args, os.Stdin, os.Stdout, os.Stderr)
+		}
+	}
+	return cli.Main("fieldtipd", commands(), true, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 func commands() []cli.Command { return []cli.Command{&serve{}, &backup{}} }
@@ -66,7 +79,8 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.cfg.MaxStagingBytes, "max-staging-bytes", d.MaxStagingBytes, "bytes the unfinished uploads kept on disk may have received, in all")
 	fs.IntVar(&c.cfg.MaxUnfinishedUploads, "max-unfinished-uploads", d.MaxUnfinishedUploads, "uploads open or waiting to be resumed, in all")
 	fs.IntVar(&c.cfg.MaxUploadsPerConn, "max-uploads-per-conn", d.MaxUploadsPerConn, "uploads on one connection")
-	fs.DurationVar(&c.cfg.UploadExpiry, "upload-expiry", d.UploadExpiry, "keep an unfinished upload this long for its source to resume (plus a random spread of up to a quarter, in whole days), then delete it")
+	fs.DurationVar(&c.cfg.UploadExpiry, "upload-expiry", d.UploadExpiry, "keep an unfinished upload that had 64 KiB acknowledged this long for its source to resume (plus a random spread of up to a quarter, in whole days), then delete it")
+	fs.DurationVar(&c.cfg.StallTimeout, "stall-timeout", d.StallTimeout, "keep an unfinished upload that had no byte acknowledged this long after it opened; one with bytes acknowledged is kept longer after its last progress, in proportion, up to --upload-expiry at 64 KiB; at --max-unfinished-uploads a new upload evicts the stalled one with the least progress")
 	fs.DurationVar(&c.cfg.BundleGrace, "bundle-grace", d.BundleGrace, "accept uploads encrypted to the previous bundle this long after a new one is put in force, unless the new one revokes, removes or re-keys an editor (negative: never)")
 	fs.Uint32Var(&c.cfg.PoWParams.MemoryKiB, "pow-memory", d.PoWParams.MemoryKiB, "proof of work: Argon2id memory in KiB (the cost flags take effect with the next epoch's seed)")
 	fs.Uint32Var(&c.cfg.PoWParams.Time, "pow-time", d.PoWParams.Time, "proof of work: Argon2id passes")

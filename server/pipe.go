@@ -196,6 +196,9 @@ func (p *pipe) run() {
 
 // write stores w at offset and returns the new durable offset.
 func (p *pipe) write(w piece, offset int64) (int64, *protocol.Error) {
+	if p.s.testOnlyBeforeWrite != nil {
+		p.s.testOnlyBeforeWrite(len(w.frames), w.open != nil, w.commit != nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.cfg.CommitTimeout)
 	defer cancel()
 	uw := &storage.UploadWrite{ID: p.id, Open: w.open, Epoch: w.epoch, Evict: w.evict, Offset: offset,

@@ -337,8 +337,10 @@ type Server struct {
 	// sources holds the source sessions' slots (conns.go).
 	sources *sourceConns
 	// powSem bounds concurrent proof-of-work checks: each holds
-	// PoWParams.MemoryKiB of memory and a core.
-	powSem chan struct{}
+	// PoWParams.MemoryKiB of memory and a core. powChecks counts the
+	// upload messages whose Argon2id proofs were checked.
+	powSem    chan struct{}
+	powChecks atomic.Uint64
 	// staging is the bytes unfinished uploads have received; slots are the
 	// uploads (slots.go).
 	staging atomic.Int64
@@ -372,6 +374,9 @@ type Server struct {
 	// testOnlyBeforePeriodLock, when set, runs before a period is stored,
 	// before it takes the period lock (periodclose.go).
 	testOnlyBeforePeriodLock func()
+	// testOnlyBeforeWrite, when set, runs in an upload's pipe before each
+	// durable write, with what the write holds.
+	testOnlyBeforeWrite func(frames int, open, commit bool)
 	// testOnlyStallSweeps, when set, replaces the ticker of the stalled
 	// uploads' sweep (a test moves the clock and sweeps with Purge, or
 	// sends on it).

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +22,8 @@ import (
 // opens uploads and sends nothing holds each for minutes. When the store
 // holds MaxUnfinishedUploads, a new upload evicts the stalled slot (not
 // open on a connection) that acknowledged the fewest bytes, instead of
-// being refused.
+// being refused; and when a frame does not fit in MaxStagingBytes, the
+// stalled slots with the least progress make room for it.
 //
 // The times live in memory only: nothing finer than a day is stored
 // (DESIGN.md §2), so after a restart every slot's clock starts again from
@@ -154,6 +157,45 @@ func (t *slots) reserve(id protocol.UploadID, max int, now time.Time) (evict *pr
 	return evict, true
 }
 
+// takeForSpace removes and returns stalled slots (not held, never except),
+// least progress first, the longest without progress among equals, until
+// their bytes acknowledged reach need; ok false (and nothing taken) if
+// all the stalled ones hold less.
+func (t *slots) takeForSpace(need int64, except protocol.UploadID) (ids []protocol.UploadID, freed int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type cand struct {
+		id protocol.UploadID
+		sl *slot
+	}
+	var cs []cand
+	var total int64
+	for id, sl := range t.m {
+		if !sl.held && id != except && sl.received > 0 {
+			cs = append(cs, cand{id, sl})
+			total += sl.received
+		}
+	}
+	if total < need {
+		return nil, 0, false
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		if c := cmp.Compare(a.sl.received, b.sl.received); c != 0 {
+			return c
+		}
+		return a.sl.progress.Compare(b.sl.progress)
+	})
+	for _, c := range cs {
+		if freed >= need {
+			break
+		}
+		ids = append(ids, c.id)
+		freed += c.sl.received
+		delete(t.m, c.id)
+	}
+	return ids, freed, true
+}
+
 // hold marks a stored upload's slot held by a connection (a resume); it
 // reports false if the table has no slot for it (evicted, or stalled and
 // being deleted).
@@ -234,6 +276,32 @@ func (s *Server) sweepStalled(ctx context.Context) {
 		s.log.Info("deleted stalled uploads", attrCount, n)
 	}
 	s.resyncStaging(ctx)
+}
+
+// makeStagingRoom deletes stalled uploads, least progress first, until
+// need more bytes fit in the staging space; it reports whether they do.
+// Staging space, like slots, goes to uploads that progress: a full staging
+// space of stalled uploads must not refuse every new frame.
+func (s *Server) makeStagingRoom(ctx context.Context, need int64, except protocol.UploadID) bool {
+	over := s.staging.Load() + need - s.cfg.MaxStagingBytes
+	if over <= 0 {
+		return true
+	}
+	ids, freed, ok := s.slots.takeForSpace(over, except)
+	if !ok {
+		return false
+	}
+	del := make([][16]byte, len(ids))
+	for i, id := range ids {
+		del[i] = id
+	}
+	if _, err := s.store.DeleteUploads(ctx, del); err != nil {
+		s.log.Error("evict stalled uploads", attrErr, err)
+		return false
+	}
+	s.staging.Add(-freed)
+	s.log.Info("evicted stalled uploads for staging space", attrCount, len(ids))
+	return true
 }
 
 // resyncStaging sets the staging count from the store. Sessions count

@@ -62,6 +62,7 @@ var (
 	errUploadExpired = protocol.Errorf(protocol.CodeExpired, "the upload expired and was deleted; send it anew with a new upload id")
 	errUploadGone    = protocol.Errorf(protocol.CodeNotFound, "no unfinished upload with this id: never opened, finished, expired or evicted")
 	errSlotsFull     = protocol.Errorf(protocol.CodeBusy, "the server holds too many unfinished uploads; try again later")
+	errStagingFull   = protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
 	// errCommitUnknown is the internal refusal of a commit whose durable
 	// write failed: it may have happened.
 	errCommitUnknown = protocol.Errorf(protocol.CodeInternal, "the tip may or may not be stored; resume to find out")
@@ -195,6 +196,7 @@ func (ss *sourceSession) checkPoW(m *protocol.Upload) *protocol.Error {
 	case <-ctx.Done():
 		return errBusy
 	}
+	ss.s.powChecks.Add(1)
 	if err := crypto.CheckPoWs(es.seed.Params, es.seed.Seed, m.UploadID, m.Length, m.PoW, m.PrePoW); err != nil {
 		return protocol.Errorf(protocol.CodeBadPoW, "%v", err)
 	}
@@ -425,7 +427,15 @@ func (ss *sourceSession) handleFrame(data []byte) *protocol.Error {
 	frame := int64(len(f.Chunk))
 	if ss.s.staging.Add(frame) > ss.s.cfg.MaxStagingBytes {
 		ss.s.staging.Add(-frame)
-		return protocol.Errorf(protocol.CodeBusy, "the server's staging space is full; try again later")
+		ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
+		room := ss.s.makeStagingRoom(ctx, frame, up.id)
+		cancel()
+		if !room || ss.s.staging.Add(frame) > ss.s.cfg.MaxStagingBytes {
+			if room {
+				ss.s.staging.Add(-frame)
+			}
+			return errStagingFull
+		}
 	}
 	up.hash.Write(f.Chunk)
 	up.parseHeader(f.Chunk)

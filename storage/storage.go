@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -116,9 +117,26 @@ type Store struct {
 	closeOne   sync.Once // closes closing: Close may be called concurrently
 	done       chan struct{}
 
+	// transactions and writes count the writer's committed transactions
+	// and the writes they held (WriterStats).
+	transactions, writes atomic.Uint64
+
 	// testOnlyBeforeCommit, when set, runs in the writer after a batch's
 	// writes and before its commit, with the batch size.
 	testOnlyBeforeCommit func(n int)
+}
+
+// WriterStats counts what the group-commit writer committed since Open.
+type WriterStats struct {
+	// Transactions is the number of transactions committed (each one
+	// fsync); Writes the writes they held, failed ones included.
+	Transactions, Writes uint64
+}
+
+// WriterStats returns the writer's counts so far: how many durable
+// transactions the store's writes cost.
+func (s *Store) WriterStats() WriterStats {
+	return WriterStats{Transactions: s.transactions.Load(), Writes: s.writes.Load()}
 }
 
 type job struct {
@@ -435,6 +453,8 @@ func (s *Store) commit(batch []*job) {
 		s.fail(batch, fmt.Errorf("storage: commit: %w", asFull(err)))
 		return
 	}
+	s.transactions.Add(1)
+	s.writes.Add(uint64(len(batch)))
 	for i, j := range batch {
 		j.done <- errs[i]
 	}

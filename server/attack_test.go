@@ -375,3 +375,36 @@ func TestSlotsFullAllHeld(t *testing.T) {
 	}
 	ts.send(t, "after the held uploads finished")
 }
+
+// TestStagingFullOfStalled: the staging space filled with the frames of
+// stalled uploads does not refuse an honest source's frames: the stalled
+// upload with the least progress makes room. With room taken by uploads
+// open on connections, a frame is refused busy.
+func TestStagingFullOfStalled(t *testing.T) {
+	ts := newTestServer(t, serverOptions{config: func(c *Config) {
+		c.MaxStagingBytes = 4 * fs16
+		c.MaxUploadSize = 4 * fs16
+	}})
+	a := ts.openStalled(t, 3, 2)
+	b := ts.openStalled(t, 4, 2)
+	ts.waitStalled(t, 2)
+	if got := ts.s.staging.Load(); got != 4*fs16 {
+		t.Fatalf("staging %d, want full (%d)", got, 4*fs16)
+	}
+	if err := ts.healthz(); err != nil {
+		t.Error(err)
+	}
+	ts.send(t, "sent while the staging space was full of stalled uploads")
+	left := 0
+	for _, up := range []*protocol.Upload{a, b} {
+		if _, err := ts.store.GetUpload(t.Context(), up.UploadID); err == nil {
+			left++
+		}
+	}
+	if left != 1 {
+		t.Errorf("%d of the 2 stalled uploads left, want 1 (one evicted for the honest frame)", left)
+	}
+	if got := ts.s.staging.Load(); got != 2*fs16 {
+		t.Errorf("staging %d after the honest tip, want the %d of the stalled upload left", got, 2*fs16)
+	}
+}

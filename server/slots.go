@@ -269,7 +269,7 @@ func (s *Server) sweepStalled(ctx context.Context) {
 		del[i] = id
 	}
 	n, err := s.store.DeleteUploads(ctx, del)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("delete stalled uploads", attrErr, err)
 	}
 	if n > 0 {

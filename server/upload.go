@@ -585,7 +585,6 @@ func (s *Server) purgeLoop(ctx context.Context) {
 func (s *Server) Purge(ctx context.Context) { s.purge(ctx) }
 
 func (s *Server) purge(ctx context.Context) {
-	s.sweepStalled(ctx)
 	n, err := s.store.DeleteExpiredUploads(ctx, crypto.Day(s.now()))
 	if err != nil {
 		s.log.Error("delete expired uploads", attrErr, err)
@@ -597,14 +596,18 @@ func (s *Server) purge(ctx context.Context) {
 	if _, err := s.store.ForgetSpentBefore(ctx, crypto.EpochAt(s.now(), s.epochSeconds())-1); err != nil {
 		s.log.Error("forget spent upload ids", attrErr, err)
 	}
+	s.resyncStaging(ctx)
+	s.purgeTips(ctx)
+	s.purgeReplies(ctx)
 	// The slots catch up with what expired, or was deleted by `fieldtipd
-	// uploads --drop-stalled`.
+	// uploads --drop-stalled`; then the stalled ones go.
+	if ctx.Err() != nil {
+		return
+	}
 	if ps, err := s.store.ListUploadProgress(ctx); err == nil {
 		s.slots.sync(ps, s.now())
 	} else {
 		s.log.Error("list uploads", attrErr, err)
 	}
-	s.resyncStaging(ctx)
-	s.purgeTips(ctx)
-	s.purgeReplies(ctx)
+	s.sweepStalled(ctx)
 }

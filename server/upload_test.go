@@ -524,8 +524,10 @@ func TestReplayedUpload(t *testing.T) {
 // the waiting upload stay its source's.
 func TestReplayAfterSpentIDForgotten(t *testing.T) {
 	ts := newTestServer(t, serverOptions{config: func(c *Config) { c.PoWEpoch = 24 * time.Hour }})
-	ct := sealFor(t, ts, framesText(2), fs16, 2)
-	p := ts.startUpload(t, ct, fs16, 1)
+	// 64 KiB acknowledged: kept the whole upload expiry (slots.go), past
+	// the two epochs.
+	ct := sealFor(t, ts, framesText(5), fs16, 5)
+	p := ts.startUpload(t, ct, fs16, 4)
 	p.c.drop()
 	ts.clock.advance(2 * ts.s.cfg.PoWEpoch)
 	ts.s.purge(t.Context())
@@ -535,8 +537,8 @@ func TestReplayAfterSpentIDForgotten(t *testing.T) {
 	c.text(&again)
 	e := c.refusal()
 	wantRefusal(t, "new upload message with the id of a waiting upload", e, protocol.CodeReplayed)
-	p.resumeOn(t, fs16)
-	ts.checkStored(t, p.finish(t, fs16), ct)
+	p.resumeOn(t, 4*fs16)
+	ts.checkStored(t, p.finish(t, 4*fs16), ct)
 }
 
 // TestFrameTooLarge: a message over the protocol's limit is too_large, a

@@ -77,10 +77,19 @@ func buildOldDatabase(t *testing.T, path string, v int) {
 	}
 	u := oldUpload
 	exec(`INSERT INTO spent_uploads (id, epoch) VALUES (?, ?)`, u.ID[:], oldSeedEpoch)
-	exec(`INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, received, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID[:], u.ResumeHash[:], u.BundleVersion, u.Length, u.FrameSize, 2*u.FrameSize, u.Expires)
-	for i := range 2 {
-		exec(`INSERT INTO upload_frames (upload_id, offset, data) VALUES (?, ?, ?)`, u.ID[:], i*u.FrameSize, frameData(1, i, u.FrameSize))
+	if v < 6 {
+		exec(`INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, received, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ID[:], u.ResumeHash[:], u.BundleVersion, u.Length, u.FrameSize, 2*u.FrameSize, u.Expires)
+		for i := range 2 {
+			exec(`INSERT INTO upload_frames (upload_id, offset, data) VALUES (?, ?, ?)`, u.ID[:], i*u.FrameSize, frameData(1, i, u.FrameSize))
+		}
+	} else {
+		owner := bytes.Repeat([]byte{0xee}, 16)
+		exec(`INSERT INTO uploads (id, resume_hash, bundle_version, length, frame_size, received, expires, owner, progress_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID[:], u.ResumeHash[:], u.BundleVersion, u.Length, u.FrameSize, 2*u.FrameSize, u.Expires, owner, u.ProgressDay)
+		for i := range 2 {
+			exec(`INSERT INTO chunks (owner, offset, data) VALUES (?, ?, ?)`, owner, i*u.FrameSize, frameData(1, i, u.FrameSize))
+		}
 	}
 	exec(`INSERT INTO pow_seeds (epoch, signed) VALUES (?, ?)`, oldSeedEpoch, oldSeed)
 	if v < 4 {
@@ -280,7 +289,9 @@ func TestUpgrade(t *testing.T) {
 				// Version 6 gave staged uploads the migration's day as
 				// their progress day (UTC; the test may cross midnight).
 				staged := *u
-				staged.ProgressDay = upgradeDay(t, raw, u.ID, migrated)
+				if v < 6 {
+					staged.ProgressDay = upgradeDay(t, raw, u.ID, migrated)
+				}
 				data = append(frameData(1, 0, smallFrame), frameData(1, 1, smallFrame)...)
 				checkStaged(t, s, raw, &staged, data)
 				if got, err := s.PoWSeed(ctx, oldSeedEpoch); err != nil || !bytes.Equal(got, oldSeed) {

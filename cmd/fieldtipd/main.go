@@ -22,23 +22,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(cli.Main("fieldtipd", commands(), true, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// subcommands are what fieldtipd does besides serving, named by its first
-// argument; without one it serves.
-func subcommands() []cli.Command { return []cli.Command{&uploads{}} }
-
-func run(args []string) int {
-	for _, c := range subcommands() {
-		if len(args) > 0 && args[0] == c.Name() {
-			return cli.Main("fieldtipd", subcommands(), false, args, os.Stdin, os.Stdout, os.Stderr)
-		}
-	}
-	return cli.Main("fieldtipd", commands(), true, args, os.Stdin, os.Stdout, os.Stderr)
-}
-
-func commands() []cli.Command { return []cli.Command{&serve{}, &backup{}} }
+func commands() []cli.Command { return []cli.Command{&serve{}, &backup{}, &uploads{}} }
 
 type serve struct {
 	cfg         server.Config

@@ -25,7 +25,4 @@ func TestCommands(t *testing.T) {
 	if err := cli.CheckCommands(commands()); err != nil {
 		t.Error(err)
 	}
-	if err := cli.CheckCommands(subcommands()); err != nil {
-		t.Error(err)
-	}
 }

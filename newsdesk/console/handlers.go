@@ -41,6 +41,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /tip/{id}/note", c.postNote)
 	mux.HandleFunc("POST /tip/{id}/link", c.postLink)
 	mux.HandleFunc("POST /tip/{id}/unlink", c.postUnlink)
+	mux.HandleFunc("POST /tip/{id}/reply", c.postReply)
 	mux.HandleFunc("GET /claims", c.serveClaims)
 	mux.HandleFunc("POST /claims/new", c.postNewClaim)
 	mux.HandleFunc("POST /claims/period", c.postClosePeriod)
@@ -67,7 +68,7 @@ type inboxView struct {
 
 func (c *Console) serveInbox(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := Filter{Status: q.Get("status"), Tag: q.Get("tag"), Assignee: q.Get("assignee"), Day: q.Get("day"), Query: q.Get("q")}
+	f := Filter{Status: q.Get("status"), Tag: q.Get("tag"), Assignee: q.Get("assignee"), Day: q.Get("day"), Query: q.Get("q"), Source: q.Get("source")}
 	v := inboxView{view: c.base(r, "inbox"), Filter: f, Statuses: statuses}
 	v.Rows = v.Index.Select(f)
 	if len(v.Rows) > maxInboxRows {
@@ -102,9 +103,27 @@ type linkedView struct {
 	Published                   bool
 }
 
+// threadItem is an entry of the thread of a tip's source (as newsdesk
+// thread shows it): a tip it sent, or a reply an editor sent it.
+type threadItem struct {
+	Day string
+	// Tip is a tip's id ("" for a reply); Current is set for the tip the
+	// page shows.
+	Tip     string
+	Current bool
+	// Editor and Index are a reply's author and event.
+	Editor string
+	Index  int64
+	Text   string
+}
+
 type tipView struct {
 	view
-	Row           *Row
+	Row *Row
+	// Thread is the tip's source's tips and replies, in order (issue
+	// 13); empty when the tip carries no reply address.
+	Thread        []threadItem
+	ThreadErr     string
 	Prev, Next    string
 	Text          string
 	Unreadable    string
@@ -188,6 +207,21 @@ func (c *Console) serveTip(w http.ResponseWriter, r *http.Request) {
 			h.What = string(o.Body.Kind)
 		}
 		v.History = append(v.History, h)
+	}
+	if v.Row.source != "" {
+		items, err := c.s.Thread(id)
+		if err != nil {
+			v.ThreadErr = err.Error()
+		}
+		for _, it := range items {
+			ti := threadItem{Day: it.Day, Text: it.Text}
+			if it.Tip != nil {
+				ti.Tip, ti.Current = it.Tip.ID, it.Tip.ID == id
+			} else {
+				ti.Editor, ti.Index = it.Reply.Editor, it.Reply.Index
+			}
+			v.Thread = append(v.Thread, ti)
+		}
 	}
 	st := c.s.State()
 	for _, cid := range st.Claims() {
@@ -350,6 +384,21 @@ func (c *Console) postUnlink(w http.ResponseWriter, r *http.Request) {
 	var index int64
 	err := c.write(r.Context(), func() (err error) { index, err = c.desk.Unlink(r.Context(), r.PostFormValue("claim"), id); return err })
 	c.done(w, r, "/tip/"+id, fmt.Sprintf("unlink logged as event %d", index), index, err)
+}
+
+// postReply answers a tip's source: the same event and stored reply as
+// newsdesk reply, through Session.Reply.
+func (c *Console) postReply(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	text := strings.ReplaceAll(r.PostFormValue("text"), "\r\n", "\n")
+	var res *newsdesk.ReplyResult
+	err := c.write(r.Context(), func() (err error) { res, err = c.s.Reply(r.Context(), id, text); return err })
+	msg, index := "", int64(0)
+	if res != nil {
+		index = res.Index
+		msg = fmt.Sprintf("reply logged as event %d (%s sealed): it waits on the server until the source fetches it", res.Index, kb(res.Size))
+	}
+	c.done(w, r, "/tip/"+id+"#thread", msg, index, err)
 }
 
 // claimView is a claim on the board.
@@ -657,6 +706,8 @@ type changeTip struct {
 	Assignee    string   `json:"assignee"`
 	FirstLine   string   `json:"first_line"`
 	Attachments int      `json:"attachments"`
+	// SourceTips is Row.SourceTips: the source itself is not named.
+	SourceTips int `json:"source_tips,omitempty"`
 }
 
 func (c *Console) serveChanges(w http.ResponseWriter, r *http.Request) {
@@ -672,7 +723,7 @@ func (c *Console) serveChanges(w http.ResponseWriter, r *http.Request) {
 			first = row.Unreadable
 		}
 		out.Tips = append(out.Tips, changeTip{ID: row.ID, Seq: row.Seq, Day: row.Day, Size: row.Size, Status: string(row.Status),
-			Tags: append([]string{}, row.Tags...), Assignee: row.Assignee, FirstLine: first, Attachments: row.Attachments})
+			Tags: append([]string{}, row.Tags...), Assignee: row.Assignee, FirstLine: first, Attachments: row.Attachments, SourceTips: row.SourceTips})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	fieldtip "fieldtip/client"
 	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/internal/testkit/sourcekit"
@@ -45,6 +46,9 @@ type room struct {
 	passFile string
 	phone    *sourcekit.Phone
 	version  int64
+	// sources are the config dirs of the sources sendAs sent as, by
+	// codename.
+	sources map[string]string
 }
 
 // newRoom starts a server whose bundle lists the editors labelled
@@ -52,7 +56,7 @@ type room struct {
 func newRoom(t *testing.T, labels ...string) *room {
 	t.Helper()
 	n := fieldtiptest.NewNewsroom(t, true)
-	r := &room{t: t, newsroom: n.Key, keyFiles: map[string]string{}, version: 1}
+	r := &room{t: t, newsroom: n.Key, keyFiles: map[string]string{}, version: 1, sources: map[string]string{}}
 	dir := t.TempDir()
 	r.passFile = filepath.Join(dir, "pass")
 	if err := os.WriteFile(r.passFile, []byte(passphrase+"\n"), 0o600); err != nil {
@@ -128,6 +132,55 @@ func (r *room) send(t *testing.T, text string, atts ...crypto.Attachment) string
 		t.Fatalf("send: %v", err)
 	}
 	return res.Receipt.TipIDString()
+}
+
+// cheapKDF is a cheap codename cost for sendAs: real Argon2id, 64 KiB,
+// one pass. The editors' side never sees the cost, only the mailbox id
+// and reply recipient inside the tip.
+var cheapKDF = crypto.CodenameKDF{MemoryKiB: 64, Time: 1}
+
+// sendAs sends a tip the way fieldtip send --codename-file does (init,
+// compose with the codename's reply keys, send the outbox), from a config
+// dir of the codename's own, and returns its id and the reply keys the
+// tip carries the address of.
+func (r *room) sendAs(t *testing.T, codename, text string) (string, *crypto.ReplyKeys) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	dir, ok := r.sources[codename]
+	if !ok {
+		dir = filepath.Join(t.TempDir(), "source")
+		r.sources[codename] = dir
+	}
+	cfg, _, _, err := fieldtip.Init(ctx, dir, r.srv.URL, r.newsroom.Verifier, fieldtip.InitOptions{})
+	if err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	keys, err := crypto.DeriveReplyKeys(codename, cfg.Newsroom, cheapKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ob *fieldtip.Outbox
+	if ok {
+		ob, err = fieldtip.OpenOutbox(fieldtip.OutboxPath(dir), codename, cheapKDF)
+	} else {
+		ob, err = fieldtip.CreateOutbox(fieldtip.OutboxPath(dir), codename, 0, cheapKDF)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := fieldtip.Compose(ctx, cfg, &crypto.Tip{Text: text}, fieldtip.ComposeOptions{Reply: keys})
+	if err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	if err := ob.Add(it); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := fieldtip.SendOutbox(ctx, cfg, ob, fieldtip.SendOptions{Budget: failAfter})
+	if err != nil || len(rep.Sent) != 1 {
+		t.Fatalf("send: %v (%d sent)", err, len(rep.Sent))
+	}
+	return rep.Sent[0].Receipt.TipIDString(), keys
 }
 
 // session opens and syncs an editor's session on a new cache (or dir).

@@ -33,6 +33,14 @@ type Row struct {
 	Notes       int
 	// Unreadable says why the key cannot open the tip ("" when it can).
 	Unreadable string
+	// SourceTips is how many tips of the inbox come from this tip's
+	// source (issue 13: tips that carry one mailbox id, inside their
+	// encryption, come from one codename); 0 when the tip carries no reply
+	// address.
+	SourceTips int
+	// source is the tip's mailbox id ("" without a reply address). It is
+	// compared, never rendered: a page names a source by one of its tips.
+	source string
 	// search is the tip's text, tags and assignee, folded for search.
 	search string
 }
@@ -112,7 +120,19 @@ func buildIndex(tips []newsdesk.TipSummary, st *audit.State, texts map[string]st
 			tags[tg] = true
 		}
 		r.search = texts[t.ID] + "\n" + fold(strings.Join(r.Tags, " ")) + "\n" + fold(r.Assignee) + "\n" + t.ID
+		r.source = t.Mailbox
 		ix.Rows = append(ix.Rows, r)
+	}
+	// Sources are counted over the rows, as newsdesk.SourceCounts counts
+	// over the cache, so that a deleted tip does not count.
+	perSource := map[string]int{}
+	for _, r := range ix.Rows {
+		if r.source != "" {
+			perSource[r.source]++
+		}
+	}
+	for i := range ix.Rows {
+		ix.Rows[i].SourceTips = perSource[ix.Rows[i].source]
 	}
 	for tg := range tags {
 		ix.Tags = append(ix.Tags, tg)
@@ -160,6 +180,10 @@ type Filter struct {
 	// Query: every word must occur in the tip's text, tags, assignee or
 	// id (case folded).
 	Query string
+	// Source is a tip id: the rows of tips from that tip's source (the
+	// tip alone when it carries no reply address; none when it is not in
+	// the index).
+	Source string
 }
 
 // Empty reports whether f selects every row.
@@ -171,10 +195,19 @@ func (ix *Index) Select(f Filter) []Row {
 		return ix.Rows
 	}
 	words := strings.FieldsFunc(fold(f.Query), unicode.IsSpace)
+	var source string
+	if f.Source != "" {
+		r := ix.Row(f.Source)
+		if r == nil {
+			return nil
+		}
+		source = r.source
+	}
 	out := make([]Row, 0, 64)
 	for _, r := range ix.Rows {
 		switch {
-		case f.Status != "" && string(r.Status) != f.Status,
+		case f.Source != "" && r.ID != f.Source && (source == "" || r.source != source),
+			f.Status != "" && string(r.Status) != f.Status,
 			f.Tag != "" && !slices.Contains(r.Tags, f.Tag),
 			f.Day != "" && r.Day != f.Day,
 			f.Assignee == "none" && r.Assignee != "",

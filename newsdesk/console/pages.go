@@ -29,6 +29,7 @@ func newPages() (*pages, error) {
 	t, err := template.New("console").Funcs(template.FuncMap{
 		"visible": visible,
 		"kb":      kb,
+		"sources": sourceTips,
 		"join":    func(s []string) string { return strings.Join(s, " ") },
 	}).ParseFS(assets, "assets/*.tmpl")
 	if err != nil {
@@ -67,6 +68,15 @@ func hidden(r rune) bool {
 		return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f
 	}
 	return (unicode.IsControl(r) && r != '\n' && r != '\t') || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// sourceTips says how many tips come from one source, as newsdesk inbox
+// does.
+func sourceTips(n int) string {
+	if n == 1 {
+		return "1 tip from this source"
+	}
+	return strconv.Itoa(n) + " tips from this source"
 }
 
 // kb formats a byte count for a person.
@@ -179,7 +189,17 @@ func rowsHTML(rows []Row) template.HTML {
 		default:
 			b.WriteString("<em>(no text)</em>")
 		}
-		b.WriteString(`</a></td><td class="n">`)
+		b.WriteString(`</a>`)
+		if r.SourceTips > 1 {
+			// The source is named by this tip: its mailbox id stays out
+			// of the page.
+			b.WriteString(` <a class="source" href="/?source=`)
+			esc(url.QueryEscape(r.ID))
+			b.WriteString(`">`)
+			b.WriteString(sourceTips(r.SourceTips))
+			b.WriteString(`</a>`)
+		}
+		b.WriteString(`</td><td class="n">`)
 		if r.Attachments > 0 {
 			b.WriteString(strconv.Itoa(r.Attachments))
 		}

@@ -9,7 +9,8 @@ import (
 
 // TestRowsHTML: rows made of hostile values (markup, quotes breaking
 // out of attributes, format characters) render as text: the only
-// elements are the row's own, and every value reads back as it was (with
+// elements are the row's own (the link to the tips of the row's source
+// among them), and every value reads back as it was (with
 // control and format characters as U+FFFD).
 func TestRowsHTML(t *testing.T) {
 	hostile := []string{`"><script>alert(1)</script>`, "<img src=x onerror=alert(1)>", "a\u202Eb\u200Bc\x1bd", `' onmouseover='x`, "&amp; &lt;"}
@@ -18,7 +19,7 @@ func TestRowsHTML(t *testing.T) {
 		// ID, Day, Size and Assignee are checked upstream (a receipt's
 		// id and day, a number, a bundle's label): escaped, not filtered.
 		v := visible(h)
-		rows = append(rows, Row{ID: v, Seq: int64(i), Day: v, Size: v, Status: "new", Tags: []string{h}, Assignee: v, FirstLine: v})
+		rows = append(rows, Row{ID: v, Seq: int64(i), Day: v, Size: v, Status: "new", Tags: []string{h}, Assignee: v, FirstLine: v, SourceTips: 2})
 	}
 	rows = append(rows, Row{ID: "x", Unreadable: visible(hostile[0])})
 	z := html.NewTokenizer(strings.NewReader("<table><tbody>" + string(rowsHTML(rows)) + "</tbody></table>"))
@@ -50,6 +51,9 @@ func TestRowsHTML(t *testing.T) {
 		if !strings.Contains(all, visible(h)) {
 			t.Errorf("the text %q does not read back from %q", visible(h), all)
 		}
+	}
+	if n := strings.Count(all, "2 tips from this source"); n != len(hostile) {
+		t.Errorf("%d rows link to their source's tips, want %d", n, len(hostile))
 	}
 	if strings.ContainsAny(all, "\u202E\u200B\x1b") {
 		t.Error("a format or control character reached the page")

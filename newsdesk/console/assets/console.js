@@ -94,6 +94,11 @@
           cell(tr, t.day); cell(tr, t.size, "n"); cell(tr, t.status, "status"); cell(tr, t.tags.join(" "), "tags"); cell(tr, t.assignee, "assignee");
           var td = cell(tr, "", "first"), a = document.createElement("a");
           a.href = "/tip/" + t.id; a.textContent = t.first_line || "(no text)"; td.appendChild(a);
+          if (t.source_tips > 1) {
+            var sa = document.createElement("a");
+            sa.className = "source"; sa.href = "/?source=" + encodeURIComponent(t.id); sa.textContent = t.source_tips + " tips from this source";
+            td.appendChild(document.createTextNode(" ")); td.appendChild(sa);
+          }
           cell(tr, t.attachments ? String(t.attachments) : "", "n");
           tbody.insertBefore(tr, tbody.firstChild);
           added++;

@@ -29,7 +29,13 @@
 //     the cache, temporary and working directories, the browser's profile
 //     among them, after a session.)
 //   - Every act writes the same events as the CLI, through the same
-//     Session methods.
+//     Session methods; a reply to a source too (Session.Reply, as
+//     newsdesk reply).
+//   - Tips from one source are grouped (issue 13: "2 tips from this
+//     source", the source's thread on a tip's page) from the mailbox id
+//     inside their encryption, which stays in the console's memory: a
+//     page names a source by one of its tips, never by its mailbox id.
+//     (TestConsoleSources.)
 //
 // The console renders pages on the server from an in-memory index that a
 // background sync keeps current; a small embedded script adds keyboard

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -123,11 +124,14 @@ func openEvent(msg []byte, keys *eventKeys) (*Event, error) {
 	if len(msg) > MaxEventSize {
 		return nil, fmt.Errorf("event: %w: %d bytes, more than %d", crypto.ErrMalformed, len(msg), MaxEventSize)
 	}
-	n, signer, err := openNote("event", msg, keys.verifiers)
+	n, err := crypto.OpenNote("event", msg, keys.verifiers)
 	if err != nil {
-		if signer != "" {
-			if _, revoked := slices.BinarySearch(keys.bundle.Revoked, signer); revoked {
-				return nil, fmt.Errorf("%w: %w: %q", err, ErrRevokedEditor, clip(signer))
+		// The unverified signer's name only chooses the message: a
+		// revoked editor is told so (issue 12), nothing is trusted.
+		var unknown *crypto.UnknownSignerError
+		if errors.As(err, &unknown) && unknown.Name != "" {
+			if _, revoked := slices.BinarySearch(keys.bundle.Revoked, unknown.Name); revoked {
+				return nil, fmt.Errorf("%w: %w: %q", err, ErrRevokedEditor, clip(unknown.Name))
 			}
 		}
 		return nil, err

@@ -3,7 +3,6 @@ package audit
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,41 +98,6 @@ func firstLine(msg []byte) string {
 	s := string(msg[:min(len(msg), 64)])
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// openNote opens a note that must carry exactly one canonical signature,
-// by a key among known, and nothing after it (docs/formats.md, "Signed
-// notes"). It mirrors crypto's. On an unknown signer it also returns the
-// signature's key name, for a better error; nothing else of the note.
-func openNote(what string, msg []byte, known note.Verifiers) (*note.Note, string, error) {
-	n, err := note.Open(msg, known)
-	var unverified *note.UnverifiedNoteError
-	var invalid *note.InvalidSignatureError
-	switch {
-	case errors.As(err, &unverified):
-		name := ""
-		if sigs := unverified.Note.UnverifiedSigs; len(sigs) == 1 {
-			name = sigs[0].Name
-		}
-		return nil, name, fmt.Errorf("%s: %w", what, crypto.ErrUnknownSigner)
-	case errors.As(err, &invalid):
-		return nil, "", fmt.Errorf("%s: %w (key %s)", what, crypto.ErrBadSignature, invalid.Name)
-	case err != nil:
-		// note.Open reports a malformed note and a bad signature from a
-		// known key alike.
-		return nil, "", fmt.Errorf("%s: %w: %w", what, crypto.ErrBadSignature, err)
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 {
-		return nil, "", fmt.Errorf("%s: %w: %d signatures, want exactly one", what, crypto.ErrMalformed, len(n.Sigs)+len(n.UnverifiedSigs))
-	}
-	// One encoding: note.Open skips a repeated signature line of a key it
-	// already checked, and decodes base64 non-strictly.
-	sig := n.Sigs[0]
-	if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil ||
-		string(msg) != n.Text+"\n— "+sig.Name+" "+sig.Base64+"\n" {
-		return nil, "", fmt.Errorf("%s: %w: signature block is not exactly one canonical signature line", what, crypto.ErrMalformed)
-	}
-	return n, "", nil
 }
 
 // signNote signs text with one signer and checks the size.

@@ -375,7 +375,7 @@ func openReceiptsRoot(msg []byte, log note.Verifiers) (*ReceiptsRoot, error) {
 	if len(msg) > MaxReceiptsSize {
 		return nil, fmt.Errorf("receipts: %w: %d bytes, more than %d", crypto.ErrMalformed, len(msg), MaxReceiptsSize)
 	}
-	n, _, err := openNote("receipts", msg, log)
+	n, err := crypto.OpenNote("receipts", msg, log)
 	if err != nil {
 		return nil, err
 	}

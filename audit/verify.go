@@ -223,7 +223,7 @@ func (v *Verifier) openBatch(entries [][]byte) []openedEntry {
 		case PoWSeedHeader:
 			// The seed's text is package crypto's format; the log
 			// checks who signed it.
-			_, _, o.err = openNote("pow seed", e, o.log)
+			_, o.err = crypto.OpenNote("pow seed", e, o.log)
 		default:
 			o.err = fmt.Errorf("%w: first line %q", ErrUnknownEntry, clip(o.kind))
 		}

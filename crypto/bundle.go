@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -270,7 +269,7 @@ func OpenBundle(msg []byte, newsroom string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle: pinned newsroom key: %w", err)
 	}
-	n, err := openNote("bundle", msg, note.VerifierList(v))
+	n, err := OpenNote("bundle", msg, note.VerifierList(v))
 	if err != nil {
 		return nil, err
 	}
@@ -307,39 +306,6 @@ func OpenBundleSelfSigned(msg []byte) (*Bundle, error) {
 		return nil, err
 	}
 	return OpenBundle(msg, newsroom)
-}
-
-// openNote opens a note that must carry exactly one signature, by a key
-// among known.
-func openNote(what string, msg []byte, known note.Verifiers) (*note.Note, error) {
-	n, err := note.Open(msg, known)
-	var unverified *note.UnverifiedNoteError
-	var invalid *note.InvalidSignatureError
-	switch {
-	case errors.As(err, &unverified):
-		return nil, fmt.Errorf("%s: %w", what, ErrUnknownSigner)
-	case errors.As(err, &invalid):
-		return nil, fmt.Errorf("%s: %w (key %s)", what, ErrBadSignature, invalid.Name)
-	case err != nil:
-		// note.Open reports a malformed note and a bad signature from a
-		// known key alike ("malformed note" covers a changed byte in the
-		// signature line too).
-		return nil, fmt.Errorf("%s: %w: %w", what, ErrBadSignature, err)
-	}
-	if len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0 {
-		return nil, fmt.Errorf("%s: %w: %d signatures, want exactly one", what, ErrMalformed, len(n.Sigs)+len(n.UnverifiedSigs))
-	}
-	// One encoding: note.Open skips, unverified, a repeated signature line
-	// naming a key it already checked, and decodes signatures with
-	// non-strict base64 (nonzero padding bits), so it would accept several
-	// byte strings for one signed note. Only the text and exactly one
-	// canonical signature line may follow.
-	sig := n.Sigs[0]
-	if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil ||
-		string(msg) != n.Text+"\n— "+sig.Name+" "+sig.Base64+"\n" {
-		return nil, fmt.Errorf("%s: %w: signature block is not exactly one canonical signature line", what, ErrMalformed)
-	}
-	return n, nil
 }
 
 func parseBundle(text string) (*Bundle, error) {

@@ -63,7 +63,7 @@ func OpenLogin(msg []byte, b *Bundle) (*Login, error) {
 		}
 		vs = append(vs, v)
 	}
-	n, err := openNote("login", msg, note.VerifierList(vs...))
+	n, err := OpenNote("login", msg, note.VerifierList(vs...))
 	if err != nil {
 		return nil, err
 	}

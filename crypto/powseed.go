@@ -104,7 +104,7 @@ func OpenPoWSeed(msg []byte, logKey string) (*PoWSeed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pow seed: log key: %w", err)
 	}
-	n, err := openNote("pow seed", msg, note.VerifierList(v))
+	n, err := OpenNote("pow seed", msg, note.VerifierList(v))
 	if err != nil {
 		return nil, err
 	}

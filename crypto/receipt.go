@@ -80,7 +80,7 @@ func OpenReceipt(msg []byte, logKey string) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receipt: log key: %w", err)
 	}
-	n, err := openNote("receipt", msg, note.VerifierList(v))
+	n, err := OpenNote("receipt", msg, note.VerifierList(v))
 	if err != nil {
 		return nil, err
 	}

@@ -52,9 +52,7 @@ func (c *repliesCmd) Run(ctx context.Context, env *cli.Env, args []string) error
 	if err != nil {
 		return err
 	}
-	if c.budget > budgetWarn {
-		fmt.Fprintf(env.Stderr, "fieldtip: warning: a budget of %s is over %s: direction finders locate a phone that transmits for about a minute (FIELD.md); 30s is safer\n", c.budget, budgetWarn)
-	}
+	warnBudget(env, c.budget)
 	if err := c.netFlags.apply(cfg); err != nil {
 		return err
 	}

@@ -22,9 +22,17 @@ type send struct {
 	replies bool
 }
 
-// budgetWarn is the budget above which send warns: FIELD.md's hard stop
-// under direction finding.
+// budgetWarn is the budget above which send and replies warn: the hard
+// stop under direction finding (docs/field.md).
 const budgetWarn = 60 * time.Second
+
+// warnBudget warns of a budget over budgetWarn, naming the repository's
+// doc that says why (issue 12: the warning, and no pointer outside it).
+func warnBudget(env *cli.Env, budget time.Duration) {
+	if budget > budgetWarn {
+		fmt.Fprintf(env.Stderr, "fieldtip: warning: a budget of %s is over %s: direction finders locate a phone that transmits for about a minute (docs/field.md); 30s is safer\n", budget, budgetWarn)
+	}
+}
 
 func (*send) Name() string { return "send" }
 func (*send) Usage() string {
@@ -38,7 +46,7 @@ func (c *send) Flags(fs *pflag.FlagSet) {
 	c.netFlags.declare(fs)
 	c.outboxFlags.declare(fs)
 	c.tipFlags.declare(fs, "compose a tip with this text first, then send")
-	fs.DurationVar(&c.budget, "budget", client.DefaultBudget, "most time to stay connected; a hard stop, the rest resumes next time (FIELD.md: about 30 s, never more than 60 s under direction finding)")
+	fs.DurationVar(&c.budget, "budget", client.DefaultBudget, "most time to stay connected; a hard stop, the rest resumes next time (docs/field.md: about 30 s, never more than 60 s under direction finding)")
 	fs.BoolVar(&c.replies, "replies", false, "then fetch the newsroom's replies in the same budget, on a separate connection (as fieldtip replies)")
 }
 
@@ -60,9 +68,7 @@ func (c *send) Run(ctx context.Context, env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.budget > budgetWarn {
-		fmt.Fprintf(env.Stderr, "fieldtip: warning: a budget of %s is over %s: direction finders locate a phone that transmits for about a minute (FIELD.md); 30s is safer\n", c.budget, budgetWarn)
-	}
+	warnBudget(env, c.budget)
 	if err := c.netFlags.apply(cfg); err != nil {
 		return err
 	}

@@ -384,6 +384,9 @@ type Server struct {
 	// testOnlyBeforeRead, when set, runs in a source session's loop after
 	// its shutdown check and before it sets the next read deadline.
 	testOnlyBeforeRead func()
+	// testOnlyResumeFound, when set, runs in a resume once it found its
+	// upload (held by a session, or stored) and before it takes it over.
+	testOnlyResumeFound func()
 }
 
 // New builds a server over an open store and the server's log key. The

@@ -211,23 +211,33 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommitTimeout)
 	defer cancel()
-	u, err := ss.s.store.GetUpload(ctx, m.UploadID)
+	// An upload open on a connection may not be stored yet (its open waits
+	// for its first frame, its frames in flight for their write): its
+	// session holds it, and stores what it read before it lets go
+	// (release). So the sessions are looked at first, and the store only
+	// for an upload no session holds: the other way round, a source that
+	// hangs up right after a frame and resumes at once could miss its
+	// upload in the store while its old session writes it, then in the
+	// sessions once that session let go, and be told not_found for an
+	// upload the server stored.
+	ss.s.activeMu.Lock()
+	old := ss.s.active[m.UploadID]
+	ss.s.activeMu.Unlock()
 	var resumeHash [32]byte
-	switch {
-	case err == nil:
-		resumeHash = u.ResumeHash
-	case errors.Is(err, storage.ErrNotFound):
-		// An upload open on a connection may not be stored yet: its open
-		// waits for its first frame. Its session holds it.
-		ss.s.activeMu.Lock()
-		old := ss.s.active[m.UploadID]
-		ss.s.activeMu.Unlock()
-		if old == nil {
+	if old != nil {
+		resumeHash = old.resumeHash
+	} else {
+		u, err := ss.s.store.GetUpload(ctx, m.UploadID)
+		if errors.Is(err, storage.ErrNotFound) {
 			return errUploadGone
 		}
-		resumeHash = old.resumeHash
-	default:
-		return ss.s.failed("get upload", err)
+		if err != nil {
+			return ss.s.failed("get upload", err)
+		}
+		resumeHash = u.ResumeHash
+	}
+	if ss.s.testOnlyResumeFound != nil {
+		ss.s.testOnlyResumeFound()
 	}
 	sum := sha256.Sum256(m.ResumeSecret[:])
 	if subtle.ConstantTimeCompare(sum[:], resumeHash[:]) != 1 {
@@ -242,9 +252,9 @@ func (ss *sourceSession) resume(m *protocol.Resume) *protocol.Error {
 	if !ss.s.slots.hold(m.UploadID) {
 		return errUploadGone
 	}
-	// Read it again: the connection taken over stored what it had read
-	// (its open, frames) as it let go, or committed the upload.
-	u, err = ss.s.store.GetUpload(ctx, m.UploadID)
+	// Read it from the store: the connection taken over stored what it
+	// had read (its open, frames) as it let go, or committed the upload.
+	u, err := ss.s.store.GetUpload(ctx, m.UploadID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errUploadGone
 	}

@@ -247,6 +247,54 @@ func TestResumeDuringCommit(t *testing.T) {
 	}
 }
 
+// TestResumeWhileReleasing: a source hangs up right after a frame, without
+// waiting for its ack, and resumes at once on a new connection, while the
+// old session still stores the frame (its write parked) and lets go of the
+// upload only after the resume found it (testOnlyResumeFound). The resume
+// gets the offset of what the old session stored, not not_found for an
+// upload the server holds (session vector resume_receipt hit this once
+// under load).
+func TestResumeWhileReleasing(t *testing.T) {
+	write, found := newGate(t), newGate(t)
+	ts := newTestServer(t, serverOptions{beforeServe: func(s *Server) {
+		s.testOnlyBeforeWrite = func(_ int, open, _ bool) {
+			if open {
+				write.park()
+			}
+		}
+		s.testOnlyResumeFound = found.park
+	}})
+	ct := sealFor(t, ts, framesText(2), fs16, 2)
+	p := &partial{c: ts.dial(t), ct: ct, frameSize: fs16}
+	p.up = ts.newUpload(t, ts.s.Bundle().Version, int64(len(ct)), fs16)
+	p.c.text(p.up)
+	p.c.frame(ct, 0, fs16)
+	write.waitEntered(t)
+	p.c.hangUp()
+	ts.s.activeMu.Lock()
+	old := ts.s.active[p.up.UploadID]
+	ts.s.activeMu.Unlock()
+	if old == nil {
+		t.Fatal("no session holds the upload while its first write is parked")
+	}
+	c := ts.dial(t)
+	c.text(ts.resumeMsg(t, p.up.UploadID))
+	found.waitEntered(t)
+	// The old session stores the frame and lets go before the resume goes
+	// on.
+	write.release()
+	select {
+	case <-old.released:
+	case <-time.After(failAfter):
+		t.Fatalf("the old session did not let go of the upload after %v", failAfter)
+	}
+	found.release()
+	p.c = c
+	p.c.readOffset(fs16)
+	ts.checkStored(t, p.finish(t, fs16), ct)
+	ts.intact(t)
+}
+
 // uploadFrameCount counts the frames stored for an upload, through a
 // connection of its own to the SQLite file.
 func uploadFrameCount(tb testing.TB, dbPath string, id protocol.UploadID) int {

@@ -15,7 +15,8 @@ package server
 // checkpoint is this log's, signed by the log key, of a size it published,
 // with its tree's root at that size (409 conflict); and that the last line
 // is a tlog-cosignature/v1 by the cosigning key the bundle in force lists
-// for the session's editor (403). A refusal stores nothing. The tests in
+// for the session's editor (403), whose timestamp is 00:00:00 UTC of a day
+// (400). A refusal stores nothing. The tests in
 // cosign_test.go prove these on real keys and sockets.
 
 import (
@@ -61,6 +62,7 @@ var (
 	errCosignNotOurs   = protocol.Errorf(protocol.CodeConflict, "checkpoint not signed by this log, or not of its tree")
 	errCosignSigner    = protocol.Errorf(protocol.CodeUnauthorized, "cosignature not by the cosigning key of the editor logged in")
 	errCosignNotFound  = protocol.Errorf(protocol.CodeNotFound, "nobody cosigned a checkpoint of that size")
+	errCosignTime      = protocol.Errorf(protocol.CodeMalformed, "cosignature time is not 00:00:00 UTC of a day: cosign with newsdesk, whose timestamps are day precision")
 )
 
 // cosignRequest is a POST /cosignature body split in two: the log's signed
@@ -121,7 +123,7 @@ func isPrint(s string) bool {
 // openCosignature checks a POST /cosignature body against the log's
 // verifier and the editor's entry in the bundle in force, and returns the
 // request and the checkpoint's tree. Its errors are the wire refusals:
-// errCosignMalformed, errCosignNotOurs, errCosignSigner. It does not check
+// errCosignMalformed, errCosignNotOurs, errCosignSigner, errCosignTime. It does not check
 // the tree against the log (the caller reads the log's hashes).
 func openCosignature(b []byte, logV note.Verifier, editor *crypto.Editor) (*cosignRequest, tlog.Tree, *protocol.Error) {
 	req, err := splitCosignature(b)
@@ -152,6 +154,14 @@ func openCosignature(b []byte, logV note.Verifier, editor *crypto.Editor) (*cosi
 	n, err := note.Open(b, note.VerifierList(logV, cv))
 	if err != nil || len(n.Sigs) != 2 || len(n.UnverifiedSigs) != 0 {
 		return nil, tlog.Tree{}, errCosignSigner
+	}
+	// The server serves cosignatures to anyone and puts them in claim
+	// trails, where no time is finer than a day: a timestamp of the
+	// second would publish when the editor synced.
+	if _, err := crypto.CosignatureDay(req.sig); errors.Is(err, crypto.ErrCosignatureTime) {
+		return nil, tlog.Tree{}, errCosignTime
+	} else if err != nil {
+		return nil, tlog.Tree{}, errCosignMalformed
 	}
 	return req, tree, nil
 }

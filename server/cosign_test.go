@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"fieldtip/crypto"
 	"fieldtip/protocol"
@@ -231,6 +233,18 @@ func TestCosignRefusals(t *testing.T) {
 		})
 	}
 
+	// A cosignature whose timestamp is a second of the day (what C2SP
+	// allows and torchwood's signer writes; newsdesk writes 00:00:00 UTC)
+	// verifies, and is refused for its time: the server would publish
+	// when the editor synced.
+	status, resp := r.postCosignature(t, t0, addSignature(t, h.logKey, cp, newSecondsCosigner(t, h.editors[0])))
+	if e := httpError(t, resp); status != http.StatusBadRequest || e.Code != protocol.CodeMalformed || e.Message != errCosignTime.Message {
+		t.Errorf("POST /cosignature of a time of day = %d %v, want 400 %v", status, e, errCosignTime)
+	}
+	if got := r.cosigned(t); got != before {
+		t.Errorf("a cosignature of a time of day changed GET /cosigned from %q to %q", before, got)
+	}
+
 	// A revoked editor's session ends: their cosignature is refused.
 	v2 := h.makeBundle(2, func(b *crypto.Bundle) {
 		b.Editors = b.Editors[:2]
@@ -240,7 +254,7 @@ func TestCosignRefusals(t *testing.T) {
 		t.Fatalf("POST /bundle = %d %s", status, body)
 	}
 	_, cp = r.checkpoint(t)
-	status, resp := r.postCosignature(t, t2, cosign(t, h.logKey, cp, h.editors[2]))
+	status, resp = r.postCosignature(t, t2, cosign(t, h.logKey, cp, h.editors[2]))
 	if e := httpError(t, resp); status != http.StatusUnauthorized || e.Code != protocol.CodeUnauthorized {
 		t.Errorf("POST /cosignature by a revoked editor = %d %v, want 401 unauthorized", status, e)
 	}
@@ -251,6 +265,49 @@ func TestCosignRefusals(t *testing.T) {
 	if status, body := r.postCosignature(t, t0, cosign(t, h.logKey, cp, h.editors[0])); status != http.StatusOK {
 		t.Errorf("POST /cosignature after the new bundle = %d %s", status, body)
 	}
+}
+
+// secondsCosigner signs with an editor's cosigning key as
+// tlog-cosignature/v1 and as torchwood's own signer does, with a timestamp
+// of the second (here the first second of today, UTC), where the editor's
+// newsdesk writes 00:00:00 of the day (crypto.CosignatureSigner).
+type secondsCosigner struct {
+	name string
+	hash uint32
+	key  ed25519.PrivateKey
+}
+
+// newSecondsCosigner reads k's cosigning key from its key file.
+func newSecondsCosigner(tb testing.TB, k *crypto.EditorKey) *secondsCosigner {
+	tb.Helper()
+	for line := range strings.Lines(string(k.Marshal())) {
+		skey, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "cosign PRIVATE+KEY+")
+		if !ok {
+			continue
+		}
+		// PRIVATE+KEY+<name>+<hash>+<base64>, whose base64 may hold "+".
+		_, rest, _ := strings.Cut(skey, "+")
+		_, key64, _ := strings.Cut(rest, "+")
+		raw, err := base64.StdEncoding.DecodeString(key64)
+		if err != nil || len(raw) != 1+ed25519.SeedSize {
+			tb.Fatalf("editor key's cosigning key: %v", err)
+		}
+		key := ed25519.NewKeyFromSeed(raw[1:])
+		tw := must(torchwood.NewCosignatureSigner(crypto.CosignName(k.Label), key))
+		return &secondsCosigner{name: tw.Name(), hash: tw.KeyHash(), key: key}
+	}
+	tb.Fatal("no cosigning key in the editor key file")
+	return nil
+}
+
+func (s *secondsCosigner) Name() string    { return s.name }
+func (s *secondsCosigner) KeyHash() uint32 { return s.hash }
+
+func (s *secondsCosigner) Sign(msg []byte) ([]byte, error) {
+	y, m, d := time.Now().UTC().Date()
+	t := uint64(time.Date(y, m, d, 0, 0, 1, 0, time.UTC).Unix())
+	sig := binary.BigEndian.AppendUint64(nil, t)
+	return append(sig, ed25519.Sign(s.key, fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg))...), nil
 }
 
 // cosignFixture is a log key, an editor and a real cosignature request,

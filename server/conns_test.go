@@ -171,14 +171,18 @@ func (k *keepAliveConn) closed() bool {
 // the newcomer is closed.
 func TestHTTPConnsEvictIdle(t *testing.T) {
 	ts := newTestServer(t, serverOptions{config: func(c *Config) { c.MaxHTTPConns = 2 }})
-	// busy's request is being served: its handler waits for a body.
-	busy := dialKeepAlive(t, ts.addr)
-	fmt.Fprintf(busy.c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", protocol.PathBundle)
 	idle := dialKeepAlive(t, ts.addr)
 	if st, err := idle.get(protocol.PathHealth); err != nil || st != http.StatusOK {
 		t.Fatalf("GET /healthz = %d, %v", st, err)
 	}
-	waitHTTPConns(t, ts, 2)
+	// The server marks a connection idle after writing its answer, which
+	// the client may read first: wait until it did.
+	waitHTTPConns(t, ts, 1, 1)
+	// busy's request is being served: its handler waits for a body (and
+	// has taken busy out of the idle connections once one of two is idle).
+	busy := dialKeepAlive(t, ts.addr)
+	fmt.Fprintf(busy.c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", protocol.PathBundle)
+	waitHTTPConns(t, ts, 2, 1)
 	// A newcomer is served; the idle connection made room.
 	newcomer := dialKeepAlive(t, ts.addr)
 	if st, err := newcomer.get(protocol.PathHealth); err != nil || st != http.StatusOK {
@@ -200,12 +204,21 @@ func TestHTTPConnsEvictIdle(t *testing.T) {
 	}
 }
 
-func waitHTTPConns(tb testing.TB, ts *testServer, n int) {
+func waitHTTPConns(tb testing.TB, ts *testServer, n, idle int) {
 	tb.Helper()
+	h := ts.s.httpConns[0]
+	counts := func() (held, idle int) {
+		h.mu.Lock()
+		for i := range h.idle {
+			idle += h.idle[i].Len()
+		}
+		h.mu.Unlock()
+		return h.count(), idle
+	}
 	deadline := time.Now().Add(failAfter)
-	for ts.s.httpConns[0].count() != n {
+	for held, i := counts(); held != n || i != idle; held, i = counts() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d HTTP connections held after %v, want %d", ts.s.httpConns[0].count(), failAfter, n)
+			tb.Fatalf("%d HTTP connections held, %d idle, after %v; want %d, %d idle", held, i, failAfter, n, idle)
 		}
 		time.Sleep(time.Millisecond)
 	}

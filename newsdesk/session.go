@@ -330,7 +330,8 @@ func (s *Session) Sync(ctx context.Context) (*SyncReport, error) {
 	if err := s.refresh(ctx, b.Log); err != nil {
 		return rep, err
 	}
-	if err := s.checkReceipts(ctx); err != nil {
+	notes, err := s.checkReceipts(ctx)
+	if err != nil {
 		return rep, err
 	}
 	if rep.Dropped, err = s.dropDeleted(); err != nil {
@@ -340,7 +341,7 @@ func (s *Session) Sync(ctx context.Context) (*SyncReport, error) {
 	if err := s.fetchHandedOver(ctx); err != nil {
 		return rep, err
 	}
-	s.warnings = s.replay.editorial().Warnings
+	s.warnings = append(s.replay.editorial().Warnings, notes...)
 	if !s.cfg.NoCosign {
 		v := s.view
 		if err := s.call(ctx, func(r *Remote) error { return r.cosign(ctx, v.Signed, v.Tree.N, s.key) }); err != nil {

@@ -1,10 +1,13 @@
 package newsdesk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -28,8 +31,9 @@ type PublishResult struct {
 	Publisher, Day string
 	// Policy is the policy as this editor evaluated it before logging.
 	Policy *audit.PolicyResult
-	// Reply is the server's answer; URL the claim page's URL (with the
-	// origin of the editors' server) once accepted.
+	// Reply is the server's answer; URL the claim page's URL as readers
+	// reach it once accepted: the server's answer says it (its public
+	// origin, not always the one editors post to).
 	Reply *protocol.PublishReply
 	URL   string
 	// Corrections are the correction events posted again with it.
@@ -114,7 +118,7 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 	if res.Pending() {
 		return res, nil
 	}
-	res.URL = d.origin() + reply.URL
+	res.URL = d.pageURL(reply)
 	for _, e := range corrections {
 		if _, err := d.postCorrection(ctx, e); err != nil {
 			return res, err
@@ -129,12 +133,13 @@ func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error
 // must post it.
 func (d *Desk) shownBy(ctx context.Context, res *PublishResult, p *audit.Publication) error {
 	path := protocol.ClaimPath(res.Claim.String())
-	_, err := get(ctx, d.httpClient(), d.origin()+path, maxClaimPage)
+	page, err := get(ctx, d.httpClient(), d.origin()+path, maxClaimPage)
 	var pe *protocol.Error
 	switch {
 	case err == nil:
-		res.Reply = &protocol.PublishReply{Claim: res.Claim.String(), State: protocol.StateAccepted, URL: path, Trail: protocol.ClaimTrailPath(res.Claim.String())}
-		res.URL = d.origin() + path
+		res.Reply = &protocol.PublishReply{Claim: res.Claim.String(), State: protocol.StateAccepted, URL: path, Page: pageJSONLDURL(page),
+			Trail: protocol.ClaimTrailPath(res.Claim.String())}
+		res.URL = d.pageURL(res.Reply)
 		return nil
 	case errors.As(err, &pe) && pe.Code == protocol.CodeNotFound:
 		return fmt.Errorf("claim %s: %s published it on %s (event %d), and the server does not show it yet: only %s's newsdesk publish %s can post it (it may be waiting for cosignatures: newsdesk sync cosigns)",
@@ -176,7 +181,50 @@ func (d *Desk) postPublication(ctx context.Context, path string, body []byte) (*
 	if reply.State == protocol.StateAccepted && !strings.HasPrefix(reply.URL, protocol.PathClaims+"/") {
 		return nil, fmt.Errorf("the server accepted the publication at %q, not a claim page's path", clipUntrusted(reply.URL))
 	}
+	if reply.Page != "" && !isPageURL(reply.Page, reply.URL) {
+		return nil, fmt.Errorf("the server gave the claim's page URL as %q, not an http(s) URL of its path %q", clipUntrusted(reply.Page), clipUntrusted(reply.URL))
+	}
 	return &reply, nil
+}
+
+// pageURL returns the URL readers reach a claim's page at: the one the
+// server's answer gives (on its public origin), or, from a server whose
+// answer has none, its path on the origin the editor posted to.
+func (d *Desk) pageURL(reply *protocol.PublishReply) string {
+	if reply.Page != "" && isPageURL(reply.Page, reply.URL) {
+		return reply.Page
+	}
+	return d.origin() + reply.URL
+}
+
+// isPageURL reports whether page is path on an http or https origin,
+// and nothing else (no user, query or fragment).
+func isPageURL(page, path string) bool {
+	u, err := url.Parse(page)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.Opaque == "" && u.RawPath == "" && u.Path == path &&
+		page == u.Scheme+"://"+u.Host+path
+}
+
+// pageJSONLDURL returns the "url" a claim page's JSON-LD block gives (its
+// address on the server's public origin), or "" if the page has none.
+func pageJSONLDURL(page []byte) string {
+	const open, end = `<script type="application/ld+json">`, `</script>`
+	_, rest, ok := bytes.Cut(page, []byte(open))
+	if !ok {
+		return ""
+	}
+	block, _, ok := bytes.Cut(rest, []byte(end))
+	if !ok {
+		return ""
+	}
+	var ld struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal(block, &ld) != nil {
+		return ""
+	}
+	return ld.URL
 }
 
 // CorrectResult is a correction logged and posted.
@@ -218,7 +266,7 @@ func (d *Desk) Correct(ctx context.Context, claim string, kind audit.CorrectionT
 	if err != nil {
 		return res, err
 	}
-	res.Reply, res.URL = reply, d.origin()+reply.URL
+	res.Reply, res.URL = reply, d.pageURL(reply)
 	return res, nil
 }
 

@@ -173,10 +173,14 @@ const (
 // nothing is public until then. Head, Witnessed are 0 and Cosigners empty.
 type PublishReply struct {
 	// Claim is the claim's id; URL and Trail the paths of its page and
-	// trail on the server's public listener.
+	// trail on the server's public listener; Page the page's URL as
+	// readers reach it: URL on the server's public origin, which is not
+	// always the origin the editor posted to (a CDN's or an onion
+	// service's name in front of the public listener).
 	Claim     string   `json:"claim"`
 	State     string   `json:"state"`
 	URL       string   `json:"url"`
+	Page      string   `json:"page"`
 	Trail     string   `json:"trail"`
 	Head      int64    `json:"head"`
 	Witnessed int64    `json:"witnessed"`

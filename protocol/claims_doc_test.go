@@ -61,10 +61,10 @@ func TestClaimsWireDoc(t *testing.T) {
 	}
 	section("POST /editor/publish (alice, who logged the publication at 12)", b)
 	section("202 Accepted: no checkpoint of 12 entries or more is cosigned by 2 editors yet; bob has cosigned one", reply(&protocol.PublishReply{
-		Claim: claim, State: protocol.StatePending, URL: protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim), Cosigners: []string{},
+		Claim: claim, State: protocol.StatePending, URL: protocol.ClaimPath(claim), Page: "https://news.example" + protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim), Cosigners: []string{},
 		Waiting: &protocol.Waiting{Size: 12, Cosigners: 2, Bundle: 3, Have: 1}}))
 	section("200 OK: the same request once carol has cosigned too (or at once, had they cosigned before)", reply(&protocol.PublishReply{
-		Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim),
+		Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim), Page: "https://news.example" + protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim),
 		Head: 13, Witnessed: 13, Cosigners: []string{"bob", "carol"}}))
 	policy := &protocol.Error{Code: protocol.CodePolicyNotMet, Rule: protocol.RuleApprovals,
 		Message: "the policy is not met: needs an approval from an editor other than alice and bob; alice's approval does not count: alice wrote this version"}
@@ -81,7 +81,7 @@ func TestClaimsWireDoc(t *testing.T) {
 	}
 	section("POST /editor/correct (bob, who logged the correction at 20)", cb)
 	section("200 OK: the trail rebuilt over the log of 21 entries", reply(&protocol.PublishReply{
-		Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim),
+		Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim), Page: "https://news.example" + protocol.ClaimPath(claim), Trail: protocol.ClaimTrailPath(claim),
 		Head: 21, Witnessed: 13, Cosigners: []string{"bob", "carol"}}))
 
 	period := &protocol.RevealedEvent{Index: 3, Salt: salt(0xc0), Public: []byte(`{"kind":"period"}`)}

@@ -266,7 +266,7 @@ var correctionLabels = map[string]string{"correction": "Correction", "clarificat
 
 func (s *Server) claimPageData(id string, v *claimView, corrections []*storage.Correction) *claimPageData {
 	rep := v.report
-	origin := s.Origin()
+	origin := s.PublicOrigin()
 	p := &claimPageData{
 		Title: clipRunes(cleanText(rep.Text), maxTitle), Text: cleanText(rep.Text), Scope: cleanText(rep.Scope),
 		Published: rep.Published.Day, Updated: rep.Published.Day, Publisher: rep.Published.Editor,
@@ -498,7 +498,7 @@ func (s *Server) serveClaimsFeed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) claimsFeed(ctx context.Context) (*atomFeed, error) {
-	origin := s.Origin()
+	origin := s.PublicOrigin()
 	pubs, err := s.store.AcceptedPublications(ctx, 0, maxFeedEntries)
 	if err != nil {
 		return nil, err

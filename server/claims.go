@@ -385,7 +385,7 @@ func (s *Server) publish(ctx context.Context, req *protocol.PublishRequest, raw 
 		if perr != nil {
 			return nil, perr
 		}
-		return acceptedReply(claim, v), nil
+		return s.acceptedReply(claim, v), nil
 	}
 	if old == nil {
 		n, err := s.store.CountPendingPublications(ctx)
@@ -432,7 +432,7 @@ func (s *Server) tryPublish(ctx context.Context, p *storage.Publication, req *pr
 	v := s.newClaimView(head.tree.N, data, report)
 	s.putClaimView(p.Claim, v)
 	s.log.Info("claim published", attrEditor, report.Published.Editor, attrIndex, p.Index, attrSize, head.tree.N)
-	return acceptedReply(p.Claim, v), nil
+	return s.acceptedReply(p.Claim, v), nil
 }
 
 // buildTrail builds a claim's trail over head from the revealed parts
@@ -555,17 +555,17 @@ func (s *Server) keepPending(ctx context.Context, p *storage.Publication, req *p
 	}
 	s.log.Info("publication waits for cosignatures", attrIndex, p.Index, attrSize, need)
 	return &protocol.PublishReply{Claim: p.Claim, State: protocol.StatePending,
-		URL: protocol.ClaimPath(p.Claim), Trail: protocol.ClaimTrailPath(p.Claim), Cosigners: []string{},
+		URL: protocol.ClaimPath(p.Claim), Page: s.PublicOrigin() + protocol.ClaimPath(p.Claim), Trail: protocol.ClaimTrailPath(p.Claim), Cosigners: []string{},
 		Waiting: &protocol.Waiting{Size: need, Cosigners: b.Policy.Approvals, Bundle: b.Version, Have: have}}, nil
 }
 
 // acceptedReply is the answer about an accepted publication.
-func acceptedReply(claim string, v *claimView) *protocol.PublishReply {
+func (s *Server) acceptedReply(claim string, v *claimView) *protocol.PublishReply {
 	cos := v.report.Cosigners
 	if cos == nil {
 		cos = []string{}
 	}
-	return &protocol.PublishReply{Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim),
+	return &protocol.PublishReply{Claim: claim, State: protocol.StateAccepted, URL: protocol.ClaimPath(claim), Page: s.PublicOrigin() + protocol.ClaimPath(claim),
 		Trail: protocol.ClaimTrailPath(claim), Head: v.head, Witnessed: v.report.Witnessed.N, Cosigners: cos}
 }
 
@@ -672,7 +672,7 @@ func (s *Server) correct(ctx context.Context, rv *protocol.RevealedEvent, raw []
 			if perr != nil {
 				return nil, perr
 			}
-			return acceptedReply(claim, v), nil
+			return s.acceptedReply(claim, v), nil
 		}
 		old, err := protocol.ParseRevealedEvent(c.Revealed)
 		if err != nil {
@@ -693,7 +693,17 @@ func (s *Server) correct(ctx context.Context, rv *protocol.RevealedEvent, raw []
 	v := s.newClaimView(head.tree.N, data, report)
 	s.putClaimView(claim, v)
 	s.log.Info("claim corrected", attrEditor, ev.Editor, attrIndex, rv.Index, attrKind, string(body.Correction))
-	return acceptedReply(claim, v), nil
+	return s.acceptedReply(claim, v), nil
+}
+
+// PublicOrigin returns the origin readers reach the public pages at:
+// Config.PublicOrigin, or else the origin editors log in to (with
+// --public-listen, the public listener serves both).
+func (s *Server) PublicOrigin() string {
+	if s.cfg.PublicOrigin != "" {
+		return s.cfg.PublicOrigin
+	}
+	return s.Origin()
 }
 
 // claimView returns an accepted claim's checked trail: from memory, or

@@ -55,6 +55,12 @@ type Config struct {
 	// Origin is the origin editors log in to, scheme://host[:port]
 	// (default: http(s)://<the address of the listener serving editors>).
 	Origin string
+	// PublicOrigin is the origin readers reach the public claim pages at,
+	// scheme://host[:port], when it is not Origin: a CDN's or an onion
+	// service's name in front of the public listener, while editors log
+	// in at another (default: Origin). The pages' absolute links, the
+	// feed's and the publication answers' page URLs use it (claims.go).
+	PublicOrigin string
 	// BundleFile, if set, is a signed bundle to put in force at start if
 	// it is newer than the stored one.
 	BundleFile string
@@ -280,6 +286,12 @@ func (c *Config) fill() error {
 		u, err := protocol.ParseServerURL(c.Origin)
 		if err != nil || u.Origin != c.Origin {
 			return fmt.Errorf("origin %q must be scheme://host[:port] with scheme http or https", c.Origin)
+		}
+	}
+	if c.PublicOrigin != "" {
+		u, err := protocol.ParseServerURL(c.PublicOrigin)
+		if err != nil || u.Origin != c.PublicOrigin {
+			return fmt.Errorf("public origin %q must be scheme://host[:port] with scheme http or https", c.PublicOrigin)
 		}
 	}
 	return nil

@@ -58,6 +58,7 @@ func (c *serve) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&c.cfg.TLSKey, "tls-key", "", "TLS private key file (with --tls-cert)")
 	fs.StringVar(&c.cfg.Origin, "origin", "", "origin editors log in to, scheme://host[:port] (default: the editors' listener address)")
+	fs.StringVar(&c.cfg.PublicOrigin, "public-origin", "", "origin readers reach the public claim pages at, scheme://host[:port], when not --origin (a CDN's or onion service's name); used in the pages' links, the feed and the URL newsdesk publish prints (default: --origin)")
 	fs.IntVar(&c.cfg.MaxConns, "max-conns", d.MaxConns, "concurrent source WebSocket connections; at the cap a new one closes the one idle longest")
 	fs.IntVar(&c.cfg.MaxHTTPConns, "max-http-conns", d.MaxHTTPConns, "plain HTTP connections on each listener, source WebSockets not counted; at the cap a new one closes the one idle longest")
 	fs.DurationVar(&c.cfg.FirstMessageTimeout, "first-message-timeout", d.FirstMessageTimeout, "close a source connection that sends no message this long after it opened, or after the server's last answer while no upload frame is due")

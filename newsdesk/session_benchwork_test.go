@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 )
 
 // runBenchChild does the child's work: what the CLI does for the same
 // command, with the key file opened once. FIELDTIP_BENCH_PROFILE names a
-// file for the child's CPU profile.
+// file for the child's CPU profile (suffixed with the work), and
+// FIELDTIP_BENCH_MEMPROFILE one for its heap profile, written when the
+// run ends (what it held at the last collection, and every allocation it
+// made).
 func runBenchChild(ctx context.Context, c benchChild) (err error) {
 	if p := os.Getenv("FIELDTIP_BENCH_PROFILE"); p != "" {
 		f, err := os.Create(p + "." + c.Work)
@@ -18,6 +22,15 @@ func runBenchChild(ctx context.Context, c benchChild) (err error) {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if p := os.Getenv("FIELDTIP_BENCH_MEMPROFILE"); p != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, ferr := os.Create(p + "." + c.Work); ferr == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	key, err := LoadEditorKey(c.Key, "correct horse")
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"fieldtip/audit"
 	"fieldtip/crypto"
@@ -56,6 +58,10 @@ func benchConsole(b *testing.B, n int) (*httptest.Server, http.Header) {
 	return srv, http.Header{"Cookie": {a.cookie + "=" + v}}
 }
 
+// benchGet gets path over and over; besides the wall time (ns/op, which
+// a loaded machine stretches) it reports the page's size and the
+// process's CPU time a page (cpu-ms/page: the console's handler and the
+// loopback client that reads the page, both in this process).
 func benchGet(b *testing.B, srv *httptest.Server, h http.Header, path string) {
 	b.Helper()
 	req, err := http.NewRequest("GET", srv.URL+path, nil)
@@ -64,7 +70,10 @@ func benchGet(b *testing.B, srv *httptest.Server, h http.Header, path string) {
 	}
 	req.Header = h
 	var bytes int64
+	cpu0 := cpuTime(b)
+	n := 0
 	for b.Loop() {
+		n++
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			b.Fatal(err)
@@ -77,6 +86,16 @@ func benchGet(b *testing.B, srv *httptest.Server, h http.Header, path string) {
 		bytes = n
 	}
 	b.ReportMetric(float64(bytes), "page-bytes")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1e3/float64(n), "cpu-ms/page")
+}
+
+// cpuTime returns the CPU time (user and system) this process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkConsoleInbox: the inbox page of 10,000 tips, served over

@@ -47,8 +47,8 @@ type PublishResult struct {
 // cosign a checkpoint that covers what it rests on.
 func (r *PublishResult) Pending() bool { return r.Reply.State == protocol.StatePending }
 
-// Publish publishes a claim: it evaluates the bundle's policy locally
-// first (a *PolicyError says what is lacking, and nothing is logged),
+// Publish publishes a claim: it brings the log up to the server's
+// (Session.Refresh) and evaluates the bundle's policy locally (a *PolicyError says what is lacking, and nothing is logged),
 // logs the publish event over the claim as it stands, then posts the
 // public parts and salts of every event of the claim through the
 // publication to the server, which builds the trail from its own log,
@@ -57,6 +57,14 @@ func (r *PublishResult) Pending() bool { return r.Reply.State == protocol.StateP
 // it posts the publication again, and its corrections: what to do after
 // a lost answer or a pending publication.
 func (d *Desk) Publish(ctx context.Context, claim string) (*PublishResult, error) {
+	// The policy is evaluated over the log as the server has it now, not
+	// as this session last synced it: a console's sign-off by another
+	// editor a moment ago counts (and a change since is seen).
+	if d.s.Online() {
+		if err := d.s.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("bring the log up to the server's before publishing: %w", err)
+		}
+	}
 	st := d.state()
 	c, err := findClaim(st, claim)
 	if err != nil {

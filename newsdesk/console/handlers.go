@@ -335,6 +335,42 @@ func (c *Console) write(ctx context.Context, f func() error) error {
 	return err
 }
 
+// errClaimChanged refuses a sign-off of a claim that changed after the
+// page the editor signed off from was drawn.
+var errClaimChanged = errors.New("the claim changed since this page showed it (a new version, or evidence linked or withdrawn, synced from another editor): nothing was logged; look at it again and sign off what you see")
+
+// seenChanges checks that the claim claim has had exactly seen change
+// events (the count the board showed the editor), so that a sign-off is
+// over the version and evidence the editor saw, not over a change a
+// background sync brought in while the page was open. Called with c.mu
+// held.
+func (c *Console) seenChanges(claim, seen string) error {
+	n, err := strconv.ParseInt(seen, 10, 64)
+	if err != nil {
+		return fmt.Errorf("the sign-off form does not say which state of the claim it was drawn over (changes %q): reload the board", clipForm(seen))
+	}
+	cid, err := audit.ParseClaimID(claim)
+	if err != nil {
+		return err
+	}
+	cs := c.s.State().Claim(cid)
+	if cs == nil {
+		return fmt.Errorf("no claim %s in the log", cid)
+	}
+	if cs.Changes != n {
+		return errClaimChanged
+	}
+	return nil
+}
+
+// clipForm shortens a form value for an error message.
+func clipForm(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
 // words splits a form's list of tags.
 func words(s string) []string { return strings.Fields(s) }
 
@@ -408,6 +444,9 @@ type claimView struct {
 	Signoffs []string
 	// Page is the published page's URL (on the server), once published.
 	Page string
+	// Changes counts the claim's change events as the page shows it: the
+	// sign-off form carries it back (seenChanges).
+	Changes int64
 }
 
 // evidenceGroup is a claim's active links of one stance and cluster.
@@ -442,6 +481,7 @@ func (c *Console) serveClaims(w http.ResponseWriter, r *http.Request) {
 		if cs == nil {
 			continue
 		}
+		cv.Changes = cs.Changes
 		for _, l := range cs.ActiveLinks() {
 			k := slices.IndexFunc(cv.Evidence, func(g evidenceGroup) bool { return g.Stance == l.Stance && g.Cluster == l.Cluster })
 			if k < 0 {
@@ -498,6 +538,9 @@ func (c *Console) postSignoff(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var res *newsdesk.SignoffResult
 	err := c.write(r.Context(), func() (err error) {
+		if err := c.seenChanges(id, r.PostFormValue("changes")); err != nil {
+			return err
+		}
 		res, err = c.desk.Signoff(r.Context(), id, audit.Decision(r.PostFormValue("decision")), r.PostFormValue("note"))
 		return err
 	})

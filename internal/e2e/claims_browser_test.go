@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"fieldtip/internal/testkit/browser"
-	"fieldtip/newsdesk"
 )
 
 // TestClaimPageInChromium publishes a claim with the real binaries (three
@@ -19,15 +17,7 @@ import (
 // test on any request to another host).
 func TestClaimPageInChromium(t *testing.T) {
 	d := newDesk(t)
-	for _, label := range []string{"bob", "carol"} {
-		if _, err := newsdesk.EditorNew(label, filepath.Join(d.dir, label+".key"), passphrase, false, newsdesk.KeyOptions{WorkFactor: testWorkFactor}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, _ := run(t, d.dir, "", 0, "fieldtipd", "--data", d.data, "--print-log-key")
-	d.bundle = filepath.Join(d.dir, "bundle3.txt")
-	run(t, d.dir, "", 0, "newsdesk", "bundle", "sign", "--newsroom", "newsroom.key", "--passphrase-file", d.pass,
-		"--log", strings.TrimSpace(out), "--editor", "alice.key.pub", "--editor", "bob.key.pub", "--editor", "carol.key.pub", "--out", d.bundle)
+	d.withThreeEditors(t)
 	srv := d.start(t)
 	u, err := url.Parse(srv.URL)
 	if err != nil {
@@ -35,19 +25,8 @@ func TestClaimPageInChromium(t *testing.T) {
 	}
 	b := browser.Start(t, browser.Options{Hosts: []string{u.Host}})
 
-	as := func(label string, args ...string) string {
-		t.Helper()
-		args = append(args, "--server", srv.URL, "--key", label+".key", "--passphrase-file", d.pass, "--cache", label+"-cache", "--newsroom", d.newsroom)
-		out, _ := run(t, d.dir, "", 0, "newsdesk", args...)
-		return lastLine(out)
-	}
-	var tips []string
-	for i, text := range []string{"Three trucks of copper concentrate left the mine at night.", "The customs post logged the concentrate as scrap metal."} {
-		src := filepath.Join(d.dir, "src"+string(rune('1'+i)))
-		run(t, d.dir, "", 0, "fieldtip", "init", "--config", src, "--server", srv.URL, "--newsroom", d.newsroom)
-		out, _ := run(t, d.dir, "", 0, "fieldtip", "send", "--config", src, "--codename-file", src+"-codename", "--text", text)
-		tips = append(tips, tipID(t, out))
-	}
+	as := d.editorAt(t, srv.URL)
+	tips := d.sendFromTwoSources(t, srv.URL)
 	claimText := "Copper concentrate from the Hyesan mine is smuggled into China by truck."
 	claim := as("alice", "claim", "new", "--text", claimText, "--scope", "Hyesan, in March")
 	as("bob", "period", "close")

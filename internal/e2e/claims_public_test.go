@@ -4,14 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"fieldtip/internal/testkit/scripttest"
-	"fieldtip/newsdesk"
 )
 
 // TestPublishPrintsPublicURL: newsdesk publish prints the claim page's URL
@@ -26,15 +24,7 @@ import (
 // another editor, and the page and the feed link there.
 func TestPublishPrintsPublicURL(t *testing.T) {
 	d := newDesk(t)
-	for _, label := range []string{"bob", "carol"} {
-		if _, err := newsdesk.EditorNew(label, filepath.Join(d.dir, label+".key"), passphrase, false, newsdesk.KeyOptions{WorkFactor: testWorkFactor}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, _ := run(t, d.dir, "", 0, "fieldtipd", "--data", d.data, "--print-log-key")
-	d.bundle = filepath.Join(d.dir, "bundle3.txt")
-	run(t, d.dir, "", 0, "newsdesk", "bundle", "sign", "--newsroom", "newsroom.key", "--passphrase-file", d.pass,
-		"--log", strings.TrimSpace(out), "--editor", "alice.key.pub", "--editor", "bob.key.pub", "--editor", "carol.key.pub", "--out", d.bundle)
+	d.withThreeEditors(t)
 	port, err := scripttest.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -43,20 +33,8 @@ func TestPublishPrintsPublicURL(t *testing.T) {
 	editors := "http://" + public
 	srv := d.start(t, "--public-listen", public)
 
-	as := func(label string, args ...string) string {
-		t.Helper()
-		args = append(args, "--server", editors, "--key", label+".key", "--passphrase-file", d.pass, "--cache", label+"-cache", "--newsroom", d.newsroom)
-		out, _ := run(t, d.dir, "", 0, "newsdesk", args...)
-		return lastLine(out)
-	}
-	var tips []string
-	for i, text := range []string{"Three trucks of copper concentrate left the mine at night.", "The customs post logged the concentrate as scrap metal."} {
-		src := filepath.Join(d.dir, "src"+string(rune('1'+i)))
-		// Sources reach the sources' listener only.
-		run(t, d.dir, "", 0, "fieldtip", "init", "--config", src, "--server", srv.URL, "--newsroom", d.newsroom)
-		out, _ := run(t, d.dir, "", 0, "fieldtip", "send", "--config", src, "--codename-file", src+"-codename", "--text", text)
-		tips = append(tips, tipID(t, out))
-	}
+	as := d.editorAt(t, editors)
+	tips := d.sendFromTwoSources(t, srv.URL)
 	claim := as("alice", "claim", "new", "--text", "Copper concentrate from the Hyesan mine is smuggled into China by truck.")
 	as("bob", "period", "close")
 	as("alice", "link", claim, tips[0], "--stance", "supports", "--cluster", "drivers", "--reliability", "B", "--credibility", "2", "--access", "first-hand", "--why", "Saw the trucks loaded.")

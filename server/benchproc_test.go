@@ -52,8 +52,11 @@ type benchJob struct {
 	Frame      []byte
 	Commit     []byte
 	Ciphertext []byte
-	FrameSize  int
-	Window     int
+	// CiphertextFile, if set, names a file the child reads Ciphertext
+	// from, so that the parent need not hold it.
+	CiphertextFile string
+	FrameSize      int
+	Window         int
 }
 
 // benchResult is what the child reports.
@@ -233,6 +236,11 @@ func benchClientMain(jobFile string) (res *benchResult) {
 	f.Close()
 	if err != nil {
 		return fail(err)
+	}
+	if job.CiphertextFile != "" {
+		if job.Ciphertext, err = os.ReadFile(job.CiphertextFile); err != nil {
+			return fail(err)
+		}
 	}
 	dialer := &websocket.Dialer{HandshakeTimeout: failAfter, ReadBufferSize: 4096, WriteBufferSize: protocol.MaxClientMessage + 64}
 	var conns []*websocket.Conn

@@ -204,6 +204,40 @@ func TestHTTPConnsEvictIdle(t *testing.T) {
 	}
 }
 
+// TestKeepAliveIdleClosed: on the sources' listener an idle keep-alive
+// connection (one that asked for something, /healthz or, with the editors
+// on --public-listen, the sources' path without an upgrade, and then stays
+// silent) is closed by the server after sourceHTTPIdleTimeout, well
+// within failAfter; so such connections cannot hold the HTTP cap for long
+// (issue 11).
+func TestKeepAliveIdleClosed(t *testing.T) {
+	for _, public := range []bool{false, true} {
+		t.Run(fmt.Sprintf("public_listen=%t", public), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, serverOptions{config: func(c *Config) {
+				if public {
+					c.PublicListen = "127.0.0.1:0"
+				}
+			}})
+			path, want := protocol.PathHealth, http.StatusOK
+			if public {
+				path, want = protocol.DefaultSourcePath, http.StatusBadRequest
+			}
+			k := dialKeepAlive(t, ts.addr)
+			for range 2 {
+				if st, err := k.get(path); err != nil || st != want {
+					t.Fatalf("GET %s = %d, %v; want %d on a connection kept alive", path, st, err, want)
+				}
+			}
+			start := time.Now()
+			if !k.closed() {
+				t.Fatalf("an idle keep-alive connection on the sources' listener is still open after %v", failAfter)
+			}
+			t.Logf("closed after %v idle (sourceHTTPIdleTimeout %v)", time.Since(start).Round(time.Millisecond), sourceHTTPIdleTimeout)
+		})
+	}
+}
+
 func waitHTTPConns(tb testing.TB, ts *testServer, n, idle int) {
 	tb.Helper()
 	h := ts.s.httpConns[0]

@@ -69,12 +69,19 @@ func FetchReplies(ctx context.Context, cfg *Config, keys *crypto.ReplyKeys, opts
 		opts.Budget = DefaultBudget
 	}
 	rep := &RepliesReport{}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, opts.Budget)
 	defer cancel()
+	// spent reports that the budget, not the caller, ended the fetch.
+	spent := func() bool { return ctx.Err() != nil && parent.Err() == nil }
 	start := time.Now()
 	l, err := dialServer(ctx, cfg, opts.NetDialContext)
 	if err != nil {
 		rep.Connected = time.Since(start)
+		if spent() {
+			// A slow link can spend it all on connecting.
+			return rep, fmt.Errorf("the budget of %s is spent connecting: %w", opts.Budget, ErrBudgetSpent)
+		}
 		return rep, err
 	}
 	l.replyFrames.Store(true)
@@ -84,7 +91,7 @@ func FetchReplies(ctx context.Context, cfg *Config, keys *crypto.ReplyKeys, opts
 		rep.Connected = time.Since(start)
 	}()
 	if err := fetchBucket(ctx, l, keys, opts, rep); err != nil {
-		if ctx.Err() != nil {
+		if spent() {
 			return rep, fmt.Errorf("the budget of %s is spent: %w", opts.Budget, ErrBudgetSpent)
 		}
 		return rep, err

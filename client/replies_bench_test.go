@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"fieldtip/crypto"
 	"fieldtip/internal/testkit/fieldtiptest"
 	"fieldtip/internal/testkit/flakylink"
-	"fieldtip/storage"
 )
 
 // BenchmarkFetchReplies measures the connected time of a bucket fetch
@@ -53,25 +51,12 @@ func benchFetch(b *testing.B, prof flakylink.Profile, stored int) {
 	keys := p.replyKeys(b, p.codename)
 	others := p.replyKeys(b, "walnut basin pumice copper truck mountain harbor")
 	ctx := context.Background()
-	put := func(k *crypto.ReplyKeys, mailbox [32]byte, text string) {
-		a, _ := k.Address(crypto.StanzaHybrid)
-		r, _ := a.AgeRecipient()
-		ct, err := crypto.SealReply(&crypto.Reply{Text: text}, r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rp := &storage.Reply{Mailbox: mailbox, Day: crypto.Day(time.Now()), Ciphertext: ct}
-		rand.Read(rp.ID[:])
-		if err := srv.Store.PutReply(ctx, rp, 1<<20, 1<<16); err != nil {
-			b.Fatal(err)
-		}
-	}
 	// The other replies go to mailboxes that share the source's first
 	// bits evenly with the rest, as random ids do.
 	for range stored - 1 {
 		var mb [32]byte
 		rand.Read(mb[:])
-		put(others, mb, "for someone else")
+		storeReply(b, srv, others, mb, "for someone else")
 	}
 	var connected time.Duration
 	var up, down int64
@@ -79,7 +64,7 @@ func benchFetch(b *testing.B, prof flakylink.Profile, stored int) {
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
-		put(keys, keys.Mailbox, "Which company's trucks?")
+		storeReply(b, srv, keys, keys.Mailbox, "Which company's trucks?")
 		before := relay.Stats()
 		b.StartTimer()
 		rep, err := FetchReplies(ctx, p.cfg(b), keys, FetchOptions{Budget: 5 * time.Minute})

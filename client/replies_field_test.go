@@ -15,6 +15,22 @@ import (
 	"fieldtip/storage"
 )
 
+// sendWithReply composes a tip carrying keys' reply address, as fieldtip
+// does, and sends it.
+func (p *phone) sendWithReply(t testing.TB, keys *crypto.ReplyKeys, text string) {
+	t.Helper()
+	it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: text}, ComposeOptions{Reply: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ob.Add(it); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.send(t, context.Background(), SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // storeReply stores on srv, as its reply write does, a reply to k's
 // hybrid address under mailbox (k's own, or another's to fill a bucket).
 func storeReply(tb testing.TB, srv *fieldtiptest.Server, k *crypto.ReplyKeys, mailbox [32]byte, text string) {
@@ -56,16 +72,7 @@ func TestFetchRepliesThroughProxy(t *testing.T) {
 	}
 	p := outboxIn(t, dir)
 	keys := p.replyKeys(t, p.codename)
-	it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: "trucks at 2am"}, ComposeOptions{Reply: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ob.Add(it); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.send(t, context.Background(), SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p.sendWithReply(t, keys, "trucks at 2am")
 	const text = "Which company's trucks?"
 	answer(t, srv, nk, text)
 	before := len(res.asked())
@@ -103,16 +110,7 @@ func TestFetchRepliesBudget(t *testing.T) {
 	p := newPhone(t, srv.URL, nk.key.Verifier, nil)
 	keys := p.replyKeys(t, p.codename)
 	others := p.replyKeys(t, "walnut basin pumice copper truck mountain harbor")
-	it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: "trucks at 2am"}, ComposeOptions{Reply: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ob.Add(it); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.send(t, context.Background(), SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p.sendWithReply(t, keys, "trucks at 2am")
 	const text = "Which company's trucks?"
 	answer(t, srv, nk, text)
 	// Seven replies to other mailboxes fill the bucket (the server hands

@@ -81,16 +81,7 @@ func TestFetchRepliesRoundTrip(t *testing.T) {
 			srv := fieldtiptest.StartServer(t, func(log string) []byte { return nk.bundle(t, 1, log) }, fieldtiptest.ServerOptions{})
 			p := newPhone(t, srv.URL, nk.key.Verifier, nil)
 			keys := p.replyKeys(t, p.codename)
-			it, err := Compose(context.Background(), p.cfg(t), &crypto.Tip{Text: "trucks at 2am"}, ComposeOptions{Reply: keys})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.ob.Add(it); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.send(t, context.Background(), SendOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			p.sendWithReply(t, keys, "trucks at 2am")
 			const text = "Which company's trucks?"
 			addrs := answer(t, srv, nk, text)
 			if len(addrs) != 1 || addrs[0].Mailbox != keys.Mailbox {

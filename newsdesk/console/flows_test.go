@@ -46,9 +46,11 @@ func submit(t *testing.T, b *browser.Browser, form string, fields map[string]str
 	}
 }
 
-// TestConsoleClaims: alice links two tips to a claim in her console; bob
-// and carol sign it off in theirs (two consoles, one browser); bob
-// publishes; the published page is there, linked from the board.
+// TestConsoleClaims: alice links two tips to a claim in her console (the
+// board says what the policy lacks; a link undone from a tip's page and
+// made again); bob and carol sign it off in theirs (two consoles, one
+// browser); bob publishes; the published page is there, linked from the
+// board; bob's correction from the board is on it.
 func TestConsoleClaims(t *testing.T) {
 	r := newRoom(t, "alice", "bob", "carol")
 	tips := []string{r.send(t, "Customs ledger: 40 trucks of concentrate."), r.send(t, "A driver: we load at the mine at night.")}
@@ -83,6 +85,26 @@ func TestConsoleClaims(t *testing.T) {
 			t.Errorf("the board lacks %q:\n%s", want, board)
 		}
 	}
+	// Before any sign-off the board says what the policy still lacks.
+	if lack := eval[string](t, b, `(document.querySelector("section.claim .lacking") || {}).textContent || ""`); !strings.Contains(lack, "still lacks") {
+		t.Errorf("the board says nothing of what the policy lacks:\n%s", board)
+	}
+	// Unlink the second tip from its page, see the board without its
+	// cluster, and link it again.
+	if err := b.Navigate(ca.base + "/tip/" + tips[1]); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, b, `section.claims form[action$="/unlink"]`, nil)
+	if err := b.Navigate(ca.base + "/claims"); err != nil {
+		t.Fatal(err)
+	}
+	if board := eval[string](t, b, `document.querySelector("section.claim").textContent`); strings.Contains(board, "drivers") || !strings.Contains(board, "customs") {
+		t.Errorf("after the unlink the board shows:\n%s", board)
+	}
+	if err := b.Navigate(ca.base + "/tip/" + tips[1]); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, b, "#link", map[string]string{`input[name="cluster"]`: "drivers", `input[name="why"]`: "independent of the other"})
 
 	// bob and carol sign off, each in their console.
 	for _, c := range []*running{cb, cc} {
@@ -126,6 +148,24 @@ func TestConsoleClaims(t *testing.T) {
 	}
 	if got := eval[string](t, b, `document.body.textContent`); !strings.Contains(got, claimText) {
 		t.Errorf("the published page lacks the claim:\n%s", got)
+	}
+
+	// bob publishes a correction from the board; the published page
+	// shows it, and still the claim.
+	if err := b.Navigate(cb.base + "/claims"); err != nil {
+		t.Fatal(err)
+	}
+	correction := "The trucks leave at dawn, not at night."
+	submit(t, b, fmt.Sprintf(`#c-%s form[action$="/correct"]`, id), map[string]string{`input[name="text"]`: correction})
+	for deadline := time.Now().Add(failAfter); ; {
+		_, _, body := do(t, "GET", page, "", nil, "")
+		if strings.Contains(body, correction) && strings.Contains(body, "Hyesan mine") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the published page lacks the correction:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond) // a poll of the server, not a race
 	}
 }
 

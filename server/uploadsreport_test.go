@@ -104,3 +104,32 @@ func TestUploadsReport(t *testing.T) {
 		t.Errorf("Uploads(a directory without a database) = nil error")
 	}
 }
+
+// TestDropStalledWhileRunning: `fieldtipd uploads --drop-stalled` run
+// beside a running server deletes the stalled uploads from the database;
+// the server's next purge brings its slots and staging count in line, so
+// the dropped uploads hold no slot, and a source still sends.
+func TestDropStalledWhileRunning(t *testing.T) {
+	ts := newTestServer(t, serverOptions{config: func(c *Config) { c.MaxUnfinishedUploads = 4 }})
+	for range 3 {
+		ts.openStalled(t, 3, 0)
+	}
+	ts.openStalled(t, 3, 1)
+	ts.waitStalled(t, 4)
+	r, err := Uploads(t.Context(), ts.dir, UploadsOptions{DropStalled: true, Now: ts.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dropped != 3 {
+		t.Fatalf("dropped %d, want the 3 empty uploads (the one with a frame is not stalled yet)", r.Dropped)
+	}
+	ts.s.Purge(t.Context())
+	if n := ts.s.slots.count(); n != 1 {
+		t.Errorf("the server holds %d slots after its purge, want 1", n)
+	}
+	if got := ts.s.staging.Load(); got != fs16 {
+		t.Errorf("staging %d after the purge, want the one frame kept (%d)", got, fs16)
+	}
+	ts.send(t, "sent after the stalled uploads were dropped")
+	ts.intact(t)
+}

@@ -24,7 +24,7 @@ func (*consoleCmd) Summary() string {
 }
 func (c *consoleCmd) Flags(fs *pflag.FlagSet) {
 	c.sessionFlags.declare(fs, "the server's URL (required)")
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "loopback address to serve on (default: a random port)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "loopback address to serve on (port 0: a random one)")
 	fs.DurationVar(&c.syncEvery, "sync-every", console.DefaultSyncEvery, "how often to sync in the background")
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,11 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	if got := eval[int](t, b, `document.querySelectorAll("#rows img, #rows b").length`); got != 0 {
 		t.Errorf("the hostile first line made %d elements", got)
+	}
+	// A row: day, size, status, tags, assignee, first line, attachments.
+	cells := eval[[]string](t, b, fmt.Sprintf(`Array.from(document.querySelectorAll('#rows tr[data-id="%s"] td')).map(td => td.textContent)`, photoTip))
+	if want := []string{c.c.index.Load().Row(photoTip).Day, "16.0 KiB", "new", "", "", "The new fence on the river bank.", "1"}; !slices.Equal(cells, want) {
+		t.Errorf("the photo tip's row shows %q, want %q", cells, want)
 	}
 	if *updateScreenshot {
 		png, err := browser.Value(b, chromedp.CaptureScreenshot())

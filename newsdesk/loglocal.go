@@ -22,5 +22,5 @@ func (c *Cache) LoadLog(ctx context.Context) (*LogView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openReplica(ctx, dir, b.Newsroom, b.Log)
+	return openReplica(ctx, dir, b.Newsroom, b.Log, nil)
 }

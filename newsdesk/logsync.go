@@ -116,7 +116,7 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	v, err := openReplica(ctx, dir, newsroom, logKey)
+	v, err := openReplica(ctx, dir, newsroom, logKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,13 @@ func syncReplica(ctx context.Context, server, dir, newsroom, logKey string) (*Lo
 // again: the stored checkpoint must verify with logKey, and the stored
 // entries must pass audit.Verifier for the newsroom and make its tree. A
 // directory without a checkpoint is an empty log (Tree.N == 0).
-func openReplica(ctx context.Context, dir, newsroom, logKey string) (*LogView, error) {
+//
+// known, if set, is a tree an earlier run of this editor verified in full
+// (the sealed index's): when the replica's first entries make it, their
+// events' signatures are not checked again (audit.VerifyKnownPrefix), so
+// that opening a session costs the log's hashes, not a signature check
+// per entry; on any mismatch every entry is checked.
+func openReplica(ctx context.Context, dir, newsroom, logKey string, known *tlog.Tree) (*LogView, error) {
 	vr, err := audit.NewVerifier(newsroom)
 	if err != nil {
 		return nil, err
@@ -156,6 +162,11 @@ func openReplica(ctx context.Context, dir, newsroom, logKey string) (*LogView, e
 	entries, err := readReplicaEntries(dir, cp.N)
 	if err != nil {
 		return nil, fmt.Errorf("log: replica: %w", err)
+	}
+	if known != nil && known.N <= cp.N {
+		if err := vr.VerifyKnownPrefix(ctx, audit.SliceReader(entries), *known); err != nil && !errors.Is(err, audit.ErrPrefixMismatch) {
+			return nil, fmt.Errorf("log: replica: %w", err)
+		}
 	}
 	if err := vr.Verify(ctx, audit.SliceReader(entries), cp.N); err != nil {
 		return nil, fmt.Errorf("log: replica: %w", err)

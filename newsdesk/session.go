@@ -109,17 +109,17 @@ func OpenSession(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		}
 		s.url, s.hc = u, bodyClient()
 	}
+	snap := s.loadSnapshot()
 	if s.cache.hasBundle() {
 		b, err := s.cache.Bundle()
 		if err != nil {
 			return nil, err
 		}
 		s.bundle = b
-		if s.view, err = openReplica(ctx, filepath.Join(s.cache.Dir, "log"), b.Newsroom, b.Log); err != nil {
+		if s.view, err = openReplica(ctx, filepath.Join(s.cache.Dir, "log"), b.Newsroom, b.Log, snap.tree()); err != nil {
 			return nil, err
 		}
 	}
-	snap := s.loadSnapshot()
 	s.replay = newReplayer(s.key, s.ident)
 	if s.view != nil {
 		restored := snap != nil && s.replay.restore(s.view, snap)
@@ -408,7 +408,7 @@ func (s *Session) ensureView(ctx context.Context) error {
 		s.bundle = b
 	}
 	if s.view == nil {
-		v, err := openReplica(ctx, filepath.Join(s.cache.Dir, "log"), s.bundle.Newsroom, s.bundle.Log)
+		v, err := openReplica(ctx, filepath.Join(s.cache.Dir, "log"), s.bundle.Newsroom, s.bundle.Log, nil)
 		if err != nil {
 			return err
 		}

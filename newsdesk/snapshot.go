@@ -129,6 +129,15 @@ func openSnapshot(sealed []byte, key *crypto.EditorKey) (*snapshot, error) {
 	return &snap, nil
 }
 
+// tree returns the log tree the sealed index names (one this editor's
+// earlier run verified in full), or nil.
+func (snap *snapshot) tree() *tlog.Tree {
+	if snap == nil || snap.Log.N <= 0 || len(snap.Log.Hash) != tlog.HashSize {
+		return nil
+	}
+	return &tlog.Tree{N: snap.Log.N, Hash: tlog.Hash(snap.Log.Hash)}
+}
+
 // loadSnapshot returns the cache's sealed index, or nil if there is none
 // or it does not open (then the session decrypts everything again and
 // writes a new one).

@@ -19,7 +19,9 @@
 //   - The log is used only once verified: every checkpoint against the
 //     log key and, by a consistency proof, against the last one this
 //     cache verified (a fork is a *ForkError holding both checkpoints),
-//     every entry by audit.Verifier, every event body against its hash.
+//     every entry by audit.Verifier (the events' signatures of a prefix
+//     an earlier run verified, by its tree in the sealed index, once),
+//     every event body against its hash.
 //     An event is reported logged only once a checkpoint extending the
 //     one it was signed over includes it (logsync_test.go, events_test.go).
 //   - Two editors who open the same events replay the same state

@@ -58,7 +58,10 @@ func (d *logDesk) countCalls() *calls {
 // open opens a session on the desk's cache as nk's editor.
 func (d *logDesk) open(t testing.TB, server string) *Session {
 	t.Helper()
-	s, err := OpenSession(context.Background(), SessionConfig{Cache: d.cache.Dir, Server: server, Key: d.nk.editor, Newsroom: d.nk.key.Verifier})
+	// The server's clock, which starts at noon today: with the real one a
+	// login the server dated noon looks expired from 12:14:30 UTC on, and
+	// every call logs in again.
+	s, err := OpenSession(context.Background(), SessionConfig{Cache: d.cache.Dir, Server: server, Key: d.nk.editor, Newsroom: d.nk.key.Verifier, Now: d.clock.now})
 	if err != nil {
 		t.Fatalf("OpenSession: %v", err)
 	}

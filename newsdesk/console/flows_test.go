@@ -106,8 +106,17 @@ func TestConsoleClaims(t *testing.T) {
 	}
 	submit(t, b, "#link", map[string]string{`input[name="cluster"]`: "drivers", `input[name="why"]`: "independent of the other"})
 
-	// bob and carol sign off, each in their console.
+	// bob and carol sign off, each in their console, once its background
+	// sync brought the links (a sign-off is over the claim as the board
+	// shows it: one over an older state would not count).
+	size := ca.c.index.Load().LogSize
 	for _, c := range []*running{cb, cc} {
+		for deadline := time.Now().Add(failAfter); c.c.index.Load().LogSize < size; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's console never reached alice's log of %d entries", c.c.index.Load().Me, size)
+			}
+			time.Sleep(50 * time.Millisecond) // polls the index a background sync replaces
+		}
 		if err := b.Navigate(c.url); err != nil {
 			t.Fatal(err)
 		}

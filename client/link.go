@@ -209,14 +209,45 @@ func (l *link) write(mt int, b []byte) error {
 		// may refuse the upload (stale_bundle, too_large, busy) and close
 		// while they go out. The reader queued that refusal before it
 		// answered the close, which is what fails this write: report the
-		// refusal, which says what to do.
-		if e := l.queuedError(); e != nil {
+		// refusal, which says what to do. The write can fail before the
+		// reader has read the refusal, so wait for the reader to end (the
+		// connection is dead: it reads what the server sent, then fails)
+		// before looking.
+		if e := l.refusalAfter(refusalGrace); e != nil {
 			return e
 		}
 		return fmt.Errorf("send: %w", err)
 	}
 	l.sent += int64(len(b))
 	return nil
+}
+
+// refusalGrace bounds the wait, after a failed write, for the reader to
+// read what the server sent before the connection failed.
+const refusalGrace = 5 * time.Second
+
+// refusalAfter returns the refusal the server sent before the connection
+// failed, if any: it reads the reader's messages (dropping those before a
+// refusal) until the reader ends, for at most d or until the link's
+// context ends.
+func (l *link) refusalAfter(d time.Duration) *protocol.Error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case m := <-l.msgs:
+			if e, ok := m.(*protocol.Error); ok {
+				return e
+			}
+		case err := <-l.errc:
+			l.errc <- err
+			return l.queuedError()
+		case <-t.C:
+			return l.queuedError()
+		case <-l.ctx.Done():
+			return l.queuedError()
+		}
+	}
 }
 
 // transmit sends one item on l: a new upload (the first message with its

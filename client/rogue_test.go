@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -234,6 +235,21 @@ func TestSendSurfacesServerErrors(t *testing.T) {
 		{"at_upload", func(c *rogueConn) {
 			if _, ok := c.upload(); ok {
 				c.refuse(busy)
+			}
+		}, protocol.CodeBusy},
+		{"at_upload_then_reset", func(c *rogueConn) {
+			// The refusal, then a reset instead of a close: the client's
+			// frames, written behind its upload message, fail (broken
+			// pipe, connection reset), perhaps before its reader has read
+			// the refusal, which must still be what it reports.
+			if _, ok := c.upload(); !ok {
+				return
+			}
+			if c.send(busy) {
+				if tc, ok := c.conn.UnderlyingConn().(*net.TCPConn); ok {
+					tc.SetLinger(0)
+				}
+				c.conn.UnderlyingConn().Close()
 			}
 		}, protocol.CodeBusy},
 		{"after_offset_and_ack", func(c *rogueConn) {

@@ -172,14 +172,21 @@ const (
 	budgetSlack = 2 * time.Second
 )
 
+// partialRE matches fieldtipd uploads' row of partial uploads when it
+// holds one upload (of any age: a run may cross midnight); its group is
+// the bytes held.
+var partialRE = regexp.MustCompile(`(?m)^partial(?: +\d+){4} +1 +(\d+)$`)
+
 // TestSendBudgetResumes sends a 1 MiB tip (composed offline) through a
 // throttled flakylink relay with fieldtip send --budget 3s: the session
 // stops when the budget is spent, with exit status 3, the tip still in the
 // outbox and the frames acknowledged so far kept by the server. The next
 // fieldtip send resumes: it starts from the server's offset (its first
 // progress line), the relay counts about the remainder going up rather
-// than the whole tip, and it ends with exit status 0 and the tip id. The
-// editor then reads the tip, its attachment intact.
+// than the whole tip, and it ends with exit status 0 and the tip id. In
+// between, fieldtipd uploads (the binary, beside the running server)
+// counts the one partial upload and its bytes, not stalled; after, none.
+// The editor then reads the tip, its attachment intact.
 func TestSendBudgetResumes(t *testing.T) {
 	d := newDesk(t)
 	srv := d.start(t)
@@ -223,6 +230,19 @@ func TestSendBudgetResumes(t *testing.T) {
 	}
 	acked := acks[len(acks)-1]
 
+	// The operator's view, from the real binary beside the running
+	// server: one partial upload, holding at least what was
+	// acknowledged, and not stalled (its lifetime grows with its bytes).
+	uploads, _ := run(t, d.dir, "", 0, "fieldtipd", "uploads", "--data", d.data)
+	if m := partialRE.FindStringSubmatch(uploads); m == nil {
+		t.Errorf("fieldtipd uploads after the cut session shows no one partial upload:\n%s", uploads)
+	} else if held, _ := strconv.ParseInt(m[1], 10, 64); held < acked || held > total {
+		t.Errorf("fieldtipd uploads: the partial upload holds %d bytes; %d were acknowledged of %d", held, acked, total)
+	}
+	if !strings.Contains(uploads, "\nstalled: 0\n") {
+		t.Errorf("fieldtipd uploads counts the cut upload as stalled:\n%s", uploads)
+	}
+
 	// The link got better; the next session finishes.
 	if err := relay.SetConfig(flakylink.Config{}); err != nil {
 		t.Fatal(err)
@@ -232,6 +252,10 @@ func TestSendBudgetResumes(t *testing.T) {
 	t.Logf("second fieldtip send:\n%s", brief(errOut))
 	id := tipID(t, out)
 	checkResumed(t, errOut, total, acked, first.BytesUp-before.BytesUp, second.BytesUp-first.BytesUp)
+
+	if uploads, _ := run(t, d.dir, "", 0, "fieldtipd", "uploads", "--data", d.data); !regexp.MustCompile(`(?m)^total +0 +0 +0 +0 +0 +0$`).MatchString(uploads) {
+		t.Errorf("fieldtipd uploads after the tip was committed:\n%s", uploads)
+	}
 
 	read, dir := d.readTip(t, srv.URL, id)
 	if !strings.Contains(read, "the ledger of the border post, every page") {

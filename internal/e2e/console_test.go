@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -13,6 +10,7 @@ import (
 	"time"
 
 	"fieldtip/internal/testkit/browser"
+	"fieldtip/internal/testkit/consolecmd"
 )
 
 // TestConsoleAgainstFieldtipd runs the decryption console as an editor
@@ -34,52 +32,8 @@ func TestConsoleAgainstFieldtipd(t *testing.T) {
 	cmd := exec.Command(bin("newsdesk"), "console", "--server", srv.URL, "--newsroom", d.newsroom,
 		"--key", "alice.key", "--passphrase-file", d.pass, "--cache", cache)
 	cmd.Dir = d.dir
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			for range lines {
-			}
-			<-exited
-		}
-	})
-	var printed string
-	for printed == "" {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("newsdesk console printed no URL before its output ended:\n%s", stderr.String())
-			}
-			if u, found := strings.CutPrefix(line, "open "); found {
-				printed = u
-			}
-		case <-time.After(serverStartLimit):
-			t.Fatalf("newsdesk console printed no URL:\n%s", stderr.String())
-		}
-	}
-	go func() {
-		for range lines { // whatever else it prints
-		}
-	}()
+	c := consolecmd.Start(t, cmd, serverStartLimit)
+	printed := c.URL
 	pu, err := url.Parse(printed)
 	if err != nil || pu.Hostname() != "127.0.0.1" {
 		t.Fatalf("newsdesk console printed %q, not a loopback URL", printed)
@@ -132,18 +86,7 @@ func TestConsoleAgainstFieldtipd(t *testing.T) {
 	}
 
 	// Ctrl-C stops it; the log read by the CLI holds the triage.
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("newsdesk console after Ctrl-C: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(serverStartLimit):
-		t.Fatalf("newsdesk console did not stop on Ctrl-C:\n%s", stderr.String())
-	}
+	c.Interrupt(t, serverStartLimit)
 	log, _ := run(t, d.dir, "", 0, "newsdesk", "log", "--server", srv.URL, "--newsroom", d.newsroom,
 		"--key", "alice.key", "--passphrase-file", d.pass, "--cache", filepath.Join(d.dir, "cli-cache"))
 	if !strings.Contains(log, "useful") || !strings.Contains(log, "bridge") {
@@ -152,7 +95,7 @@ func TestConsoleAgainstFieldtipd(t *testing.T) {
 	if searched := searchTree(t, d.data, encodings([]byte(word))); !slices.Contains(searched, "fieldtip.db") {
 		t.Errorf("searched %v for the tip's text: no database among them", searched)
 	}
-	if bytes.Contains([]byte(stderr.String()), []byte(word)) {
-		t.Errorf("the console logged the tip's text:\n%s", stderr.String())
+	if strings.Contains(c.Stderr(), word) {
+		t.Errorf("the console logged the tip's text:\n%s", c.Stderr())
 	}
 }

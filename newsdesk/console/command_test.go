@@ -1,18 +1,14 @@
 package console
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"fieldtip/internal/testkit/browser"
+	"fieldtip/internal/testkit/consolecmd"
 )
 
 // TestConsoleCommandURL runs the real `newsdesk console` binary against a
@@ -28,53 +24,8 @@ func TestConsoleCommandURL(t *testing.T) {
 	cache := t.TempDir()
 	cmd := exec.Command(newsdeskCLI(t), "console", "--server", r.srv.URL, "--newsroom", r.newsroom.Verifier,
 		"--key", r.keyFiles["alice"], "--passphrase-file", r.passFile, "--cache", cache)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	stopped := false
-	lines := make(chan string)
-	t.Cleanup(func() {
-		if !stopped {
-			cmd.Process.Kill()
-			for range lines {
-			}
-			<-exited
-		}
-	})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	var printed string
-	for printed == "" {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("newsdesk console printed no URL before its output ended:\n%s", stderr.String())
-			}
-			if u, found := strings.CutPrefix(line, "open "); found {
-				printed = u
-			}
-		case <-time.After(failAfter):
-			t.Fatalf("newsdesk console printed no URL:\n%s", stderr.String())
-		}
-	}
-	go func() {
-		for range lines { // whatever else it prints
-		}
-	}()
+	c := consolecmd.Start(t, cmd, failAfter)
+	printed := c.URL
 	pu, err := url.Parse(printed)
 	if err != nil || pu.Scheme != "http" || pu.Hostname() != "127.0.0.1" || pu.Query().Get("token") == "" {
 		t.Fatalf("the printed URL %q is not a loopback URL with a token", printed)
@@ -100,18 +51,7 @@ func TestConsoleCommandURL(t *testing.T) {
 	}
 
 	// Ctrl-C: the command stops, and closes its session.
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("newsdesk console after Ctrl-C: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(failAfter):
-		t.Fatalf("newsdesk console did not stop on Ctrl-C:\n%s", stderr.String())
-	}
+	c.Interrupt(t, failAfter)
 	if len(filesHolding(t, []string{cache}, []byte("fieldtip/newsdesk-index/v1"))) == 0 {
 		t.Error("the cache holds no sealed index after Ctrl-C: the session did not close")
 	}

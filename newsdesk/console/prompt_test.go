@@ -4,11 +4,12 @@ package console
 
 import (
 	"bufio"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"fieldtip/internal/testkit/consolecmd"
 
 	"github.com/creack/pty"
 )
@@ -89,16 +90,8 @@ func TestConsoleCommandAsksPassphrase(t *testing.T) {
 			t.Errorf("the terminal echoed the passphrase: %q", l)
 		}
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
+	if err := consolecmd.Interrupt(cmd.Process, exited, failAfter); err != nil {
+		t.Errorf("%v\n%s", err, strings.Join(seen, "\n"))
 	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("newsdesk console after Ctrl-C: %v\n%s", err, strings.Join(seen, "\n"))
-		}
-	case <-time.After(failAfter):
-		t.Fatal("newsdesk console did not stop on Ctrl-C")
-	}
+	stopped = true
 }
